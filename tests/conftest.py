@@ -1,0 +1,45 @@
+"""Shared test setup: the backend under test comes from XPNET_BACKEND (cpu unless set)."""
+import os
+
+import numpy as np
+import pytest
+
+import xpnet
+
+
+def pytest_configure(config):
+    # In CI the PyTorch comparisons must run, never skip silently.
+    if os.environ.get("CI") == "true":
+        try:
+            import torch  # noqa: F401
+        except ImportError as exc:
+            raise pytest.UsageError(f"CI=true but PyTorch is not importable ({exc}): .ci/run installs it") from exc
+
+
+@pytest.fixture(autouse=True)
+def _fresh_state():
+    """Each test starts on the requested backend, float32 default, seeded host generator."""
+    xpnet.backend.seed(0)
+    with xpnet.backend.default_dtype(np.float32):
+        yield
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(1234)
+
+
+@pytest.fixture
+def torch():
+    torch = pytest.importorskip("torch", reason="PyTorch is not installed: comparisons skipped")
+    torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+    return torch
+
+
+@pytest.fixture
+def data_root():
+    """The folder holding mnist/ and fashion-mnist/ (XPNET_DATA), or skip."""
+    root = os.environ.get("XPNET_DATA")
+    if not root or not os.path.isdir(os.path.join(root, "mnist")):
+        pytest.skip("XPNET_DATA does not point at a folder with mnist/: data-set tests skipped")
+    return root

@@ -1,0 +1,9 @@
+"""xpnet: a readable CNN framework on NumPy or CuPy, through one array module `xp`."""
+from . import backend, init, layers, losses
+from .gradcheck import gradcheck
+from .layers import Layer, Sequential
+from .parameter import Parameter
+
+__version__ = "0.1.0"
+
+__all__ = ["Layer", "Parameter", "Sequential", "backend", "gradcheck", "init", "layers", "losses"]

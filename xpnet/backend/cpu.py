@@ -1,0 +1,1 @@
+"""NumPy kernels behind `xpnet.backend.ops` on the CPU."""

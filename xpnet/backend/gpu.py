@@ -1,0 +1,1 @@
+"""CuPy kernels behind `xpnet.backend.ops` on the GPU."""

@@ -1,0 +1,40 @@
+"""`info()`: what the current backend runs on, for `xpnet info` and bench reports."""
+import os
+import platform
+
+import numpy
+
+from . import registry
+
+
+def _blas():
+    try:
+        deps = numpy.show_config(mode="dicts")["Build Dependencies"]["blas"]
+        return f"{deps.get('name', '?')} {deps.get('version', '')}".strip()
+    except Exception:  # show_config's layout is not a stable API
+        return "unknown"
+
+
+def info():
+    """A dict of versions, device and BLAS for the current backend."""
+    out = {
+        "backend": registry.current(),
+        "python": platform.python_version(),
+        "numpy": numpy.__version__,
+        "blas": _blas(),
+        "cpu": platform.processor() or platform.machine(),
+        "cpu_count": os.cpu_count(),
+    }
+    if registry.current() == "gpu":
+        cupy = registry.state.module
+        dev = cupy.cuda.Device()
+        props = cupy.cuda.runtime.getDeviceProperties(dev.id)
+        name = props["name"]
+        out.update({
+            "cupy": cupy.__version__,
+            "device": name.decode() if isinstance(name, bytes) else name,
+            "compute_capability": dev.compute_capability,
+            "cuda_runtime": cupy.cuda.runtime.runtimeGetVersion(),
+            "cuda_driver": cupy.cuda.runtime.driverGetVersion(),
+        })
+    return out

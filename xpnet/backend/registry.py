@@ -1,0 +1,94 @@
+"""Which array library is in use: the backend names, their loading, and switching.
+
+`cpu` is NumPy, `gpu` is CuPy, `auto` picks `gpu` when CuPy imports and a CUDA
+device answers, else `cpu`. CuPy is imported only when a GPU backend is asked
+for, so CPU-only machines never need it. Asking for `gpu` explicitly never
+falls back to the CPU: it works or raises a RuntimeError that says why.
+"""
+import contextlib
+import importlib
+import os
+
+import numpy
+
+NAMES = ("cpu", "gpu", "auto")
+_INSTALL_HINT = 'pip install "xpnet[gpu]" (CUDA 13) or "xpnet[cuda12]" (CUDA 12)'
+
+
+def check_name(name, source="backend name"):
+    """Return `name` lower-cased, or raise ValueError listing the valid names."""
+    key = str(name).strip().lower()
+    if key not in NAMES:
+        raise ValueError(f"unknown {source} {name!r}: expected one of {', '.join(NAMES)}")
+    return key
+
+
+def _load_cupy():
+    """Import CuPy and prove a device works; RuntimeError says which part failed."""
+    try:
+        cupy = importlib.import_module("cupy")
+    except ImportError as exc:
+        raise RuntimeError(f"the gpu backend needs CuPy, which is not installed ({exc}); {_INSTALL_HINT}") from exc
+    try:
+        count = cupy.cuda.runtime.getDeviceCount()
+        if count < 1:
+            raise RuntimeError("no CUDA device found")
+        cupy.zeros(1).sum().item()
+    except Exception as exc:  # CuPy raises several CUDA error types here
+        raise RuntimeError(
+            f"CuPy {cupy.__version__} is installed but no CUDA device is usable ({exc}); "
+            "check the NVIDIA driver with nvidia-smi, or use XPNET_BACKEND=cpu") from exc
+    return cupy
+
+
+def load(name):
+    """Resolve a backend name to (`"cpu"` | `"gpu"`, array module)."""
+    key = check_name(name)
+    if key == "cpu":
+        return "cpu", numpy
+    if key == "gpu":
+        return "gpu", _load_cupy()
+    try:
+        return "gpu", _load_cupy()
+    except RuntimeError:
+        return "cpu", numpy
+
+
+class _State:
+    """The requested backend name and, once resolved, the module behind it."""
+
+    def __init__(self):
+        self.requested = check_name(os.environ.get("XPNET_BACKEND", "cpu"), "XPNET_BACKEND value")
+        self.name = None
+        self.module = None
+
+    def resolve(self):
+        if self.module is None:
+            self.name, self.module = load(self.requested)
+        return self.module
+
+
+state = _State()
+
+
+def use(name):
+    """Switch the current backend to `name` ("cpu", "gpu" or "auto") now."""
+    state.name, state.module = load(name)
+    state.requested = state.name
+
+
+def current():
+    """The backend in use: "cpu" or "gpu"."""
+    state.resolve()
+    return state.name
+
+
+@contextlib.contextmanager
+def using(name):
+    """Run a block on backend `name`, then restore the previous one."""
+    saved = (state.requested, state.name, state.module)
+    use(name)
+    try:
+        yield
+    finally:
+        state.requested, state.name, state.module = saved

@@ -1,0 +1,174 @@
+"""`Layer`: the base class of every layer and model.
+
+A layer computes `forward(x)`, keeps what its backward pass needs, and
+`backward(dy)` returns the gradient with respect to its input while adding
+parameter gradients into each `Parameter.grad`. Parameters, sub-layers and
+buffers are found by attribute assignment, so names and `state_dict` keys are
+the ones PyTorch would give (`"0.weight"`, `"3.running_mean"`).
+"""
+from collections import OrderedDict
+
+import numpy as host  # host-side state_dict arrays only
+
+from ..backend import backend_of, move, to_numpy
+from ..parameter import Parameter
+
+
+class Layer:
+    """Base class: subclasses set parameters and sub-layers as attributes in `__init__`."""
+
+    def __init__(self):
+        object.__setattr__(self, "_params", OrderedDict())
+        object.__setattr__(self, "_buffers", OrderedDict())
+        object.__setattr__(self, "_children", OrderedDict())
+        self.training = True
+        self.needs_input_grad = True
+
+    def __setattr__(self, name, value):
+        if isinstance(value, Parameter):
+            if not value.name:
+                value.name = name
+            self._params[name] = None
+        elif isinstance(value, Layer):
+            self._children[name] = None
+        object.__setattr__(self, name, value)
+
+    def register_buffer(self, name, value):
+        """A non-trainable array saved in `state_dict` and moved by `to()` (e.g. running_mean)."""
+        self._buffers[name] = None
+        object.__setattr__(self, name, value)
+
+    # -- computation -------------------------------------------------------
+    def forward(self, x):
+        raise NotImplementedError
+
+    def backward(self, dy):
+        raise NotImplementedError
+
+    def __call__(self, x):
+        return self.forward(x)
+
+    # -- structure ---------------------------------------------------------
+    def named_children(self):
+        return [(name, getattr(self, name)) for name in self._children]
+
+    def named_parameters(self, prefix=""):
+        """(dotted name, Parameter) pairs, own parameters first, then each child's."""
+        for name in self._params:
+            yield prefix + name, getattr(self, name)
+        for name, child in self.named_children():
+            yield from child.named_parameters(f"{prefix}{name}.")
+
+    def parameters(self):
+        return [p for _, p in self.named_parameters()]
+
+    def named_buffers(self, prefix=""):
+        for name in self._buffers:
+            yield prefix + name, getattr(self, name)
+        for name, child in self.named_children():
+            yield from child.named_buffers(f"{prefix}{name}.")
+
+    def modules(self):
+        """This layer and every layer below it, depth first."""
+        yield self
+        for _, child in self.named_children():
+            yield from child.modules()
+
+    def train(self, mode=True):
+        for m in self.modules():
+            m.training = mode
+        return self
+
+    def eval(self):
+        return self.train(False)
+
+    def zero_grad(self):
+        for p in self.parameters():
+            p.grad = None
+
+    # -- state -------------------------------------------------------------
+    def _entries(self, prefix=""):
+        """(key, owner, attribute) for every parameter and buffer, in PyTorch's order."""
+        for name in self._params:
+            yield prefix + name, self, name
+        for name in self._buffers:
+            yield prefix + name, self, name
+        for name, child in self.named_children():
+            yield from child._entries(f"{prefix}{name}.")
+
+    def state_dict(self):
+        """Parameters and buffers as host NumPy arrays under PyTorch's key names."""
+        out = OrderedDict()
+        for key, owner, attr in self._entries():
+            value = getattr(owner, attr)
+            out[key] = to_numpy(value.data if isinstance(value, Parameter) else value).copy()
+        return out
+
+    def load_state_dict(self, state, strict=True):
+        """Copy arrays from `state` into this layer; mismatched keys or shapes raise one clear error."""
+        entries = {key: (owner, attr) for key, owner, attr in self._entries()}
+        missing = [k for k in entries if k not in state]
+        unexpected = [k for k in state if k not in entries]
+        problems = []
+        for key, (owner, attr) in entries.items():
+            if key not in state:
+                continue
+            current = getattr(owner, attr)
+            target = current.data if isinstance(current, Parameter) else current
+            got = tuple(host.shape(state[key]))
+            if got != tuple(target.shape):
+                problems.append(f"{key}: expected shape {tuple(target.shape)}, got {got}")
+        if strict and (missing or unexpected):
+            problems.insert(0, f"missing keys {missing}, unexpected keys {unexpected}")
+        if problems:
+            raise ValueError(f"{type(self).__name__}.load_state_dict: " + "; ".join(problems))
+        for key, (owner, attr) in entries.items():
+            if key not in state:
+                continue
+            current = getattr(owner, attr)
+            target = current.data if isinstance(current, Parameter) else current
+            value = move(host.asarray(to_numpy(state[key]), dtype=target.dtype), backend_of(target))
+            if isinstance(current, Parameter):
+                current.data = value
+            else:
+                object.__setattr__(owner, attr, value)
+        return self
+
+    def to(self, backend_name):
+        """Move every parameter, gradient and buffer to backend "cpu" or "gpu"."""
+        for m in self.modules():
+            for name in m._params:
+                p = getattr(m, name)
+                p.data, p.grad = move(p.data, backend_name), move(p.grad, backend_name)
+            for name in m._buffers:
+                object.__setattr__(m, name, move(getattr(m, name), backend_name))
+            m._moved(backend_name)
+        return self
+
+    def _moved(self, backend_name):
+        """Hook for layers that cache backend arrays between calls (drop them here)."""
+
+    def extra_repr(self):
+        return ""
+
+    def __repr__(self):
+        children = self.named_children()
+        if not children:
+            return f"{type(self).__name__}({self.extra_repr()})"
+        lines = [f"  ({name}): " + repr(child).replace("\n", "\n  ") for name, child in children]
+        return f"{type(self).__name__}(\n" + "\n".join(lines) + "\n)"
+
+
+def check_input(layer, x, ndim, size=None, axis=1, what="channels"):
+    """Raise ValueError naming `layer` unless `x` is a float array of rank `ndim` (int or tuple)
+    whose `axis` has length `size` (when given)."""
+    name = type(layer).__name__
+    dtype = getattr(x, "dtype", None)
+    if dtype is None or dtype.kind != "f":
+        raise ValueError(f"{name} expects a floating-point array, got {type(x).__name__} of dtype {dtype}")
+    ranks = (ndim,) if isinstance(ndim, int) else tuple(ndim)
+    if x.ndim not in ranks:
+        want = " or ".join(f"{r}-D" for r in ranks)
+        raise ValueError(f"{name} expects a {want} input, got shape {tuple(x.shape)}")
+    if size is not None and x.shape[axis] != size:
+        raise ValueError(f"{name} expects {size} {what} (axis {axis}), got shape {tuple(x.shape)}")

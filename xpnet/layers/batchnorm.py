@@ -1,0 +1,10 @@
+"""STUB."""
+from .base import Layer
+
+
+class BatchNorm1D(Layer):
+    """STUB: to be written."""
+
+
+class BatchNorm2D(Layer):
+    """STUB: to be written."""

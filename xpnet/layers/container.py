@@ -1,0 +1,54 @@
+"""Containers: `Sequential` chains layers; `Residual` adds a shortcut around a body."""
+from .base import Layer
+
+
+class Sequential(Layer):
+    """Layers applied in order; indexable, `len()`-able, children named "0", "1", ... as in PyTorch.
+
+    Only the first layer's input gradient depends on `needs_input_grad`; setting it
+    to False (as the Trainer does) lets the first layer skip that work.
+    """
+
+    def __init__(self, *layers):
+        super().__init__()
+        for layer in layers:
+            self.append(layer)
+
+    @property
+    def needs_input_grad(self):
+        return self.__dict__.get("_needs_input_grad", True)
+
+    @needs_input_grad.setter
+    def needs_input_grad(self, value):
+        self.__dict__["_needs_input_grad"] = value
+        if self._children:
+            self[0].needs_input_grad = value
+
+    def append(self, layer):
+        if not isinstance(layer, Layer):
+            raise TypeError(f"Sequential takes Layer instances, got {type(layer).__name__}")
+        setattr(self, str(len(self._children)), layer)
+        self[0].needs_input_grad = self.needs_input_grad
+        return self
+
+    def __getitem__(self, index):
+        layers = [getattr(self, name) for name in self._children]
+        if isinstance(index, slice):
+            return Sequential(*layers[index])
+        return layers[index]
+
+    def __len__(self):
+        return len(self._children)
+
+    def __iter__(self):
+        return (getattr(self, name) for name in self._children)
+
+    def forward(self, x):
+        for layer in self:
+            x = layer(x)
+        return x
+
+    def backward(self, dy):
+        for name in reversed(self._children):
+            dy = getattr(self, name).backward(dy)
+        return dy

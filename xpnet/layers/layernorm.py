@@ -1,0 +1,6 @@
+"""STUB."""
+from .base import Layer
+
+
+class LayerNorm(Layer):
+    """STUB: to be written."""

@@ -1,0 +1,6 @@
+"""STUB."""
+from .base import Layer
+
+
+class Residual(Layer):
+    """STUB: to be written."""

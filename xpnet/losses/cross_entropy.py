@@ -1,0 +1,5 @@
+"""STUB."""
+
+
+class SoftmaxCrossEntropy:
+    """STUB: to be written."""

@@ -1,0 +1,5 @@
+"""STUB."""
+
+
+class MultiMargin:
+    """STUB: to be written."""
