@@ -24,9 +24,12 @@ def _fans(shape):
     return shape[1] * receptive, shape[0] * receptive
 
 
+_LINEAR = ("linear", "conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d", "conv_transpose3d")
+
+
 def calculate_gain(nonlinearity, param=None):
     """PyTorch's recommended gain for a nonlinearity (torch.nn.init.calculate_gain)."""
-    if nonlinearity in ("linear", "conv2d", "sigmoid", "conv_transpose2d"):
+    if nonlinearity in _LINEAR or nonlinearity == "sigmoid":
         return 1.0
     if nonlinearity == "tanh":
         return 5.0 / 3
@@ -37,8 +40,8 @@ def calculate_gain(nonlinearity, param=None):
         return math.sqrt(2.0 / (1 + slope ** 2))
     if nonlinearity == "selu":
         return 3.0 / 4
-    raise ValueError(f"unknown nonlinearity {nonlinearity!r}: expected linear, conv2d, sigmoid, tanh, relu, "
-                     "leaky_relu or selu")
+    raise ValueError(f"unknown nonlinearity {nonlinearity!r}: expected one of {', '.join(_LINEAR)}, sigmoid, "
+                     "tanh, relu, leaky_relu or selu")
 
 
 def _out(values):
@@ -84,13 +87,13 @@ def _kaiming_std(shape, a, mode, nonlinearity):
     return calculate_gain(nonlinearity, a) / math.sqrt(fan_in if mode == "fan_in" else fan_out)
 
 
-def kaiming_uniform(shape, a=0.0, mode="fan_in", nonlinearity="relu"):
+def kaiming_uniform(shape, a=0.0, mode="fan_in", nonlinearity="leaky_relu"):
     """He et al. (2015): U(-b, b), b = gain * sqrt(3 / fan). With a=sqrt(5), PyTorch's Linear/Conv default."""
     bound = math.sqrt(3.0) * _kaiming_std(shape, a, mode, nonlinearity)
     return uniform(shape, -bound, bound)
 
 
-def kaiming_normal(shape, a=0.0, mode="fan_in", nonlinearity="relu"):
+def kaiming_normal(shape, a=0.0, mode="fan_in", nonlinearity="leaky_relu"):
     return normal(shape, 0.0, _kaiming_std(shape, a, mode, nonlinearity))
 
 

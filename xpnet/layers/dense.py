@@ -1,6 +1,34 @@
-"""STUB."""
-from .base import Layer
+"""`Dense` (PyTorch's `Linear`): y = x @ W.T + b, with W of shape (out_features, in_features)."""
+from .. import init
+from ..parameter import Parameter
+from .base import Layer, check_input
 
 
 class Dense(Layer):
-    """STUB: to be written."""
+    """A fully connected layer on (N, in_features) inputs."""
+
+    def __init__(self, in_features, out_features, bias=True, weight_init="kaiming_uniform", bias_init="zeros"):
+        super().__init__()
+        if in_features < 1 or out_features < 1:
+            raise ValueError(f"Dense needs positive sizes, got in_features={in_features}, "
+                             f"out_features={out_features}")
+        self.in_features, self.out_features = in_features, out_features
+        self.weight = Parameter(init.get(weight_init)((out_features, in_features)))
+        self.bias = Parameter(init.get(bias_init)((out_features,))) if bias else None
+
+    def forward(self, x):
+        check_input(self, x, 2, self.in_features, what="features")
+        self._x = x
+        y = x @ self.weight.data.T
+        if self.bias is not None:
+            y += self.bias.data
+        return y
+
+    def backward(self, dy):
+        self.weight.accumulate(dy.T @ self._x)
+        if self.bias is not None:
+            self.bias.accumulate(dy.sum(axis=0))
+        return dy @ self.weight.data if self.needs_input_grad else None
+
+    def extra_repr(self):
+        return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"

@@ -1,6 +1,47 @@
-"""STUB."""
+"""`Dropout`: inverted dropout, zeroing each element with probability p while training.
+
+Kept elements are scaled by 1 / (1 - p) so the expected output equals the input and
+evaluation is the identity. The mask comes from `Dropout._mask` alone:
+on the CPU it is drawn from xpnet's seeded host generator (`xpnet.backend.seed`
+makes runs repeatable); on the GPU it is drawn on the device by CuPy's generator
+(seeded by the same call when the gpu backend is active), so no mask crosses from
+host to device each step. The two backends therefore draw different masks; tests
+that need the same one on both override `_mask`.
+"""
+from ..backend import current, rng, xp
+from .activation import check_any_rank
 from .base import Layer
 
 
 class Dropout(Layer):
-    """STUB: to be written."""
+    """Zero elements with probability `p` in training (scaling the rest); identity in eval."""
+
+    def __init__(self, p=0.5):
+        super().__init__()
+        if not 0 <= p < 1:
+            raise ValueError(f"Dropout probability must be in [0, 1), got {p}")
+        self.p = p
+        self._kept = None
+
+    def _mask(self, shape, dtype):
+        """1 / (1 - p) where an element is kept, 0 where dropped, as an array of `dtype`."""
+        u = rng().random(shape, dtype=dtype) if current() == "cpu" else xp.random.random(shape, dtype=dtype)
+        mask = (u >= self.p).astype(dtype)
+        mask *= 1 / (1 - self.p)
+        return mask
+
+    def forward(self, x):
+        check_any_rank(self, x)
+        if not self.training or self.p == 0:
+            self._kept = None
+            return x
+        self._kept = self._mask(x.shape, x.dtype)
+        return x * self._kept
+
+    def backward(self, dy):
+        if not self.needs_input_grad:
+            return None
+        return dy if self._kept is None else dy * self._kept
+
+    def extra_repr(self):
+        return f"p={self.p}"

@@ -1,6 +1,28 @@
-"""STUB."""
+"""`Flatten`: merge a range of axes into one (by default all but the batch axis)."""
+import math
+
+from .activation import check_any_rank
 from .base import Layer
 
 
 class Flatten(Layer):
-    """STUB: to be written."""
+    """(N, d1, d2, ...) -> (N, d1 * d2 * ...) with PyTorch's defaults start_dim=1, end_dim=-1."""
+
+    def __init__(self, start_dim=1, end_dim=-1):
+        super().__init__()
+        self.start_dim, self.end_dim = start_dim, end_dim
+
+    def forward(self, x):
+        check_any_rank(self, x, 1)
+        start, end = self.start_dim % x.ndim, self.end_dim % x.ndim
+        if not (-x.ndim <= self.start_dim < x.ndim and -x.ndim <= self.end_dim < x.ndim and start <= end):
+            raise ValueError(f"Flatten(start_dim={self.start_dim}, end_dim={self.end_dim}) does not fit "
+                             f"an input of shape {tuple(x.shape)}")
+        self._shape = x.shape
+        return x.reshape(x.shape[:start] + (math.prod(x.shape[start:end + 1]),) + x.shape[end + 1:])
+
+    def backward(self, dy):
+        return dy.reshape(self._shape) if self.needs_input_grad else None
+
+    def extra_repr(self):
+        return f"start_dim={self.start_dim}, end_dim={self.end_dim}"

@@ -1,6 +1,42 @@
-"""STUB."""
+"""`Residual`: y = body(x) + shortcut(x), the building block of ResNets (He et al., 2016)."""
 from .base import Layer
 
 
 class Residual(Layer):
-    """STUB: to be written."""
+    """Adds a shortcut around `body`; `shortcut=None` is the identity (no parameters, no child).
+
+    Children are named "body" and "shortcut", so state_dict keys read "body.0.weight".
+    `needs_input_grad` is passed on to both children, which then skip their input gradients.
+    """
+
+    def __init__(self, body, shortcut=None):
+        super().__init__()
+        for name, layer in (("body", body), ("shortcut", shortcut)):
+            if layer is not None and not isinstance(layer, Layer):
+                raise TypeError(f"Residual {name} must be a Layer, got {type(layer).__name__}")
+        self.body = body
+        self.shortcut = shortcut
+        self.needs_input_grad = self.needs_input_grad
+
+    @property
+    def needs_input_grad(self):
+        return self.__dict__.get("_needs_input_grad", True)
+
+    @needs_input_grad.setter
+    def needs_input_grad(self, value):
+        self.__dict__["_needs_input_grad"] = value
+        for _, child in self.named_children():
+            child.needs_input_grad = value
+
+    def forward(self, x):
+        y = self.body(x)
+        s = x if self.shortcut is None else self.shortcut(x)
+        if y.shape != s.shape:
+            raise ValueError(f"Residual: body output shape {tuple(y.shape)} differs from shortcut output "
+                             f"shape {tuple(s.shape)} for input shape {tuple(x.shape)}")
+        return y + s
+
+    def backward(self, dy):
+        dx = self.body.backward(dy)
+        ds = dy if self.shortcut is None else self.shortcut.backward(dy)
+        return dx + ds if self.needs_input_grad else None

@@ -1,0 +1,148 @@
+"""Conv2D and ConvTranspose2D: numeric gradients, agreement with PyTorch, shapes and errors."""
+import numpy as np
+import pytest
+from util import assert_close
+
+from xpnet import gradcheck
+from xpnet.backend import asarray, default_dtype, to_numpy
+from xpnet.layers import Conv2D, ConvTranspose2D
+
+# (in, out, kernel, stride, padding, dilation, groups, bias, input shape)
+CONV_CASES = [
+    (3, 4, 3, 1, 0, 1, 1, True, (2, 3, 6, 5)),               # odd sizes
+    (2, 3, (2, 3), (2, 1), (1, 0), 1, 1, True, (2, 2, 7, 6)),  # non-square kernel, stride, padding
+    (4, 6, 3, 2, 1, 1, 2, True, (1, 4, 7, 7)),               # groups, batch of one
+    (4, 4, 3, 1, 2, 2, 4, False, (2, 4, 6, 5)),              # depthwise, dilation, no bias
+    (3, 2, 1, 1, 0, 1, 1, True, (2, 3, 3, 4)),               # 1x1 kernel (im2col is a view of x)
+]
+# (in, out, kernel, stride, padding, output_padding, dilation, groups, bias, input shape)
+TRANSPOSE_CASES = [
+    (3, 2, 3, 1, 0, 0, 1, 1, True, (2, 3, 4, 3)),
+    (2, 3, (3, 2), 2, 1, 1, 1, 1, True, (2, 2, 3, 4)),       # stride with output_padding
+    (4, 6, 3, (2, 1), (0, 1), 0, 1, 2, False, (1, 4, 3, 3)),  # groups, batch of one, no bias
+    (2, 2, 2, 1, 0, 1, 2, 1, True, (2, 2, 3, 3)),            # output_padding >= stride (dilation 2)
+]
+
+
+def _conv(case):
+    cin, cout, k, s, p, d, g, b, shape = case
+    return Conv2D(cin, cout, k, stride=s, padding=p, dilation=d, groups=g, bias=b), shape
+
+
+def _transpose(case):
+    cin, cout, k, s, p, op, d, g, b, shape = case
+    return ConvTranspose2D(cin, cout, k, stride=s, padding=p, output_padding=op, dilation=d, groups=g, bias=b), shape
+
+
+@pytest.mark.parametrize("case", CONV_CASES)
+def test_conv_gradcheck(case, rng):
+    layer, shape = _conv(case)
+    gradcheck(layer, rng.standard_normal(shape))
+
+
+def test_conv_gradcheck_non_contiguous_input(rng):
+    x = rng.standard_normal((2, 3, 5, 6)).transpose(0, 1, 3, 2)[:, :, ::1, 1:]  # strided view (2, 3, 6, 4)
+    assert not x.flags.c_contiguous
+    gradcheck(Conv2D(3, 2, 3, padding=1), x)
+
+
+@pytest.mark.parametrize("case", TRANSPOSE_CASES)
+def test_conv_transpose_gradcheck(case, rng):
+    layer, shape = _transpose(case)
+    gradcheck(layer, rng.standard_normal(shape))
+
+
+def _against_torch(torch, layer, tlayer, x, rng):
+    """Forward, input gradient and parameter gradients of `layer` against torch's `tlayer`, float64."""
+    with default_dtype(np.float64):
+        for name, p in layer.named_parameters():
+            p.data = asarray(rng.standard_normal(p.shape))
+            getattr(tlayer, name).data = torch.tensor(to_numpy(p.data))
+        y = layer(asarray(x))
+        dy = rng.standard_normal(y.shape)
+        dx = layer.backward(asarray(dy))
+    xt = torch.tensor(x, requires_grad=True)
+    yt = tlayer(xt)
+    yt.backward(torch.tensor(dy))
+    assert_close(y, yt, what="forward")
+    assert_close(dx, xt.grad, what="input gradient")
+    for name, p in layer.named_parameters():
+        assert_close(p.grad, getattr(tlayer, name).grad, what=f"{name} gradient")
+
+
+@pytest.mark.parametrize("case", CONV_CASES + [(6, 16, 5, 1, 0, 1, 1, True, (4, 6, 14, 14))])
+def test_conv_matches_torch(case, torch, rng):
+    cin, cout, k, s, p, d, g, b, shape = case
+    layer, _ = _conv(case)
+    tlayer = torch.nn.Conv2d(cin, cout, k, stride=s, padding=p, dilation=d, groups=g, bias=b).double()
+    _against_torch(torch, layer, tlayer, rng.standard_normal(shape), rng)
+
+
+@pytest.mark.parametrize("case", TRANSPOSE_CASES)
+def test_conv_transpose_matches_torch(case, torch, rng):
+    cin, cout, k, s, p, op, d, g, b, shape = case
+    layer, _ = _transpose(case)
+    tlayer = torch.nn.ConvTranspose2d(cin, cout, k, stride=s, padding=p, output_padding=op, groups=g, bias=b,
+                                      dilation=d).double()
+    _against_torch(torch, layer, tlayer, rng.standard_normal(shape), rng)
+
+
+@pytest.mark.parametrize("make", [lambda: Conv2D(2, 3, 3, padding=1), lambda: ConvTranspose2D(2, 3, 3)])
+def test_no_input_grad_still_gives_parameter_grads(make, rng):
+    x = asarray(rng.standard_normal((2, 2, 5, 5)), np.float32)
+    full, skip = make(), make()
+    skip.load_state_dict(full.state_dict())
+    skip.needs_input_grad = False
+    dy = asarray(rng.standard_normal(full(x).shape), np.float32)
+    assert full.backward(dy) is not None
+    skip(x)
+    assert skip.backward(dy) is None
+    for (_, a), (_, b) in zip(full.named_parameters(), skip.named_parameters()):
+        np.testing.assert_array_equal(to_numpy(a.grad), to_numpy(b.grad))
+
+
+def test_shapes_keys_and_dtype(rng):
+    conv = Conv2D(4, 6, (3, 2), groups=2)
+    assert conv.weight.shape == (6, 2, 3, 2) and conv.bias.shape == (6,)
+    assert list(conv.state_dict()) == ["weight", "bias"]
+    assert list(Conv2D(4, 6, 3, bias=False).state_dict()) == ["weight"]
+    tconv = ConvTranspose2D(4, 6, 3, stride=2, padding=1, output_padding=1, groups=2)
+    assert tconv.weight.shape == (4, 3, 3, 3) and tconv.bias.shape == (6,)
+    x = asarray(rng.standard_normal((2, 4, 5, 7)), np.float32)
+    y = conv(x)
+    assert y.shape == (2, 6, 3, 6) and y.dtype == np.float32
+    assert conv.backward(asarray(np.ones(y.shape), np.float32)).dtype == np.float32
+    assert conv.weight.grad.dtype == np.float32
+    assert tconv(x).shape == (2, 6, 10, 14)
+
+
+def test_errors(rng):
+    conv = Conv2D(3, 4, 5)
+    with pytest.raises(ValueError, match=r"Conv2D expects a 4-D input, got shape \(3, 8, 8\)"):
+        conv(asarray(rng.standard_normal((3, 8, 8)), np.float32))
+    with pytest.raises(ValueError, match=r"Conv2D expects 3 channels.*\(1, 2, 8, 8\)"):
+        conv(asarray(rng.standard_normal((1, 2, 8, 8)), np.float32))
+    with pytest.raises(ValueError, match="Conv2D expects a floating-point array"):
+        conv(asarray(np.ones((1, 3, 8, 8), dtype=np.int64)))
+    with pytest.raises(ValueError, match=r"Conv2D: input of spatial size \(4, 8\).*smaller than the kernel \(5, 5\)"):
+        conv(asarray(rng.standard_normal((1, 3, 4, 8)), np.float32))
+    Conv2D(3, 4, 5, padding=1)(asarray(rng.standard_normal((1, 3, 3, 3)), np.float32))  # padding makes it fit
+    with pytest.raises(ValueError, match="divisible by groups"):
+        Conv2D(3, 4, 3, groups=2)
+    with pytest.raises(ValueError, match="kernel_size must be an int or a pair"):
+        Conv2D(3, 4, (3, 3, 3))
+    with pytest.raises(ValueError, match="stride must be an int or a pair of ints >= 1"):
+        Conv2D(3, 4, 3, stride=0)
+    with pytest.raises(ValueError, match="output_padding"):
+        ConvTranspose2D(3, 4, 3, stride=2, output_padding=2)
+    with pytest.raises(ValueError, match="non-positive output size"):
+        ConvTranspose2D(3, 4, 3, padding=3)(asarray(rng.standard_normal((1, 3, 2, 2)), np.float32))
+    with pytest.raises(ValueError, match="ConvTranspose2D expects 3 channels"):
+        ConvTranspose2D(3, 4, 3)(asarray(rng.standard_normal((1, 4, 2, 2)), np.float32))
+
+
+def test_moved_drops_cache(rng):
+    conv = Conv2D(2, 2, 3)
+    conv(asarray(rng.standard_normal((1, 2, 4, 4)), np.float32))
+    conv.to("cpu")
+    assert conv._col is None

@@ -1,0 +1,214 @@
+"""Finding, loading and downloading data sets, with small synthetic IDX files and a local HTTP server only."""
+import gzip
+import hashlib
+import http.server
+import os
+import threading
+
+import numpy as np
+import pytest
+
+from xpnet.data import (FILES, DataError, DataNotFoundError, DownloadError, cache_dir, load_dataset, where,
+                        write_idx)
+from xpnet.data import download as downloads
+
+
+@pytest.fixture
+def env(tmp_path, monkeypatch):
+    """No XPNET_DATA, no offline flag, and a cache under tmp_path."""
+    for var in ("XPNET_DATA", "XPNET_OFFLINE", "XDG_CACHE_HOME"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("XPNET_CACHE", str(tmp_path / "cache"))
+    return tmp_path
+
+
+def make_split(folder, split="train", n=5, gz=True, seed=0, labels=None, image_shape=(28, 28)):
+    """Write a synthetic split into `folder`; return (images, labels)."""
+    r = np.random.default_rng(seed)
+    images = r.integers(0, 256, size=(n, *image_shape), dtype=np.uint8)
+    labels = r.integers(0, 10, size=n, dtype=np.uint8) if labels is None else np.asarray(labels, np.uint8)
+    os.makedirs(folder, exist_ok=True)
+    suffix = ".gz" if gz else ""
+    for base, array in zip(FILES[split], (images, labels)):
+        write_idx(os.path.join(folder, base + suffix), array)
+    return images, labels
+
+
+def test_root_holding_files_uncompressed(env):
+    images, labels = make_split(env / "flat", "test", gz=False)
+    x, y = load_dataset("mnist", "test", root=env / "flat", download=False)
+    assert x.dtype == np.uint8 and x.shape == (5, 28, 28) and y.dtype == np.int64
+    np.testing.assert_array_equal(x, images)
+    np.testing.assert_array_equal(y, labels)
+
+
+def test_lookup_order(env, monkeypatch):
+    root_images, _ = make_split(env / "root" / "mnist", seed=1)
+    data_images, _ = make_split(env / "data" / "mnist", seed=2)
+    cache_images, _ = make_split(cache_dir("mnist"), seed=3)
+    monkeypatch.setenv("XPNET_DATA", str(env / "data"))
+    np.testing.assert_array_equal(load_dataset("mnist", root=env / "root", download=False)[0], root_images)
+    np.testing.assert_array_equal(load_dataset("mnist", download=False)[0], data_images)
+    monkeypatch.delenv("XPNET_DATA")
+    np.testing.assert_array_equal(load_dataset("MNIST", download=False)[0], cache_images)
+
+
+def test_cache_dir_follows_xdg(env, monkeypatch):
+    monkeypatch.delenv("XPNET_CACHE")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(env / "xdg"))
+    assert cache_dir("fashion_mnist") == str(env / "xdg" / "xpnet" / "fashion-mnist")
+
+
+def test_where_needs_both_splits_unless_asked(env):
+    make_split(env / "d", "train")
+    assert where("mnist", root=env / "d", split="train") == str(env / "d")
+    assert where("mnist", root=env / "d") is None
+    make_split(env / "d", "test")
+    assert where("mnist", root=env / "d") == str(env / "d")
+
+
+def test_unknown_names():
+    with pytest.raises(ValueError, match="unknown data set 'cifar': expected one of mnist, fashion-mnist"):
+        load_dataset("cifar")
+    with pytest.raises(ValueError, match="unknown split 'val'"):
+        load_dataset("mnist", "val")
+
+
+def test_count_mismatch(env):
+    make_split(env / "d", n=5)
+    write_idx(env / "d" / "train-labels-idx1-ubyte.gz", np.zeros(4, np.uint8))
+    with pytest.raises(DataError, match="5 images .* but 4 labels"):
+        load_dataset("mnist", root=env / "d", download=False)
+
+
+def test_wrong_image_size_and_label_range(env):
+    make_split(env / "a", image_shape=(28, 27))
+    with pytest.raises(DataError, match=r"shape \(28, 28\), found \(28, 27\)"):
+        load_dataset("mnist", root=env / "a", download=False)
+    make_split(env / "b", labels=[0, 1, 10, 2, 3])
+    with pytest.raises(DataError, match="label 10 is out of range"):
+        load_dataset("mnist", root=env / "b", download=False)
+
+
+@pytest.mark.parametrize("how", ["download=False", "XPNET_OFFLINE"])
+def test_not_found_says_what_to_put_where(env, monkeypatch, how):
+    if how == "XPNET_OFFLINE":
+        monkeypatch.setenv("XPNET_OFFLINE", "1")
+    with pytest.raises(DataNotFoundError) as info:
+        load_dataset("mnist", "test", download=how != "download=False")
+    msg = str(info.value)
+    assert "t10k-images-idx3-ubyte.gz" in msg and "t10k-labels-idx1-ubyte.gz" in msg
+    assert cache_dir("mnist") in msg and "XPNET_DATA" in msg
+    assert isinstance(info.value, FileNotFoundError)
+    assert not os.path.exists(cache_dir("mnist"))
+
+
+def test_real_files(data_root):
+    for name in ("mnist", "fashion-mnist"):
+        for split, n in (("train", 60000), ("test", 10000)):
+            x, y = load_dataset(name, split, root=data_root, download=False)
+            assert x.shape == (n, 28, 28) and x.dtype == np.uint8 and y.shape == (n,)
+            assert y.min() == 0 and y.max() == 9 and len(np.unique(y)) == 10
+
+
+# --- downloading, from a local server only ------------------------------------------------------------------
+
+
+class _Handler(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        self.server.requests.append(self.path)
+        if self.path not in self.server.files:
+            self.send_error(404)
+            return
+        body = self.server.files[self.path]
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body[:len(body) // 2] if self.server.truncate else body)
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def server():
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+    srv.files, srv.requests, srv.truncate = {}, [], False
+    srv.url = f"http://127.0.0.1:{srv.server_address[1]}"
+    thread = threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    yield srv
+    srv.shutdown()
+    srv.server_close()
+
+
+@pytest.fixture
+def mirror(env, server, monkeypatch):
+    """Serve a synthetic mnist train split at mirror b/ (a/ is empty); the checksum table matches it."""
+    src = env / "src"
+    images, labels = make_split(src, "train", seed=7)
+    table = {}
+    for base in FILES["train"]:
+        data = (src / (base + ".gz")).read_bytes()
+        server.files[f"/b/{base}.gz"] = data
+        table[base] = hashlib.sha256(gzip.decompress(data)).hexdigest()
+    monkeypatch.setitem(downloads.MIRRORS, "mnist", [server.url + "/a/", server.url + "/b"])
+    monkeypatch.setitem(downloads.SHA256, "mnist", table)
+    server.images, server.labels = images, labels
+    return server
+
+
+def test_download_second_mirror_after_404(mirror):
+    x, y = load_dataset("mnist", "train")
+    np.testing.assert_array_equal(x, mirror.images)
+    np.testing.assert_array_equal(y, mirror.labels)
+    assert mirror.requests == ["/a/train-images-idx3-ubyte.gz", "/b/train-images-idx3-ubyte.gz",
+                               "/a/train-labels-idx1-ubyte.gz", "/b/train-labels-idx1-ubyte.gz"]
+    assert sorted(os.listdir(cache_dir("mnist"))) == sorted(b + ".gz" for b in FILES["train"])
+    load_dataset("mnist", "train")
+    assert len(mirror.requests) == 4  # found in the cache the second time
+
+
+def test_fetch_with_progress_bar(mirror, env, capsys):
+    dest = env / "out" / "labels.gz"
+    base = FILES["train"][1]
+    downloads.fetch(f"{mirror.url}/b/{base}.gz", str(dest), downloads.SHA256["mnist"][base], progress=True)
+    assert dest.read_bytes() == mirror.files[f"/b/{base}.gz"]
+    assert "labels.gz" in capsys.readouterr().err
+    assert os.listdir(env / "out") == ["labels.gz"]
+
+
+def _assert_failed_cleanly(match, tried=True):
+    """load_dataset raises DataNotFoundError matching `match` (caused by a DownloadError if `tried`), cache empty."""
+    with pytest.raises(DataNotFoundError, match=match) as info:
+        load_dataset("mnist", "train", progress=False)
+    assert isinstance(info.value.__cause__, DownloadError) == tried
+    folder = cache_dir("mnist")
+    assert not os.path.exists(folder) or os.listdir(folder) == []
+
+
+def test_checksum_mismatch_leaves_nothing(mirror, monkeypatch):
+    monkeypatch.setitem(downloads.SHA256["mnist"], FILES["train"][0], "0" * 64)
+    _assert_failed_cleanly("checksum mismatch")
+
+
+def test_truncated_download_leaves_nothing(mirror):
+    mirror.truncate = True
+    _assert_failed_cleanly("truncated download, received")
+
+
+def test_truncated_gzip_served_whole_is_rejected(mirror):
+    path = f"/b/{FILES['train'][0]}.gz"
+    mirror.files[path] = mirror.files[path][:100]
+    _assert_failed_cleanly("corrupt or truncated gzip")
+
+
+def test_all_mirrors_fail_lists_each(mirror):
+    mirror.files.clear()
+    _assert_failed_cleanly(r"(?s)/a/train-images-idx3-ubyte.gz: HTTP Error 404.*/b/train-images-idx3-ubyte.gz")
+
+
+def test_offline_never_contacts_a_mirror(mirror, monkeypatch):
+    monkeypatch.setenv("XPNET_OFFLINE", "1")
+    _assert_failed_cleanly("XPNET_OFFLINE", tried=False)
+    assert mirror.requests == []

@@ -1,0 +1,98 @@
+"""IDX reading and writing: round trips, and a clear DataError for every kind of bad file."""
+import gzip
+import os
+import re
+import struct
+
+import numpy as np
+import pytest
+
+from xpnet.data.idx import DataError, atomic_write, read_idx, write_idx
+
+
+@pytest.mark.parametrize("name", ["images.gz", "images"])
+def test_round_trip(tmp_path, rng, name):
+    a = rng.integers(0, 256, size=(4, 3, 2), dtype=np.uint8)
+    path = tmp_path / name
+    write_idx(path, a)
+    assert (path.read_bytes()[:2] == b"\x1f\x8b") == name.endswith(".gz")
+    b = read_idx(path, ndim=3)
+    assert b.dtype == np.uint8 and b.shape == (4, 3, 2)
+    np.testing.assert_array_equal(a, b)
+    b[0, 0, 0] = 7  # the array is the caller's own, not a view of read-only bytes
+
+
+def test_gzip_is_recognised_by_content_not_name(tmp_path):
+    path = tmp_path / "labels"
+    write_idx(path, np.arange(5, dtype=np.uint8), compress=True)
+    np.testing.assert_array_equal(read_idx(path, ndim=1), np.arange(5))
+
+
+def test_header_is_big_endian_and_exact(tmp_path):
+    path = tmp_path / "x"
+    write_idx(path, np.zeros((2, 3), np.uint8))
+    assert path.read_bytes() == struct.pack(">BBBBII", 0, 0, 8, 2, 2, 3) + bytes(6)
+
+
+def _raw(tmp_path, data):
+    path = tmp_path / "bad-idx"
+    path.write_bytes(data)
+    return path
+
+
+@pytest.mark.parametrize("data, message", [
+    (b"", "not an IDX file"),
+    (b"\x01\x02\x08\x01\0\0\0\x01x", "not an IDX file"),
+    (struct.pack(">BBBBI", 0, 0, 0x0D, 1, 1) + bytes(4), "element type 0x0d"),
+    (struct.pack(">BBBB", 0, 0, 8, 3) + bytes(4), "truncated IDX header"),
+    (struct.pack(">BBBBI", 0, 0, 8, 1, 10) + bytes(3), "expected 10 bytes of data for shape (10,), found 3"),
+    (struct.pack(">BBBBI", 0, 0, 8, 1, 2) + bytes(5), "expected 2 bytes of data for shape (2,), found 5"),
+])
+def test_bad_files_name_path_and_problem(tmp_path, data, message):
+    path = _raw(tmp_path, data)
+    with pytest.raises(DataError, match="bad-idx") as info:
+        read_idx(path)
+    assert message in str(info.value)
+    assert isinstance(info.value, ValueError)
+
+
+def test_wrong_kind_of_file(tmp_path):
+    path = tmp_path / "labels.gz"
+    write_idx(path, np.zeros(3, np.uint8))
+    with pytest.raises(DataError, match=r"expected 3 dimension\(s\) for image data, found 1"):
+        read_idx(path, ndim=3, what="image data")
+
+
+def test_truncated_payload_reports_sizes(tmp_path):
+    path = tmp_path / "train-images-idx3-ubyte"
+    data = struct.pack(">BBBBIII", 0, 0, 8, 3, 60000, 28, 28) + bytes(1000)
+    path.write_bytes(data)
+    with pytest.raises(DataError, match=f"{re.escape(str(path))}: expected 47040000 bytes of image data .* found 1000"):
+        read_idx(path, ndim=3, what="image data")
+
+
+def test_truncated_gzip_is_a_data_error(tmp_path):
+    path = tmp_path / "t.gz"
+    path.write_bytes(gzip.compress(struct.pack(">BBBBI", 0, 0, 8, 1, 1000) + os.urandom(1000))[:200])
+    with pytest.raises(DataError, match="corrupt or truncated gzip"):
+        read_idx(path)
+
+
+def test_write_idx_rejects_non_uint8(tmp_path):
+    with pytest.raises(ValueError, match="uint8"):
+        write_idx(tmp_path / "x", np.zeros(3, np.float32))
+    assert not os.listdir(tmp_path)
+
+
+def test_atomic_write_leaves_nothing_on_error(tmp_path):
+    target = tmp_path / "out"
+    target.write_bytes(b"old")
+    with pytest.raises(RuntimeError):
+        with atomic_write(target) as (f, tmp):
+            f.write(b"new")
+            assert os.path.dirname(tmp) == str(tmp_path)
+            raise RuntimeError("rejected")
+    assert os.listdir(tmp_path) == ["out"] and target.read_bytes() == b"old"
+    with atomic_write(target) as (f, _):
+        f.write(b"new")
+    assert os.listdir(tmp_path) == ["out"] and target.read_bytes() == b"new"

@@ -1,0 +1,138 @@
+"""prepare_images and DataLoader: values, dtypes, batching, reproducible shuffling and resuming."""
+import numpy as np
+import pytest
+from util import assert_close
+
+from xpnet import backend
+from xpnet.data import DATASETS, DataLoader, prepare_images
+
+
+def test_prepare_images_matches_torch(rng, torch):
+    images = rng.integers(0, 256, size=(3, 5, 4), dtype=np.uint8)
+    with backend.default_dtype(np.float64):
+        x = prepare_images(images, mean=0.25, std=0.5)
+    assert x.dtype == np.float64 and x.shape == (3, 1, 5, 4)
+    expected = (torch.from_numpy(images).double().unsqueeze(1) / 255.0 - 0.25) / 0.5
+    assert_close(x, expected)
+
+
+@pytest.mark.parametrize("name", ["mnist", "fashion-mnist"])
+def test_prepare_images_defaults_per_dataset(name):
+    images = np.array([[[0, 255]]], dtype=np.uint8)
+    x = prepare_images(images, dataset=name)
+    assert x.dtype == np.float32 and x.shape == (1, 1, 1, 2)
+    ds = DATASETS[name]
+    np.testing.assert_allclose(x.ravel(), [-ds.mean / ds.std, (1 - ds.mean) / ds.std], rtol=1e-6)
+
+
+def test_prepare_images_accepts_nchw_and_rejects_bad_input():
+    images = np.full((2, 1, 3, 3), 255, np.uint8)
+    np.testing.assert_allclose(prepare_images(images, mean=0.0, std=1.0), 1.0)
+    with pytest.raises(ValueError, match=r"prepare_images: expected uint8 .* got float32"):
+        prepare_images(images.astype(np.float32))
+    with pytest.raises(ValueError, match=r"shape \(2, 3, 3, 3\)"):
+        prepare_images(np.zeros((2, 3, 3, 3), np.uint8))
+    with pytest.raises(ValueError, match="std must be positive"):
+        prepare_images(images, std=0)
+
+
+def _data(n=10):
+    x = np.arange(n * 2, dtype=np.float32).reshape(n, 2)
+    return x, np.arange(n, dtype=np.int64)
+
+
+def _epoch(loader):
+    """The sample order of one epoch (y holds each sample's index), checking x and y stay paired."""
+    order = []
+    for xb, yb in loader:
+        assert backend.backend_of(xb) == backend.current() and xb.dtype == np.float32 and yb.dtype == np.int64
+        xb, yb = backend.to_numpy(xb), backend.to_numpy(yb)
+        np.testing.assert_array_equal(xb[:, 0], 2 * yb)
+        order += yb.tolist()
+    return order
+
+
+@pytest.mark.parametrize("drop_last, sizes", [(False, [4, 4, 2]), (True, [4, 4])])
+def test_batches_in_order_without_shuffle(drop_last, sizes):
+    loader = DataLoader(*_data(), batch_size=4, shuffle=False, drop_last=drop_last)
+    assert len(loader) == len(sizes)
+    assert [len(yb) for _, yb in loader] == sizes
+    assert _epoch(loader) == list(range(sum(sizes)))
+
+
+def test_shuffle_covers_each_sample_once_and_reshuffles():
+    loader = DataLoader(*_data(), batch_size=3, seed=5)
+    first, second = _epoch(loader), _epoch(loader)
+    assert sorted(first) == sorted(second) == list(range(10))
+    assert first != second
+    again = DataLoader(*_data(), batch_size=3, seed=5)
+    assert (_epoch(again), _epoch(again)) == (first, second)
+
+
+def test_seed_none_draws_from_backend_rng():
+    backend.seed(3)
+    a = _epoch(DataLoader(*_data(50), batch_size=7))
+    backend.seed(3)
+    assert _epoch(DataLoader(*_data(50), batch_size=7)) == a
+    assert _epoch(DataLoader(*_data(50), batch_size=7)) != a
+
+
+def test_resume_between_epochs():
+    loader = DataLoader(*_data(), batch_size=3, seed=1)
+    _epoch(loader)
+    state = loader.state_dict()
+    expected = _epoch(loader)
+    other = DataLoader(*_data(), batch_size=3, seed=99)
+    other.load_state_dict(state)
+    assert _epoch(other) == expected
+
+
+def test_resume_mid_epoch_skips_seen_batches():
+    loader = DataLoader(*_data(), batch_size=3, seed=2)
+    _epoch(loader)
+    batches = iter(loader)
+    seen = [backend.to_numpy(next(batches)[1]).tolist() for _ in range(2)]
+    state = loader.state_dict()
+    rest = [y for _, yb in batches for y in backend.to_numpy(yb).tolist()]
+    following = _epoch(loader)
+
+    other = DataLoader(*_data(), batch_size=3, seed=0)
+    other.load_state_dict(state)
+    assert state["batches_done"] == 2 and len(seen[0] + seen[1] + rest) == 10
+    assert _epoch(other) == rest
+    assert _epoch(other) == following
+
+
+def test_state_after_last_batch_points_at_next_epoch():
+    loader = DataLoader(*_data(), batch_size=5, seed=4)
+    batches = iter(loader)
+    next(batches), next(batches)  # last batch handed out, iteration not yet finished
+    state = loader.state_dict()
+    assert state["batches_done"] == 0
+    assert list(batches) == []
+    following = _epoch(loader)
+    other = DataLoader(*_data(), batch_size=5, seed=0)
+    other.load_state_dict(state)
+    assert _epoch(other) == following
+
+
+def test_loader_rejects_bad_arguments():
+    x, y = _data()
+    with pytest.raises(ValueError, match="x has 10 samples but y has 9"):
+        DataLoader(x, y[:9], 2)
+    for bad in (0, 2.5, True):
+        with pytest.raises(ValueError, match="batch_size must be a positive int"):
+            DataLoader(x, y, bad)
+    loader = DataLoader(x, y, 2)
+    with pytest.raises(ValueError, match="missing keys"):
+        loader.load_state_dict({"generator": loader.state_dict()["generator"]})
+    with pytest.raises(ValueError, match="batches_done=6 is outside 0..5"):
+        loader.load_state_dict({**loader.state_dict(), "batches_done": 6})
+
+
+def test_data_is_placed_on_the_backend_once():
+    x, y = _data()
+    loader = DataLoader(x, y, 4)
+    assert backend.backend_of(loader.x) == backend.current()
+    if backend.current() == "cpu":
+        assert loader.x is x  # host arrays are used in place on the CPU, no copy

@@ -1,0 +1,291 @@
+"""Trainer: learning, evaluation, modes, no per-step host sync, schedulers, reproducibility, resumption."""
+import io
+import json
+
+import numpy as np
+import pytest
+
+import xpnet
+from xpnet.backend import asarray, get_default_dtype, xp
+from xpnet.data import DataLoader
+from xpnet.layers import Layer, Sequential
+from xpnet.losses import SoftmaxCrossEntropy
+from xpnet.optim import SGD, ReduceLROnPlateau, StepLR
+from xpnet.train import History, Trainer
+from xpnet.train import trainer as trainer_module
+
+# -- tiny models and data, shared with test_checkpoint.py (no dependence on the real Dense layer) --
+
+
+class Affine(Layer):
+    """y = x W^T + b with torch.nn.Linear's shapes and keys; records what it was asked to do."""
+
+    def __init__(self, n_in, n_out):
+        super().__init__()
+        bound, dtype = 1.0 / np.sqrt(n_in), get_default_dtype()
+        self.weight = xpnet.Parameter(asarray(xpnet.backend.rng().uniform(-bound, bound, (n_out, n_in)), dtype))
+        self.bias = xpnet.Parameter(asarray(xpnet.backend.rng().uniform(-bound, bound, n_out), dtype))
+        self.modes, self.input_grads = [], []
+
+    def forward(self, x):
+        self.x = x
+        self.modes.append(self.training)
+        return x @ self.weight.data.T + self.bias.data
+
+    def backward(self, dy):
+        self.weight.accumulate(dy.T @ self.x)
+        self.bias.accumulate(dy.sum(axis=0))
+        self.input_grads.append(self.needs_input_grad)
+        return dy @ self.weight.data if self.needs_input_grad else None
+
+
+class Counter(Layer):
+    """A parameter-free layer with an int64 buffer, like BatchNorm's num_batches_tracked."""
+
+    def __init__(self):
+        super().__init__()
+        self.register_buffer("num_batches_tracked", xp.zeros((), dtype=xp.int64))
+
+    def forward(self, x):
+        return x
+
+    def backward(self, dy):
+        return dy
+
+
+def tiny_model(n_in=4, hidden=6, classes=2):
+    return Sequential(Affine(n_in, hidden), Affine(hidden, classes))
+
+
+def blobs(n=48, n_in=4, seed=7):
+    """Two linearly separable classes: host float32 x (n, n_in), int64 y (n,)."""
+    g = np.random.default_rng(seed)
+    y = np.arange(n) % 2
+    x = g.normal(0.0, 0.5, (n, n_in)) + np.where(y[:, None] == 1, 1.5, -1.5)
+    return x.astype(np.float32), y.astype(np.int64)
+
+
+def weights(model):
+    return [p.copy() for p in model.state_dict().values()]
+
+
+def sgd(model, lr=0.1, momentum=0.9):
+    return SGD(model.parameters(), lr=lr, momentum=momentum)
+
+
+# -- the trainer ---------------------------------------------------------------
+
+
+def make_run(seed=0, scheduler=None, batch_size=8, **loader_kw):
+    """A fresh model, trainer and shuffled loader, all drawn from xpnet's RNG after `seed`."""
+    xpnet.backend.seed(seed)
+    model = tiny_model()
+    opt = sgd(model)
+    sched = scheduler(opt) if scheduler else None
+    x, y = blobs()
+    return model, Trainer(model, SoftmaxCrossEntropy(), opt, sched), DataLoader(x, y, batch_size, **loader_kw)
+
+
+def test_fit_learns_a_separable_problem():
+    model, trainer, loader = make_run()
+    history = trainer.fit(loader, val_loader=loader, epochs=6, verbose=False)
+    assert len(history) == 6 and history["epoch"] == [1, 2, 3, 4, 5, 6]
+    assert history.train_loss[-1] < 0.5 * history.train_loss[0]
+    assert history.val_acc[-1] == 1.0
+    assert trainer.evaluate(loader) == pytest.approx({"loss": history.val_loss[-1], "accuracy": 1.0})
+
+
+def test_evaluate_on_a_hand_made_case():
+    model = tiny_model(n_in=2, hidden=2, classes=2)
+    model.load_state_dict({"0.weight": np.eye(2), "0.bias": np.zeros(2), "1.weight": np.eye(2), "1.bias": np.zeros(2)})
+    x = np.array([[2, 0], [0, 1], [3, 0], [0, 2], [1, 0]], np.float32)
+    y = np.array([0, 1, 1, 1, 0])
+    logits = x.astype(np.float64)
+    nll = np.log(np.exp(logits).sum(1)) - logits[np.arange(5), y]
+    # batches of 2, 2, 1: the mean must weight each sample once, not each batch
+    result = Trainer(model, SoftmaxCrossEntropy(), sgd(model)).evaluate(DataLoader(x, y, 2, shuffle=False))
+    assert result["accuracy"] == pytest.approx(4 / 5)
+    assert result["loss"] == pytest.approx(nll.mean(), rel=1e-6)
+
+
+def test_correct_count_for_each_target_kind():
+    logits = np.array([[2.0, 1.0], [0.0, 3.0], [1.0, 0.5]], np.float32)
+    assert trainer_module.correct_count(logits, np.array([0, 0, 0])) == 2  # class indices
+    assert trainer_module.correct_count(logits, np.eye(2, dtype=np.float32)[[0, 1, 1]]) == 2  # one-hot
+    binary = np.array([[1.5], [-0.5], [0.2]], np.float32)
+    assert trainer_module.correct_count(binary, np.array([[1.0], [0.0], [0.0]], np.float32)) == 2
+
+
+def test_predict_gives_host_logits_in_eval_mode_and_restores_mode():
+    model, trainer, _ = make_run()
+    x, _ = blobs(n=7)
+    out = trainer.predict(x, batch_size=3)
+    w = model.state_dict()
+    hidden = x @ w["0.weight"].T + w["0.bias"]
+    assert isinstance(out, np.ndarray) and out.shape == (7, 2)
+    np.testing.assert_allclose(out, hidden @ w["1.weight"].T + w["1.bias"], rtol=1e-5)
+    assert model[0].modes == [False] * 3 and model.training
+    with pytest.raises(ValueError, match="no inputs"):
+        trainer.predict(x[:0])
+
+
+def test_modes_and_skipped_input_gradient():
+    model, trainer, loader = make_run()
+    model.eval()
+    trainer.fit(loader, val_loader=loader, epochs=1, verbose=False)
+    n = len(loader)
+    assert model[0].modes == [True] * n + [False] * n  # train() during fit, eval() while validating
+    assert not model.training  # the caller's mode comes back
+    assert model[0].input_grads == [False] * n and model[1].input_grads == [True] * n
+
+
+def count_reads(monkeypatch):
+    calls = []
+    real = trainer_module.to_numpy
+    monkeypatch.setattr(trainer_module, "to_numpy", lambda a: calls.append(1) or real(a))
+    return calls
+
+
+@pytest.mark.parametrize("batch_size", [4, 12])
+def test_no_host_sync_per_step_when_quiet(monkeypatch, batch_size):
+    _, trainer, loader = make_run(batch_size=batch_size)
+    reads = count_reads(monkeypatch)
+    trainer.fit(loader, val_loader=loader, epochs=2, verbose=False)
+    # per epoch: the training sums once and the validation sums once (loss + correct each)
+    assert len(reads) == 2 * 2 * 2
+
+
+def test_progress_bar_reads_only_every_log_every_steps(monkeypatch, capsys):
+    _, trainer, loader = make_run(batch_size=6)  # 8 steps per epoch
+    trainer.log_every = 3
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    terminal = Terminal()
+    monkeypatch.setattr("sys.stderr", terminal)
+    reads = count_reads(monkeypatch)
+    trainer.fit(loader, epochs=1, verbose=True)
+    assert len(reads) == 2 * (8 // 3 + 1)  # steps 3 and 6, then the epoch end
+    assert "loss=" in terminal.getvalue() and "img_s=" in terminal.getvalue()
+    table = capsys.readouterr().out.splitlines()
+    assert table[0].split()[:3] == ["epoch", "train", "loss"] and table[2].split()[0] == "1"
+
+
+def test_epoch_scheduler_and_recorded_lr():
+    _, trainer, loader = make_run(scheduler=lambda opt: StepLR(opt, step_size=2, gamma=0.5))
+    history = trainer.fit(loader, epochs=5, verbose=False)
+    assert history.lr == pytest.approx([0.1, 0.1, 0.05, 0.05, 0.025])
+
+
+class Recorder:
+    """A scheduler stand-in recording how the trainer steps it."""
+
+    def __init__(self, per_batch=False):
+        self.per_batch, self.calls = per_batch, 0
+
+    def step(self):
+        self.calls += 1
+
+
+def test_per_batch_scheduler_steps_every_batch():
+    model, _, loader = make_run()
+    sched = Recorder(per_batch=True)
+    Trainer(model, SoftmaxCrossEntropy(), sgd(model), sched).fit(loader, epochs=2, verbose=False)
+    assert sched.calls == 2 * len(loader)
+    sched = Recorder()
+    Trainer(model, SoftmaxCrossEntropy(), sgd(model), sched).fit(loader, epochs=2, verbose=False)
+    assert sched.calls == 2
+
+
+@pytest.mark.parametrize("with_val", [True, False])
+def test_plateau_scheduler_gets_the_monitored_loss(monkeypatch, with_val):
+    _, trainer, loader = make_run(scheduler=lambda opt: ReduceLROnPlateau(opt, patience=0))
+    seen = []
+    real_step = trainer.scheduler.step
+    monkeypatch.setattr(trainer.scheduler, "step", lambda metrics: seen.append(metrics) or real_step(metrics))
+    history = trainer.fit(loader, val_loader=loader if with_val else None, epochs=3, verbose=False)
+    assert seen == (history.val_loss if with_val else history.train_loss)
+    assert all(isinstance(m, float) for m in seen)
+
+
+def test_same_seed_same_weights():
+    runs = []
+    for seed in (3, 3, 4):
+        model, trainer, loader = make_run(seed)
+        trainer.fit(loader, epochs=2, verbose=False)
+        runs.append(weights(model))
+    assert all(np.array_equal(a, b) for a, b in zip(runs[0], runs[1]))
+    assert not all(np.array_equal(a, b) for a, b in zip(runs[0], runs[2]))
+
+
+class Interrupted(Exception):
+    pass
+
+
+class DiesInEpoch2(DataLoader):
+    """A DataLoader whose second epoch stops with Interrupted after three batches (a killed run)."""
+
+    epochs = 0
+
+    def __iter__(self):
+        self.epochs += 1
+        for i, batch in enumerate(super().__iter__()):
+            if self.epochs == 2 and i == 3:
+                raise Interrupted
+            yield batch
+
+
+def test_resume_ends_with_exactly_the_uninterrupted_weights(tmp_path):
+    val = DataLoader(*blobs(n=20, seed=8), 8, shuffle=False)
+    plan = dict(scheduler=lambda opt: StepLR(opt, step_size=1, gamma=0.7))
+    model, trainer, loader = make_run(**plan)
+    full = trainer.fit(loader, val_loader=val, epochs=3, verbose=False)
+    expected, rng_after = weights(model), xpnet.backend.get_rng_state()
+
+    model, trainer, loader = make_run(**plan)
+    loader.__class__ = DiesInEpoch2
+    with pytest.raises(Interrupted):
+        trainer.fit(loader, val_loader=val, epochs=3, out_dir=tmp_path, verbose=False)
+    assert len(History.from_json(tmp_path / "history.json")) == 1
+
+    model, trainer, loader = make_run(seed=99, **plan)  # another init and shuffle: all must come from the checkpoint
+    resumed = trainer.fit(loader, val_loader=val, epochs=3, out_dir=tmp_path, resume=True, verbose=False)
+    assert all(np.array_equal(a, b) for a, b in zip(weights(model), expected))
+    assert xpnet.backend.get_rng_state() == rng_after
+    assert resumed.epoch == [1, 2, 3] and resumed.lr == full.lr
+    assert resumed.train_loss == full.train_loss and resumed.val_loss == full.val_loss
+    assert History.from_json(tmp_path / "history.json") == resumed
+
+
+def test_resume_needs_a_checkpoint(tmp_path):
+    _, trainer, loader = make_run()
+    with pytest.raises(ValueError, match="out_dir"):
+        trainer.fit(loader, resume=True, verbose=False)
+    with pytest.raises(FileNotFoundError, match="checkpoint"):
+        trainer.fit(loader, out_dir=tmp_path, resume=True, verbose=False)
+
+
+def test_history_columns_and_json_round_trip(tmp_path):
+    history = History([{"epoch": 1, "train_loss": 0.5, "val_loss": None, "lr": 0.1},
+                       {"epoch": 2, "train_loss": 0.25, "val_loss": None, "lr": 0.1}])
+    assert history["train_loss"] == history.train_loss == [0.5, 0.25]
+    assert history[1]["epoch"] == 2 and history.val_acc == [None, None]
+    with pytest.raises(AttributeError, match="no column 'nope'"):
+        history.nope
+    history.to_json(tmp_path / "h.json")
+    assert History.from_json(tmp_path / "h.json") == history
+    assert [p.name for p in tmp_path.iterdir()] == ["h.json"]  # no temp file left behind
+    (tmp_path / "bad.json").write_text("{not json")
+    with pytest.raises(ValueError, match="bad.json"):
+        History.from_json(tmp_path / "bad.json")
+    (tmp_path / "bad.json").write_text(json.dumps({"epoch": 1}))
+    with pytest.raises(ValueError, match="list of per-epoch records"):
+        History.from_json(tmp_path / "bad.json")
+
+
+def test_log_every_must_be_positive():
+    model = tiny_model()
+    with pytest.raises(ValueError, match="log_every"):
+        Trainer(model, SoftmaxCrossEntropy(), sgd(model), log_every=0)

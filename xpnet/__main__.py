@@ -1,0 +1,6 @@
+"""`python -m xpnet ...`: the same as the `xpnet` command."""
+import sys
+
+from .cli import main
+
+sys.exit(main())

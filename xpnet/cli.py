@@ -1,0 +1,290 @@
+"""The `xpnet` command: train a built-in model, evaluate a run, show the setup, run parity and benchmarks.
+
+    xpnet train [--model lenet5] [--dataset mnist] [--epochs 5] ...   train into runs/<model>-<dataset>/
+    xpnet eval --checkpoint runs/lenet5-mnist                          test loss and accuracy of a run
+    xpnet info                                                         backend, versions, BLAS, data sets
+    xpnet parity ... | xpnet bench ...                                 see `xpnet parity --help`
+
+Exit codes: 0 success, 2 bad command line (argparse lists the valid names), 1 a
+failure while running (missing data, no GPU, bad checkpoint), reported in one line.
+"""
+import argparse
+import importlib
+import json
+import os
+import sys
+
+import numpy as host  # host-side labels and predictions for metrics and pictures
+
+from . import __version__, backend
+from .data.datasets import DATASETS
+
+OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop", "adagrad", "radam")
+SCHEDULERS = ("none", "cosine", "step", "onecycle")
+DELEGATED = {"parity": "check that layers, losses and optimizers match PyTorch",
+             "bench": "time layers and training steps on this machine"}
+PICTURE_COUNT = 36
+
+
+# -- building blocks ------------------------------------------------------------------
+def _model_names():
+    from .models import MODELS
+    return tuple(MODELS)
+
+
+def _build_optimizer(name, params, lr, weight_decay, momentum):
+    from . import optim
+    classes = {"sgd": optim.SGD, "adam": optim.Adam, "adamw": optim.AdamW, "rmsprop": optim.RMSprop,
+               "adagrad": optim.Adagrad, "radam": optim.RAdam}
+    kwargs = {"lr": lr}
+    if weight_decay is not None:
+        kwargs["weight_decay"] = weight_decay
+    if name in ("sgd", "rmsprop"):
+        kwargs["momentum"] = momentum
+    return classes[name](params, **kwargs)
+
+
+def _build_scheduler(name, optimizer, epochs, steps_per_epoch, lr):
+    """Epoch-wise schedules span the run; OneCycle spans every batch and peaks at `lr`."""
+    from . import optim
+    if name == "none":
+        return None
+    if name == "cosine":
+        return optim.CosineAnnealingLR(optimizer, T_max=epochs)
+    if name == "step":
+        return optim.StepLR(optimizer, step_size=max(1, epochs // 3), gamma=0.1)
+    return optim.OneCycleLR(optimizer, max_lr=lr, total_steps=epochs * steps_per_epoch)
+
+
+def _load(dataset, split, root):
+    from .data import load_dataset
+    return load_dataset(dataset, split, root=root)
+
+
+def _prepare(images, dataset):
+    """float NCHW input standardised with the data set's training mean and std (the same in train and eval)."""
+    from .data import prepare_images
+    return prepare_images(images, dataset=dataset)
+
+
+def _write_json(path, data):
+    from .train.checkpoint import atomic_write
+    atomic_write(path, json.dumps(data, indent=2) + "\n")
+
+
+def _read_config(run_dir):
+    path = os.path.join(run_dir, "config.json")
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except FileNotFoundError:
+        return None
+    except ValueError as exc:
+        raise ValueError(f"{path}: not valid JSON ({exc})") from exc
+
+
+def _predictions(trainer, x):
+    """Predicted class indices on the host (from logits or from labels, whichever predict returns)."""
+    out = backend.to_numpy(trainer.predict(x))
+    return out.argmax(axis=1) if out.ndim == 2 else out.astype(host.int64)
+
+
+def _example_indices(labels, preds, count=PICTURE_COUNT):
+    """Up to `count` test images: half of them mistakes (the interesting ones), the rest the first correct ones."""
+    wrong = host.flatnonzero(labels != preds)[: count // 2]
+    right = host.flatnonzero(labels == preds)[: count - len(wrong)]
+    return host.sort(host.concatenate([wrong, right]))
+
+
+def _draw_pictures(run_dir, history, raw_images, labels, preds, dataset):
+    """curves.png, predictions.png and confusion.png; returns their paths, or None without matplotlib."""
+    from . import plots
+    from .data.datasets import get
+    names = get(dataset).classes
+    pick = _example_indices(labels, preds)
+    try:
+        return [plots.plot_history(history, os.path.join(run_dir, "curves.png")),
+                plots.plot_predictions(raw_images[pick], labels[pick], preds[pick],
+                                       os.path.join(run_dir, "predictions.png"), class_names=names),
+                plots.plot_confusion(labels, preds, os.path.join(run_dir, "confusion.png"), class_names=names)]
+    except ImportError as exc:
+        print(f"xpnet: no pictures: {exc}")
+        return None
+
+
+# -- subcommands ----------------------------------------------------------------------
+def cmd_train(args):
+    from .data import DataLoader
+    from .losses import SoftmaxCrossEntropy
+    from .models import get_model
+    from .train import Trainer
+
+    backend.seed(args.seed)
+    run_dir = args.out or os.path.join("runs", f"{args.model}-{args.dataset}")
+    raw_train, y_train = _load(args.dataset, "train", args.data)
+    raw_test, y_test = _load(args.dataset, "test", args.data)
+    config = _read_config(run_dir) if args.resume else None
+    if config is None:
+        config = {"model": args.model, "model_kwargs": {}, "dataset": args.dataset}
+    elif (config["model"], config["dataset"]) != (args.model, args.dataset):
+        raise ValueError(f"{run_dir} holds a {config['model']} run on {config['dataset']}: "
+                         f"cannot resume it as {args.model} on {args.dataset}")
+    x_test = _prepare(raw_test, args.dataset)
+    train_loader = DataLoader(_prepare(raw_train, args.dataset), y_train, batch_size=args.batch_size, shuffle=True,
+                              seed=args.seed)
+    test_loader = DataLoader(x_test, y_test, batch_size=max(args.batch_size, 1000), shuffle=False)
+
+    model = get_model(config["model"], **config["model_kwargs"])
+    optimizer = _build_optimizer(args.optimizer, model.parameters(), args.lr, args.weight_decay, args.momentum)
+    scheduler = _build_scheduler(args.scheduler, optimizer, args.epochs, len(train_loader), args.lr)
+    trainer = Trainer(model, SoftmaxCrossEntropy(), optimizer, scheduler=scheduler)
+    _write_json(os.path.join(run_dir, "config.json"), {**config, "train_args": vars(args)})
+
+    history = trainer.fit(train_loader, val_loader=test_loader, epochs=args.epochs, out_dir=run_dir,
+                          resume=args.resume, verbose=not args.quiet)
+    result = trainer.evaluate(test_loader)
+    preds = _predictions(trainer, x_test)
+    metrics = {"model": config["model"], "dataset": args.dataset, "test_loss": float(result["loss"]),
+               "test_accuracy": float(result["accuracy"]), "epochs": len(history["val_acc"]),
+               "seconds": round(sum(history["seconds"]), 3), "backend": backend.current()}
+    _write_json(os.path.join(run_dir, "metrics.json"), metrics)
+    pictures = _draw_pictures(run_dir, history, raw_test, host.asarray(y_test), preds, args.dataset)
+
+    print(f"test accuracy {metrics['test_accuracy']:.2%} (loss {metrics['test_loss']:.4f}) after "
+          f"{metrics['epochs']} epoch(s) on {metrics['backend']}")
+    print(f"run folder {run_dir}: checkpoint/, history.json, metrics.json, config.json"
+          + (", " + ", ".join(os.path.basename(p) for p in pictures) if pictures else ""))
+    return 0
+
+
+def _run_folder(path):
+    """(run folder, checkpoint folder) from either of the two."""
+    if os.path.isdir(os.path.join(path, "checkpoint")):
+        return path, os.path.join(path, "checkpoint")
+    return os.path.dirname(os.path.normpath(path)), path
+
+
+def cmd_eval(args):
+    from .data import DataLoader
+    from .losses import SoftmaxCrossEntropy
+    from .models import get_model
+    from .train import Trainer, load_weights
+
+    run_dir, checkpoint = _run_folder(args.checkpoint)
+    config = _read_config(run_dir) or {}
+    model_name = args.model or config.get("model")
+    if model_name is None:
+        raise ValueError(f"no config.json in {run_dir or '.'} to name the model: pass --model")
+    dataset = args.dataset or config.get("dataset", "mnist")
+    model = get_model(model_name, **(config.get("model_kwargs", {}) if model_name == config.get("model") else {}))
+    load_weights(checkpoint, model)
+    images, y = _load(dataset, args.split, args.data)
+    x = _prepare(images, dataset)
+    trainer = Trainer(model, SoftmaxCrossEntropy(), optimizer=None)
+    result = trainer.evaluate(DataLoader(x, y, batch_size=args.batch_size, shuffle=False))
+    print(f"{model_name} on {dataset} {args.split}: loss {float(result['loss']):.4f}, "
+          f"accuracy {float(result['accuracy']):.2%} ({len(y)} images)")
+    return 0
+
+
+def cmd_info(args):
+    from tabulate import tabulate
+
+    from .data import where
+    rows = [("xpnet", __version__), *((k, v) for k, v in backend.info().items())]
+    print(tabulate(rows, headers=["setup", ""]))
+    print()
+    data = [(name, where(name, root=args.data) or "not found (downloaded on first use)") for name in DATASETS]
+    print(tabulate(data, headers=["data set", "location"]))
+    return 0
+
+
+def _delegate(name, argv):
+    """Hand the rest of the command line to `xpnet.<name>.main`, which may not be installed."""
+    try:
+        module = importlib.import_module(f"xpnet.{name}")
+        entry = module.main
+    except (ImportError, AttributeError) as exc:
+        print(f"xpnet: error: the {name} command is not available in this installation ({exc})", file=sys.stderr)
+        return 1
+    return int(entry(list(argv)) or 0)
+
+
+# -- command line ---------------------------------------------------------------------
+def build_parser():
+    parser = argparse.ArgumentParser(prog="xpnet", description="A readable CNN framework on NumPy or CuPy.")
+    parser.add_argument("--version", action="version", version=f"xpnet {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    train = sub.add_parser("train", help="train a built-in model on a data set",
+                           formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    train.add_argument("--model", default="lenet5", choices=_model_names())
+    train.add_argument("--dataset", default="mnist", choices=DATASETS)
+    train.add_argument("--epochs", type=_positive_int, default=5)
+    train.add_argument("--batch-size", type=_positive_int, default=128)
+    train.add_argument("--optimizer", default="adam", choices=OPTIMIZERS)
+    train.add_argument("--lr", type=float, default=1e-3, help="learning rate (the peak one for onecycle)")
+    train.add_argument("--weight-decay", type=float, default=None,
+                       help="L2 penalty (decoupled for adamw); the optimizer's default when not given")
+    train.add_argument("--momentum", type=float, default=0.9, help="momentum for sgd and rmsprop")
+    train.add_argument("--scheduler", default="cosine", choices=SCHEDULERS,
+                       help="learning-rate schedule over the run (cosine: about +0.2%% test accuracy for LeNet-5)")
+    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--out", default=None, help="run folder (default runs/<model>-<dataset>)")
+    train.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
+    train.add_argument("--quiet", action="store_true", help="no progress bar or per-epoch lines")
+    _common(train)
+
+    ev = sub.add_parser("eval", help="test loss and accuracy of a trained run",
+                        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    ev.add_argument("--checkpoint", required=True, help="a run folder or its checkpoint/ folder")
+    ev.add_argument("--dataset", default=None, choices=DATASETS, help="default: the run's data set")
+    ev.add_argument("--model", default=None, choices=_model_names(), help="default: the run's model")
+    ev.add_argument("--split", default="test", choices=("train", "test"))
+    ev.add_argument("--batch-size", type=_positive_int, default=1000)
+    _common(ev)
+
+    info = sub.add_parser("info", help="backend, versions, device, BLAS and where the data sets are")
+    _common(info)
+
+    for name, text in DELEGATED.items():
+        sub.add_parser(name, help=text, add_help=False)
+    return parser
+
+
+def _common(parser):
+    parser.add_argument("--backend", default=None, choices=backend.NAMES,
+                        help="array backend (overrides XPNET_BACKEND; default: XPNET_BACKEND or cpu)")
+    parser.add_argument("--data", default=None, metavar="DIR",
+                        help="folder holding mnist/ and fashion-mnist/ (default: XPNET_DATA or the cache)")
+
+
+def _positive_int(text):
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text}")
+    return value
+
+
+COMMANDS = {"train": cmd_train, "eval": cmd_eval, "info": cmd_info}
+
+
+def main(argv=None):
+    """Run the command line `argv` (default sys.argv[1:]); returns the exit code."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in DELEGATED:
+        return _delegate(argv[0], argv[1:])
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as exc:  # --help, --version and usage errors (code 2)
+        return exc.code if isinstance(exc.code, int) else 2
+    try:
+        if args.backend is not None:
+            backend.use(args.backend)
+        return COMMANDS[args.command](args)
+    except KeyboardInterrupt:
+        print("xpnet: interrupted", file=sys.stderr)
+        return 130
+    except (OSError, RuntimeError, ValueError) as exc:
+        print(f"xpnet: error: {exc}", file=sys.stderr)
+        return 1

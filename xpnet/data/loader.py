@@ -1,0 +1,104 @@
+"""Network input from raw images, and mini-batches of it.
+
+`prepare_images` turns uint8 (N, H, W) images into float (N, 1, H, W) NCHW
+input, scaled to [0, 1] and standardised, as torchvision's ToTensor+Normalize.
+
+`DataLoader` places its arrays on the current backend once, when it is made:
+on the GPU the whole prepared data set moves to device memory (MNIST in
+float32 is about 190 MB) and each batch is a gather there, so iterating never
+waits for host-to-device copies of data. The shuffle order comes from the
+loader's own NumPy generator on the host, one permutation per epoch moved to
+the backend in one copy, so a seed gives the same batches on CPU and GPU and
+`state_dict()` lets a resumed run continue with the identical order.
+"""
+import numpy as host  # host-side preparation and the shuffle generator; batches live on the backend
+
+from .. import backend
+from .datasets import get, load_dataset
+
+
+def prepare_images(images, mean=None, std=None, dataset="mnist"):
+    """uint8 images (N, H, W) or (N, 1, H, W) -> host array (N, 1, H, W) of the default float dtype.
+
+    Pixels are scaled to [0, 1], then standardised as (x - mean) / std; `mean`
+    and `std` default to the training-set constants of `dataset`.
+    """
+    images = backend.to_numpy(images)
+    if images.dtype != host.uint8 or images.ndim not in (3, 4) or (images.ndim == 4 and images.shape[1] != 1):
+        raise ValueError(f"prepare_images: expected uint8 images of shape (N, H, W) or (N, 1, H, W), "
+                         f"got {images.dtype} array of shape {images.shape}")
+    ds = get(dataset)
+    mean = ds.mean if mean is None else float(mean)
+    std = ds.std if std is None else float(std)
+    if not std > 0:
+        raise ValueError(f"prepare_images: std must be positive, got {std}")
+    x = images.reshape(len(images), 1, *images.shape[-2:]).astype(backend.get_default_dtype())
+    x /= 255.0
+    x -= mean
+    x /= std
+    return x
+
+
+def load(name, split="train", root=None, download=True, progress=True):
+    """(x, y) ready for training: x float (N, 1, 28, 28) standardised, y int64 (N,), both host arrays."""
+    images, labels = load_dataset(name, split, root, download, progress)
+    return prepare_images(images, dataset=name), labels
+
+
+class DataLoader:
+    """Iterate (xb, yb) mini-batches of backend arrays, reshuffled every epoch.
+
+    `seed` seeds the loader's own generator; without one it is drawn from
+    `xpnet.backend.rng()`, so `xpnet.backend.seed(n)` makes a run reproducible.
+    """
+
+    def __init__(self, x, y, batch_size, shuffle=True, seed=None, drop_last=False):
+        if len(x) != len(y):
+            raise ValueError(f"DataLoader: x has {len(x)} samples but y has {len(y)}")
+        if isinstance(batch_size, bool) or not isinstance(batch_size, (int, host.integer)) or batch_size < 1:
+            raise ValueError(f"DataLoader: batch_size must be a positive int, got {batch_size!r}")
+        self.x, self.y = backend.asarray(x), backend.asarray(y)
+        self.batch_size, self.shuffle, self.drop_last = int(batch_size), shuffle, drop_last
+        if seed is None:
+            seed = int(backend.rng().integers(2**63))
+        self._gen = host.random.default_rng(seed)
+        self._epoch_start = None  # generator state before this epoch's permutation, while one is in progress
+        self._done = 0            # batches handed out in the epoch in progress
+        self._skip = 0            # batches the next epoch skips (set by load_state_dict)
+
+    def __len__(self):
+        n, b = len(self.x), self.batch_size
+        return n // b if self.drop_last else -(-n // b)
+
+    def __iter__(self):
+        self._epoch_start = self._gen.bit_generator.state
+        order = backend.asarray(self._gen.permutation(len(self.x))) if self.shuffle else None
+        first, self._skip = self._skip, 0
+        for i in range(first, len(self)):
+            rows = slice(i * self.batch_size, (i + 1) * self.batch_size)
+            if order is not None:
+                rows = order[rows]
+            self._done = i + 1
+            yield self.x[rows], self.y[rows]
+        self._epoch_start, self._done = None, 0
+
+    def state_dict(self):
+        """Where the shuffle stands: the generator state and batches done in the current epoch.
+
+        Saved mid-epoch, it restores that epoch's order and skips the batches
+        already seen; saved between epochs, the next epoch's order follows.
+        """
+        if self._epoch_start is not None and self._done < len(self):
+            return {"generator": self._epoch_start, "batches_done": self._done}
+        return {"generator": self._gen.bit_generator.state, "batches_done": 0}
+
+    def load_state_dict(self, state):
+        """Restore a `state_dict()`: the next iteration continues exactly where that one stood."""
+        missing = {"generator", "batches_done"} - set(state)
+        if missing:
+            raise ValueError(f"DataLoader.load_state_dict: missing keys {sorted(missing)}")
+        done = int(state["batches_done"])
+        if not 0 <= done <= len(self):
+            raise ValueError(f"DataLoader.load_state_dict: batches_done={done} is outside 0..{len(self)}")
+        self._gen.bit_generator.state = state["generator"]
+        self._epoch_start, self._done, self._skip = None, 0, done

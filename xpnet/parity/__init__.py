@@ -1,0 +1,12 @@
+"""CPU/GPU parity: the same layers, losses, optimizers and models on NumPy and on CuPy must agree.
+
+`main(argv)` is `xpnet parity`; `run_case`/`run_all` compare cases from `catalogue()`;
+`compare` holds the tolerances. See `compare.py` for why the tolerances are what they are.
+"""
+from .cases import Case, catalogue
+from .cli import main
+from .compare import Row, compare_arrays, compare_results, errors, tolerance
+from .runner import check_tf32, gpu_status, run_all, run_case, run_side
+
+__all__ = ["Case", "Row", "catalogue", "check_tf32", "compare_arrays", "compare_results", "errors", "gpu_status",
+           "main", "run_all", "run_case", "run_side", "tolerance"]

@@ -1,0 +1,127 @@
+"""Pictures of a training run: learning curves, sample predictions, confusion matrix.
+
+matplotlib is an optional extra (`pip install "xpnet[plot]"`), imported only when
+a picture is drawn. Figures are built with `matplotlib.figure.Figure` and the Agg
+canvas directly, so drawing never touches pyplot's global state or the user's
+interactive backend. Every PNG is written to a temporary file and then renamed
+over the target, so a crash never leaves half a picture behind.
+"""
+import os
+import tempfile
+
+import numpy as host  # host-side arrays of labels and images for drawing
+
+_INSTALL_HINT = 'pictures need matplotlib: pip install "xpnet[plot]"'
+
+
+def _figure(**kwargs):
+    """A new Agg-backed Figure, or an ImportError that says how to get matplotlib."""
+    try:
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
+    except ImportError as exc:
+        raise ImportError(f"{_INSTALL_HINT} ({exc})") from exc
+    fig = Figure(**kwargs)
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def _save(fig, path):
+    """Write `fig` as a PNG at `path` atomically (temporary file in the same folder, then os.replace)."""
+    path = os.fspath(path)
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".png")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            fig.savefig(f, format="png", dpi=100)
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+    return path
+
+
+def _series(history, key):
+    """The per-epoch values stored under `key` (History or dict), or None if absent or empty."""
+    try:
+        values = list(history[key])
+    except (KeyError, TypeError):
+        return None
+    return values if any(v is not None for v in values) else None
+
+
+def _names(class_names, count):
+    return [str(c) for c in class_names] if class_names is not None else [str(i) for i in range(count)]
+
+
+def plot_history(history, path):
+    """Loss and accuracy against epoch, training and validation side by side. Returns `path`."""
+    fig = _figure(figsize=(10, 4), layout="constrained")
+    for ax, metric, title in zip(fig.subplots(1, 2), ("loss", "acc"), ("Loss", "Accuracy")):
+        for split, style in (("train", "o-"), ("val", "s--")):
+            values = _series(history, f"{split}_{metric}")
+            if values is not None:
+                epochs = range(1, len(values) + 1)
+                ax.plot(epochs, [float("nan") if v is None else v for v in values], style,
+                        label="training" if split == "train" else "validation")
+        ax.set(title=title, xlabel="epoch")
+        ax.grid(alpha=0.3)
+        if ax.has_data():
+            ax.legend()
+    return _save(fig, path)
+
+
+def plot_predictions(images, labels, preds, path, class_names=None, columns=6):
+    """A grid of images titled "predicted (true)"; misclassified ones in red. Returns `path`.
+
+    `images` is (N, H, W) or (N, 1, H, W); `labels` and `preds` hold N class indices.
+    """
+    images = host.asarray(images)
+    if images.ndim == 4 and images.shape[1] == 1:
+        images = images[:, 0]
+    labels, preds = host.asarray(labels).ravel(), host.asarray(preds).ravel()
+    if images.ndim != 3 or not len(images) == len(labels) == len(preds):
+        raise ValueError(f"plot_predictions expects images (N, H, W) or (N, 1, H, W) and N labels and preds, got "
+                         f"images {images.shape}, labels {labels.shape}, preds {preds.shape}")
+    names = _names(class_names, int(max(labels.max(initial=0), preds.max(initial=0))) + 1)
+    columns = max(1, min(columns, len(images)))
+    rows = max(1, -(-len(images) // columns))
+    fig = _figure(figsize=(1.8 * columns, 2.0 * rows), layout="constrained")
+    axes = fig.subplots(rows, columns, squeeze=False).ravel()
+    fig.suptitle("predicted (true); mistakes in red")
+    for ax in axes:
+        ax.axis("off")
+    for ax, image, label, pred in zip(axes, images, labels, preds):
+        ax.imshow(image, cmap="gray")
+        wrong = label != pred
+        ax.set_title(f"{names[pred]} ({names[label]})", fontsize=8, color="red" if wrong else "black")
+    return _save(fig, path)
+
+
+def confusion_matrix(labels, preds, num_classes=None):
+    """counts[i, j] = how many examples of true class i were predicted as class j."""
+    labels, preds = host.asarray(labels).ravel().astype(host.int64), host.asarray(preds).ravel().astype(host.int64)
+    if num_classes is None:
+        num_classes = int(max(labels.max(initial=0), preds.max(initial=0))) + 1
+    counts = host.zeros((num_classes, num_classes), dtype=host.int64)
+    host.add.at(counts, (labels, preds), 1)
+    return counts
+
+
+def plot_confusion(labels, preds, path, class_names=None):
+    """The confusion matrix with the count in each cell (rows true, columns predicted). Returns `path`."""
+    counts = confusion_matrix(labels, preds, None if class_names is None else len(class_names))
+    names = _names(class_names, len(counts))
+    fig = _figure(figsize=(1 + 0.6 * len(counts), 0.6 * len(counts)), layout="constrained")
+    ax = fig.subplots()
+    shown = ax.imshow(counts, cmap="Blues")
+    fig.colorbar(shown, ax=ax)
+    ticks = range(len(counts))
+    ax.set_xticks(ticks, names, rotation=45, ha="right")
+    ax.set_yticks(ticks, names)
+    ax.set(xlabel="predicted", ylabel="true", title=f"Confusion matrix ({counts.trace()} / {counts.sum()} correct)")
+    threshold = counts.max() / 2
+    for (i, j), n in host.ndenumerate(counts):
+        ax.text(j, i, str(n), ha="center", va="center", fontsize=7, color="white" if n > threshold else "black")
+    return _save(fig, path)

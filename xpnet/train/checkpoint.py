@@ -1,0 +1,222 @@
+"""Checkpoints: weights that PyTorch can read, plus the state needed to resume training.
+
+A checkpoint is a folder:
+
+    <path>/model.safetensors     exactly `model.state_dict()` (keys, shapes, dtypes), so a
+                                 `torch.nn` model of the same architecture loads it with
+                                 `safetensors.torch.load_file` + `load_state_dict`
+    <path>/training.safetensors  the arrays inside the optimizer/scheduler/loader/extra state
+    <path>/state.json            everything else: epoch, optimizer and scheduler state (arrays
+                                 replaced by {"__array__": name} references into
+                                 training.safetensors), host RNG state, data-loader shuffle
+                                 state, history records, `extra`, and the SHA-256 of both files
+
+No pickle anywhere. A save builds the whole folder under a temporary name beside
+`<path>` and then commits it with two renames (`<path>` -> `<path>.old`, new ->
+`<path>`), so an interrupted save leaves either the previous checkpoint or the new
+one, never a mix: if it stopped between the renames, the previous one is at
+`<path>.old`, which loading and the next save both recognise.
+"""
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import numpy as host  # host-side checkpoint arrays only
+from safetensors import numpy as st_numpy
+
+from ..backend import backend_of, get_rng_state, set_rng_state, to_numpy
+
+MODEL_FILE = "model.safetensors"
+TRAINING_FILE = "training.safetensors"
+STATE_FILE = "state.json"
+FORMAT = "xpnet-checkpoint"
+VERSION = 1
+
+
+# -- atomic files -------------------------------------------------------------
+def atomic_write(path, data):
+    """Write `data` (bytes or str) to `path` through a temp file in the same folder + os.replace."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data.encode() if isinstance(data, str) else data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def _previous(path):
+    return path.with_name(path.name + ".old")
+
+
+def _live(path):
+    """The folder holding the committed checkpoint: `path`, or `path.old` if a save stopped between renames."""
+    if not path.exists() and _previous(path).is_dir():
+        return _previous(path)
+    return path
+
+
+def _commit(tmp, path):
+    """Replace folder `path` by folder `tmp` (see the module docstring for why two renames)."""
+    old = _previous(path)
+    if path.exists():
+        shutil.rmtree(old, ignore_errors=True)  # a leftover from a save that finished its commit
+        os.replace(path, old)
+    os.replace(tmp, path)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+# -- nested state <-> JSON + named arrays ----------------------------------------
+def _is_array(value):
+    return isinstance(value, (host.ndarray, host.generic)) or backend_of(value) == "gpu"
+
+
+def _encode(value, name, arrays):
+    """`value` as JSON data; arrays go into `arrays` under `name` and leave a reference behind."""
+    if _is_array(value):
+        arrays[name] = host.ascontiguousarray(to_numpy(value))
+        return {"__array__": name, "scalar": isinstance(value, host.generic)}
+    if isinstance(value, dict):
+        items = [[k, _encode(v, f"{name}/{k}", arrays)] for k, v in value.items()]
+        if all(isinstance(k, str) and not k.startswith("__") for k in value):
+            return dict(items)
+        return {"__items__": items}  # non-string keys (e.g. optimizer state keyed by int)
+    if isinstance(value, tuple):
+        return {"__tuple__": [_encode(v, f"{name}/{i}", arrays) for i, v in enumerate(value)]}
+    if isinstance(value, list):
+        return [_encode(v, f"{name}/{i}", arrays) for i, v in enumerate(value)]
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    raise TypeError(f"save_checkpoint: cannot store {type(value).__name__} at {name!r} "
+                    "(state must hold arrays, numbers, strings, lists, tuples and dicts)")
+
+
+def _decode(value, arrays):
+    """Invert `_encode`: rebuild the nested state from its JSON data and the named arrays."""
+    if isinstance(value, list):
+        return [_decode(v, arrays) for v in value]
+    if not isinstance(value, dict):
+        return value
+    if "__array__" in value:
+        a = arrays[value["__array__"]]
+        return a[()] if value["scalar"] else a
+    if "__items__" in value:
+        return {k: _decode(v, arrays) for k, v in value["__items__"]}
+    if "__tuple__" in value:
+        return tuple(_decode(v, arrays) for v in value["__tuple__"])
+    return {k: _decode(v, arrays) for k, v in value.items()}
+
+
+def _read_tensors(file, sha256=None):
+    """Arrays of one safetensors file; any parse or checksum failure is a ValueError naming the file."""
+    try:
+        data = Path(file).read_bytes()
+    except FileNotFoundError:
+        raise FileNotFoundError(f"checkpoint file {file} does not exist") from None
+    if sha256 is not None and hashlib.sha256(data).hexdigest() != sha256:
+        raise ValueError(f"{file}: checksum mismatch with {STATE_FILE} (file corrupt, truncated or replaced)")
+    try:
+        return st_numpy.load(data)
+    except Exception as exc:  # safetensors raises its own SafetensorError for bad headers/sizes
+        raise ValueError(f"{file}: not a valid safetensors file ({exc})") from exc
+
+
+def _restore(file, what, obj, state):
+    """Call `obj.load_state_dict(state)`, naming the file when the state does not fit."""
+    if state is None:
+        raise ValueError(f"{file}: checkpoint holds no {what} state to load")
+    try:
+        obj.load_state_dict(state)
+    except (ValueError, KeyError, IndexError, TypeError) as exc:
+        raise ValueError(f"{file}: {what} state does not fit: {exc}") from exc
+
+
+# -- public API -------------------------------------------------------------------
+def save_weights(path, model):
+    """Write `model.state_dict()` to the safetensors file `path`, atomically."""
+    atomic_write(path, st_numpy.save(dict(model.state_dict())))
+
+
+def load_weights(path, model):
+    """Load weights from a checkpoint folder or a .safetensors file into `model` (any backend); returns `model`."""
+    path = Path(path)
+    file = _live(path) / MODEL_FILE if path.is_dir() or _previous(path).is_dir() else path
+    tensors = _read_tensors(file)
+    try:
+        model.load_state_dict(tensors)
+    except ValueError as exc:
+        raise ValueError(f"{file}: weights do not fit the model: {exc}") from exc
+    return model
+
+
+def save_checkpoint(path, model, optimizer=None, scheduler=None, epoch=0, extra=None, loader=None, history=None):
+    """Write checkpoint folder `path` (layout in the module docstring), replacing any previous one atomically.
+
+    `loader`: a data loader whose shuffle state (`state_dict()`) is saved; `history`: a list of
+    per-epoch record dicts; `extra`: any nested dict/list of numbers, strings and arrays.
+    """
+    path = Path(path)
+    arrays = {}
+    state = {
+        "format": FORMAT, "version": VERSION, "epoch": int(epoch),
+        "optimizer": _encode(optimizer.state_dict(), "optimizer", arrays) if optimizer is not None else None,
+        "scheduler": _encode(scheduler.state_dict(), "scheduler", arrays) if scheduler is not None else None,
+        "loader": _encode(loader.state_dict(), "loader", arrays) if loader is not None else None,
+        "rng": _encode(get_rng_state(), "rng", arrays),
+        "history": list(history or []),
+        "extra": _encode(extra, "extra", arrays),
+    }
+    blobs = {MODEL_FILE: st_numpy.save(dict(model.state_dict())), TRAINING_FILE: st_numpy.save(arrays)}
+    state["files"] = {name: hashlib.sha256(blob).hexdigest() for name, blob in blobs.items()}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp-", dir=path.parent))
+    try:
+        for name, blob in blobs.items():
+            atomic_write(tmp / name, blob)
+        atomic_write(tmp / STATE_FILE, json.dumps(state, indent=1))
+        _commit(tmp, path)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def load_checkpoint(path, model, optimizer=None, scheduler=None, loader=None, restore_rng=True):
+    """Load checkpoint folder `path` into `model` (and the optimizer, scheduler, loader given).
+
+    Restores xpnet's host RNG unless `restore_rng=False`. Returns a dict with "epoch",
+    "extra" and "history" (list of per-epoch records). Bad or mismatched files raise a
+    ValueError naming the file and what does not fit; a missing checkpoint, FileNotFoundError.
+    """
+    folder = _live(Path(path))
+    state_file = folder / STATE_FILE
+    if not state_file.is_file():
+        raise FileNotFoundError(f"no checkpoint at {path} (expected {state_file})")
+    try:
+        state = json.loads(state_file.read_text())
+        if state.get("format") != FORMAT or state.get("version") != VERSION:
+            raise ValueError(f"format {state.get('format')!r} version {state.get('version')!r}, "
+                             f"expected {FORMAT!r} version {VERSION}")
+        hashes = [state["files"][MODEL_FILE], state["files"][TRAINING_FILE]]
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise ValueError(f"{state_file}: not a valid xpnet checkpoint state file ({exc})") from exc
+    weights = _read_tensors(folder / MODEL_FILE, hashes[0])
+    arrays = _read_tensors(folder / TRAINING_FILE, hashes[1])
+    try:
+        model.load_state_dict(weights)
+    except ValueError as exc:
+        raise ValueError(f"{folder / MODEL_FILE}: weights do not fit the model: {exc}") from exc
+    for what, obj in (("optimizer", optimizer), ("scheduler", scheduler), ("loader", loader)):
+        if obj is not None:
+            _restore(state_file, what, obj, _decode(state[what], arrays))
+    if restore_rng:
+        set_rng_state(_decode(state["rng"], arrays))
+    return {"epoch": state["epoch"], "extra": _decode(state["extra"], arrays), "history": state["history"]}

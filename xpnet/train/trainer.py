@@ -1,0 +1,172 @@
+"""`Trainer`: the training loop, evaluation and prediction, with checkpoints and resumption.
+
+A training step queues work on the device and never waits for it: the loss and the
+count of correct predictions are summed as device arrays, and read on the host only
+every `log_every` steps (when the progress bar is shown) and at the end of the epoch.
+"""
+import contextlib
+import inspect
+import time
+from pathlib import Path
+
+from ..backend import asarray, to_numpy, xp
+from . import progress
+from .checkpoint import load_checkpoint, save_checkpoint
+from .history import History
+
+CHECKPOINT = "checkpoint"
+HISTORY = "history.json"
+
+
+def correct_count(logits, y):
+    """Device count of correct predictions: class indices y (N,), one-hot/soft targets shaped like
+    logits (argmax of both), or binary targets with one logit per sample (logit > 0)."""
+    if logits.ndim == 1 or logits.shape[1] == 1:
+        return ((logits.reshape(-1) > 0) == (y.reshape(-1) > 0.5)).sum()
+    guess = xp.argmax(logits, axis=1)
+    return (guess == (xp.argmax(y, axis=1) if y.shape == logits.shape else y)).sum()
+
+
+class _Meter:
+    """Running sums of loss (weighted by batch size) and correct predictions, kept on the device."""
+
+    def __init__(self):
+        self.loss_sum, self.correct, self.seen = 0, 0, 0
+
+    def add(self, loss, logits, y):
+        n = len(y)
+        self.loss_sum = self.loss_sum + loss * n
+        self.correct = self.correct + correct_count(logits, y)
+        self.seen += n
+
+    def read(self):
+        """(mean loss, accuracy) as Python floats: the one place that waits for the device."""
+        if self.seen == 0:
+            raise ValueError("Trainer: the data loader yielded no batches")
+        return float(to_numpy(self.loss_sum)) / self.seen, float(to_numpy(self.correct)) / self.seen
+
+
+@contextlib.contextmanager
+def _mode(model, training):
+    """Run a block with the model in train or eval mode, then restore its mode."""
+    saved = model.training
+    model.train(training)
+    try:
+        yield
+    finally:
+        model.train(saved)
+
+
+def _wants_metric(scheduler):
+    """True for ReduceLROnPlateau-like schedulers, whose step() requires the monitored value."""
+    params = inspect.signature(scheduler.step).parameters.values()
+    return any(p.default is p.empty and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) for p in params)
+
+
+class Trainer:
+    """Trains `model` with `loss` and `optimizer`; `scheduler` is optional.
+
+    Schedulers step once per epoch after validation; ReduceLROnPlateau-like ones (step() with a
+    required argument) get the validation loss, or the training loss without a validation set.
+    A scheduler with a true class attribute `per_batch` (OneCycleLR) steps after every batch instead.
+    """
+
+    def __init__(self, model, loss, optimizer, scheduler=None, log_every=20):
+        if log_every < 1:
+            raise ValueError(f"Trainer: log_every must be >= 1, got {log_every}")
+        self.model, self.loss, self.optimizer, self.scheduler = model, loss, optimizer, scheduler
+        self.log_every = log_every
+        self.per_batch = bool(getattr(scheduler, "per_batch", False))
+        model.needs_input_grad = False  # nobody needs d loss / d images: the first layer skips that work
+
+    # -- training ------------------------------------------------------------
+    def fit(self, train_loader, val_loader=None, epochs=1, out_dir=None, resume=False, verbose=True):
+        """Train for epochs up to `epochs` and return the `History`.
+
+        With `out_dir`, each epoch ends by saving `out_dir/checkpoint` (see checkpoint.py) and
+        `out_dir/history.json`. `resume=True` loads that checkpoint (weights, optimizer, scheduler,
+        RNG, loader shuffle state, history) and continues with the epoch after it.
+        """
+        history = History()
+        first = 1
+        if resume:
+            if out_dir is None:
+                raise ValueError("Trainer.fit: resume=True needs out_dir (where the checkpoint is)")
+            info = load_checkpoint(Path(out_dir) / CHECKPOINT, self.model, self.optimizer, self.scheduler,
+                                   loader=_stateful(train_loader))
+            history, first = History(info["history"]), info["epoch"] + 1
+        show = progress.EpochPrinter()
+        with _mode(self.model, True):
+            for epoch in range(first, epochs + 1):
+                record = self._epoch(train_loader, val_loader, epoch, epochs, verbose)
+                history.append(record)
+                if out_dir is not None:
+                    save_checkpoint(Path(out_dir) / CHECKPOINT, self.model, self.optimizer, self.scheduler,
+                                    epoch=epoch, loader=_stateful(train_loader), history=history.records)
+                    history.to_json(Path(out_dir) / HISTORY)
+                if verbose:
+                    show(record)
+        return history
+
+    def _epoch(self, train_loader, val_loader, epoch, epochs, verbose):
+        """One epoch of training (and validation); returns its History record."""
+        start = time.perf_counter()
+        meter = _Meter()
+        with progress.epoch_bar(len(train_loader), epoch, epochs, verbose) as bar:
+            for step, (x, y) in enumerate(train_loader, 1):
+                self._step(x, y, meter)
+                bar.update()
+                if not bar.disable and step % self.log_every == 0:
+                    loss, acc = meter.read()
+                    bar.set_postfix(loss=f"{loss:.4f}", acc=f"{acc:.4f}",
+                                    img_s=f"{meter.seen / (time.perf_counter() - start):.0f}")
+        train_loss, train_acc = meter.read()
+        train_seconds = time.perf_counter() - start
+        lr = self.optimizer.param_groups[0]["lr"]
+        val = self.evaluate(val_loader) if val_loader is not None else {"loss": None, "accuracy": None}
+        if self.scheduler is not None and not self.per_batch:
+            if _wants_metric(self.scheduler):
+                self.scheduler.step(train_loss if val["loss"] is None else val["loss"])
+            else:
+                self.scheduler.step()
+        return {"epoch": epoch, "train_loss": train_loss, "train_acc": train_acc, "val_loss": val["loss"],
+                "val_acc": val["accuracy"], "lr": lr, "seconds": time.perf_counter() - start,
+                "images_per_s": meter.seen / train_seconds}
+
+    def _step(self, x, y, meter):
+        """One optimisation step; queues device work only."""
+        self.optimizer.zero_grad()
+        logits = self.model(x)
+        loss = self.loss(logits, y)
+        self.model.backward(self.loss.backward())
+        self.optimizer.step()
+        if self.per_batch:
+            self.scheduler.step()
+        meter.add(loss, logits, y)
+
+    # -- inference -------------------------------------------------------------
+    def evaluate(self, loader):
+        """Mean loss and accuracy over `loader`, in eval mode: {"loss": float, "accuracy": float}."""
+        meter = _Meter()
+        with _mode(self.model, False):
+            for x, y in loader:
+                logits = self.model(x)
+                meter.add(self.loss(logits, y), logits, y)
+        loss, acc = meter.read()
+        return {"loss": loss, "accuracy": acc}
+
+    def predict(self, x, batch_size=1024):
+        """Logits for inputs `x` (host or backend array), in eval mode, as a host NumPy array.
+
+        Class labels are `trainer.predict(x).argmax(axis=1)`.
+        """
+        if len(x) == 0:
+            raise ValueError("Trainer.predict: got no inputs (len(x) == 0)")
+        with _mode(self.model, False):
+            out = [self.model(asarray(x[i:i + batch_size])) for i in range(0, len(x), batch_size)]
+        return to_numpy(xp.concatenate(out))
+
+
+def _stateful(loader):
+    """The loader if it can save its shuffle state, else None."""
+    return loader if hasattr(loader, "state_dict") and hasattr(loader, "load_state_dict") else None
