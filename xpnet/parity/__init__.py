@@ -6,7 +6,7 @@
 from .cases import Case, catalogue
 from .cli import main
 from .compare import Row, compare_arrays, compare_results, errors, tolerance
-from .runner import check_tf32, gpu_status, run_all, run_case, run_side
+from .runner import check_tf32, gpu_asked_for, gpu_status, run_all, run_case, run_side, tf32_allowed
 
-__all__ = ["Case", "Row", "catalogue", "check_tf32", "compare_arrays", "compare_results", "errors", "gpu_status",
-           "main", "run_all", "run_case", "run_side", "tolerance"]
+__all__ = ["Case", "Row", "catalogue", "check_tf32", "compare_arrays", "compare_results", "errors", "gpu_asked_for",
+           "gpu_status", "main", "run_all", "run_case", "run_side", "tf32_allowed", "tolerance"]

@@ -117,8 +117,8 @@ def _conv_cases():
         ho = _out_size(h, kh, s[0] if isinstance(s, tuple) else s, p[0] if isinstance(p, tuple) else p, d)
         red = max(ci // g * kk, co // g * kk, n * ho * w)
         desc = f"Conv2D({ci},{co},{k},stride={s},padding={p},dilation={d},groups={g},bias={bias})"
-        out.append(layer_case(desc, lambda a=(ci, co, k, s, p, d, g, bias): L.Conv2D(
-            a[0], a[1], a[2], stride=a[3], padding=a[4], dilation=a[5], groups=a[6], bias=a[7]), (n, ci, h, w), k=red))
+        make = functools.partial(L.Conv2D, ci, co, k, stride=s, padding=p, dilation=d, groups=g, bias=bias)
+        out.append(layer_case(desc, make, (n, ci, h, w), k=red))
     transposed = [  # (N, C_in, C_out, H, W, kernel, stride, padding, output_padding, groups)
         (2, 3, 4, 4, 4, 3, 1, 0, 0, 1),
         (2, 4, 2, 3, 5, 3, 2, 1, 1, 1),
@@ -127,8 +127,8 @@ def _conv_cases():
     for n, ci, co, h, w, k, s, p, op, g in transposed:
         desc = f"ConvTranspose2D({ci},{co},{k},stride={s},padding={p},output_padding={op},groups={g})"
         red = max(ci * k * k, n * (h * s + k) * (w * s + k))
-        out.append(layer_case(desc, lambda a=(ci, co, k, s, p, op, g): L.ConvTranspose2D(
-            a[0], a[1], a[2], stride=a[3], padding=a[4], output_padding=a[5], groups=a[6]), (n, ci, h, w), k=red))
+        make = functools.partial(L.ConvTranspose2D, ci, co, k, stride=s, padding=p, output_padding=op, groups=g)
+        out.append(layer_case(desc, make, (n, ci, h, w), k=red))
     return out
 
 
@@ -136,11 +136,11 @@ def _pool_cases():
     out = []
     for k, s, p, shape in [(2, None, 0, (2, 3, 8, 8)), (3, 2, 1, (2, 2, 7, 9)), (3, 1, 0, (1, 1, 5, 5)),
                            (2, 2, 0, (1, 2, 7, 7))]:
-        out.append(layer_case(f"MaxPool2D({k},stride={s},padding={p})",
-                              lambda a=(k, s, p): L.MaxPool2D(a[0], stride=a[1], padding=a[2]), shape,
+        args = f"({k},stride={s},padding={p})"
+        out.append(layer_case("MaxPool2D" + args, functools.partial(L.MaxPool2D, k, stride=s, padding=p), shape,
                               inputs=distinct))
-        out.append(layer_case(f"AvgPool2D({k},stride={s},padding={p})",
-                              lambda a=(k, s, p): L.AvgPool2D(a[0], stride=a[1], padding=a[2]), shape, k=k * k))
+        out.append(layer_case("AvgPool2D" + args, functools.partial(L.AvgPool2D, k, stride=s, padding=p), shape,
+                              k=k * k))
     out.append(layer_case("GlobalAvgPool2D()", L.GlobalAvgPool2D, (2, 3, 5, 7), k=35))
     out.append(layer_case("GlobalAvgPool2D()", L.GlobalAvgPool2D, (1, 4, 1, 1)))
     return out

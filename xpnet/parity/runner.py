@@ -5,6 +5,7 @@ checks, or the CPU again for the self-test, which proves on any machine that the
 catalogue runs and is deterministic.
 """
 import os
+import re
 
 import numpy as host  # results are compared as host copies
 
@@ -44,6 +45,18 @@ def gpu_status():
     except RuntimeError as exc:
         return False, str(exc)
     return True, ""
+
+
+def gpu_asked_for(markexpr="", environ=None):
+    """True when the GPU was requested explicitly: XPNET_BACKEND=gpu, or pytest `-m` selecting `gpu`.
+
+    Then a missing CuPy or device is a failure, not a reason to skip.
+    """
+    environ = os.environ if environ is None else environ
+    if environ.get("XPNET_BACKEND", "").strip().lower() == "gpu":
+        return True
+    words = re.findall(r"\w+", markexpr or "")
+    return any(w == "gpu" and (i == 0 or words[i - 1] != "not") for i, w in enumerate(words))
 
 
 def run_side(case, side):
