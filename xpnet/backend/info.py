@@ -15,6 +15,18 @@ def _blas():
         return "unknown"
 
 
+def _cpu_model():
+    """The processor's marketing name from /proc/cpuinfo (Linux), else what platform knows."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def info():
     """A dict of versions, device and BLAS for the current backend."""
     out = {
@@ -22,7 +34,7 @@ def info():
         "python": platform.python_version(),
         "numpy": numpy.__version__,
         "blas": _blas(),
-        "cpu": platform.processor() or platform.machine(),
+        "cpu": _cpu_model(),
         "cpu_count": os.cpu_count(),
     }
     if registry.current() == "gpu":

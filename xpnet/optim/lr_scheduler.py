@@ -151,6 +151,8 @@ class OneCycleLR(LRScheduler):
     `pct_start` of the steps, then anneals to initial_lr/final_div_factor; momentum (or beta1) cycles
     inversely between max_momentum and base_momentum."""
 
+    per_batch = True  # the Trainer steps it after every batch, not every epoch
+
     def __init__(self, optimizer, max_lr, total_steps=None, epochs=None, steps_per_epoch=None, pct_start=0.3,
                  anneal_strategy="cos", cycle_momentum=True, base_momentum=0.85, max_momentum=0.95,
                  div_factor=25.0, final_div_factor=1e4, three_phase=False):
