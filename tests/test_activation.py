@@ -3,30 +3,12 @@ import math
 
 import numpy as np
 import pytest
-from util import assert_close
+from util import assert_close, check_against_torch
 
 import xpnet
 from xpnet.backend import asarray, to_numpy
 from xpnet.backend.special import erf
 from xpnet.layers import ELU, GELU, LeakyReLU, LogSoftmax, PReLU, ReLU, Sigmoid, Softmax, Softplus, Tanh
-
-
-def check_against_torch(layer, tlayer, x, torch, params=(), rtol=1e-10, atol=1e-12):
-    """Run `layer` and torch's `tlayer` forward and backward in float64 on `x` (host array);
-    compare outputs, input gradients and the named parameters' gradients."""
-    y = layer(asarray(x))
-    g = np.random.default_rng(7).standard_normal(y.shape)
-    layer.zero_grad()
-    dx = layer.backward(asarray(g))
-    tx = torch.tensor(x, requires_grad=True)
-    tlayer.zero_grad()
-    ty = tlayer(tx)
-    ty.backward(torch.tensor(g))
-    assert_close(y, ty, rtol, atol, what="output")
-    assert_close(dx, tx.grad, rtol, atol, what="input gradient")
-    for name in params:
-        assert_close(getattr(layer, name).grad, getattr(tlayer, name).grad, rtol, atol, what=f"{name} gradient")
-    return y
 
 
 ELEMENTWISE = [

@@ -1,11 +1,12 @@
 """Checkpoints: round trip, PyTorch interchange, clear errors for bad files, atomic saves."""
 import json
 import os
+import stat
 
 import numpy as np
 import pytest
+from models_for_tests import Counter, blobs, sgd, tiny_model, weights
 from safetensors.numpy import load_file
-from test_trainer import Counter, blobs, sgd, tiny_model, weights
 
 import xpnet
 from xpnet.data import DataLoader
@@ -139,6 +140,16 @@ def test_unstorable_state_is_refused(tmp_path):
         save_checkpoint(tmp_path / "ck", tiny_model(), extra={"f": object()})
     assert os.listdir(tmp_path) == []
 
+
+
+def test_checkpoint_has_ordinary_permissions(tmp_path):
+    old = os.umask(0o022)
+    try:
+        save_checkpoint(tmp_path / "ck", tiny_model())
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(os.stat(tmp_path / "ck").st_mode) == 0o755
+    assert {stat.S_IMODE(p.stat().st_mode) for p in (tmp_path / "ck").iterdir()} == {0o644}
 
 class Crash(Exception):
     pass

@@ -1,12 +1,12 @@
 """Sequential, Residual and the Layer base: structure, state_dict, modes, gradients."""
 import numpy as np
 import pytest
-from test_activation import check_against_torch
-from util import assert_close
+from util import assert_close, check_against_torch
 
 import xpnet
 from xpnet.backend import asarray, to_numpy, xp
 from xpnet.layers import BatchNorm1D, Dense, Dropout, Layer, ReLU, Residual, Sequential, Tanh
+from xpnet.layers.base import check_input
 
 
 def _mlp():
@@ -166,6 +166,17 @@ def test_sequential_gradcheck_and_needs_input_grad(rng):
     assert model[0].weight.grad is not None
 
 
+
+def test_slicing_leaves_the_shared_layers_flags_alone():
+    model = Sequential(Dense(3, 4), Tanh(), Dense(4, 2))
+    model.needs_input_grad = False  # as the Trainer does
+    head, tail = model[:2], model[1:]
+    assert model[0].needs_input_grad is False and model.needs_input_grad is False
+    assert head[0] is model[0] and head.needs_input_grad is False  # the slice reports its first layer's flag
+    assert tail[0] is model[1] and tail.needs_input_grad is True and model[1].needs_input_grad is True
+    assert len(model[3:]) == 0 and model[3:].needs_input_grad is True
+    assert [n for n, _ in tail.named_parameters()] == ["1.weight", "1.bias"]
+
 # -- Residual ------------------------------------------------------------------
 
 def test_residual_identity_gradcheck_and_value(rng):
@@ -230,3 +241,17 @@ def test_layer_base_contract():
     with pytest.raises(NotImplementedError):
         layer(asarray(np.zeros(2)))
     assert layer.parameters() == [] and layer.state_dict() == {} and repr(layer) == "Layer()"
+
+
+def test_check_input_rank_rules():
+    layer, x = Layer(), np.zeros((2, 3, 4), np.float32)
+    check_input(layer, x)  # any rank
+    check_input(layer, x, (2, 3), size=3)
+    with pytest.raises(ValueError, match=r"Layer expects a 2-D or 4-D input, got shape \(2, 3, 4\)"):
+        check_input(layer, x, (2, 4))
+    with pytest.raises(ValueError, match=r"Layer expects an input of at least 4 dimensions, got shape \(2, 3, 4\)"):
+        check_input(layer, x, min_ndim=4)
+    with pytest.raises(ValueError, match=r"Layer expects 5 features \(axis 2\)"):
+        check_input(layer, x, size=5, axis=2, what="features")
+    with pytest.raises(ValueError, match="Layer expects a floating-point array, got ndarray of dtype int64"):
+        check_input(layer, x.astype(np.int64))

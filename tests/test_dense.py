@@ -1,8 +1,7 @@
 """Dense, Flatten and Dropout: gradients, PyTorch parity, masks, errors."""
 import numpy as np
 import pytest
-from test_activation import check_against_torch
-from util import assert_close
+from util import assert_close, check_against_torch
 
 import xpnet
 from xpnet.backend import asarray, to_numpy, xp

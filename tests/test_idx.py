@@ -7,7 +7,7 @@ import struct
 import numpy as np
 import pytest
 
-from xpnet.data.idx import DataError, atomic_write, read_idx, write_idx
+from xpnet.data.idx import DataError, read_idx, write_idx
 
 
 @pytest.mark.parametrize("name", ["images.gz", "images"])
@@ -83,16 +83,3 @@ def test_write_idx_rejects_non_uint8(tmp_path):
         write_idx(tmp_path / "x", np.zeros(3, np.float32))
     assert not os.listdir(tmp_path)
 
-
-def test_atomic_write_leaves_nothing_on_error(tmp_path):
-    target = tmp_path / "out"
-    target.write_bytes(b"old")
-    with pytest.raises(RuntimeError):
-        with atomic_write(target) as (f, tmp):
-            f.write(b"new")
-            assert os.path.dirname(tmp) == str(tmp_path)
-            raise RuntimeError("rejected")
-    assert os.listdir(tmp_path) == ["out"] and target.read_bytes() == b"old"
-    with atomic_write(target) as (f, _):
-        f.write(b"new")
-    assert os.listdir(tmp_path) == ["out"] and target.read_bytes() == b"new"

@@ -103,6 +103,22 @@ def test_resume_mid_epoch_skips_seen_batches():
     assert _epoch(other) == following
 
 
+
+def test_state_saved_again_before_iterating_keeps_the_pending_skip():
+    loader = DataLoader(*_data(), batch_size=3, seed=2)
+    batches = iter(loader)
+    next(batches)
+    state = loader.state_dict()
+    rest = [y for _, yb in batches for y in backend.to_numpy(yb).tolist()]
+
+    other = DataLoader(*_data(), batch_size=3, seed=0)
+    other.load_state_dict(state)
+    again = other.state_dict()  # e.g. a checkpoint written right after resuming
+    assert again["batches_done"] == 1 and again["generator"] == state["generator"]
+    third = DataLoader(*_data(), batch_size=3, seed=5)
+    third.load_state_dict(again)
+    assert _epoch(third) == rest
+
 def test_state_after_last_batch_points_at_next_epoch():
     loader = DataLoader(*_data(), batch_size=5, seed=4)
     batches = iter(loader)

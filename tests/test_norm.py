@@ -1,8 +1,7 @@
 """BatchNorm1D/2D and LayerNorm: gradients in train and eval, PyTorch parity incl. running stats."""
 import numpy as np
 import pytest
-from test_activation import check_against_torch
-from util import assert_close
+from util import assert_close, check_against_torch
 
 import xpnet
 from xpnet.backend import asarray, to_numpy, xp

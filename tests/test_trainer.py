@@ -4,74 +4,14 @@ import json
 
 import numpy as np
 import pytest
+from models_for_tests import blobs, sgd, tiny_model, weights
 
 import xpnet
-from xpnet.backend import asarray, get_default_dtype, xp
 from xpnet.data import DataLoader
-from xpnet.layers import Layer, Sequential
 from xpnet.losses import SoftmaxCrossEntropy
-from xpnet.optim import SGD, ReduceLROnPlateau, StepLR
+from xpnet.optim import OneCycleLR, ReduceLROnPlateau, StepLR
 from xpnet.train import History, Trainer
 from xpnet.train import trainer as trainer_module
-
-# -- tiny models and data, shared with test_checkpoint.py (no dependence on the real Dense layer) --
-
-
-class Affine(Layer):
-    """y = x W^T + b with torch.nn.Linear's shapes and keys; records what it was asked to do."""
-
-    def __init__(self, n_in, n_out):
-        super().__init__()
-        bound, dtype = 1.0 / np.sqrt(n_in), get_default_dtype()
-        self.weight = xpnet.Parameter(asarray(xpnet.backend.rng().uniform(-bound, bound, (n_out, n_in)), dtype))
-        self.bias = xpnet.Parameter(asarray(xpnet.backend.rng().uniform(-bound, bound, n_out), dtype))
-        self.modes, self.input_grads = [], []
-
-    def forward(self, x):
-        self.x = x
-        self.modes.append(self.training)
-        return x @ self.weight.data.T + self.bias.data
-
-    def backward(self, dy):
-        self.weight.accumulate(dy.T @ self.x)
-        self.bias.accumulate(dy.sum(axis=0))
-        self.input_grads.append(self.needs_input_grad)
-        return dy @ self.weight.data if self.needs_input_grad else None
-
-
-class Counter(Layer):
-    """A parameter-free layer with an int64 buffer, like BatchNorm's num_batches_tracked."""
-
-    def __init__(self):
-        super().__init__()
-        self.register_buffer("num_batches_tracked", xp.zeros((), dtype=xp.int64))
-
-    def forward(self, x):
-        return x
-
-    def backward(self, dy):
-        return dy
-
-
-def tiny_model(n_in=4, hidden=6, classes=2):
-    return Sequential(Affine(n_in, hidden), Affine(hidden, classes))
-
-
-def blobs(n=48, n_in=4, seed=7):
-    """Two linearly separable classes: host float32 x (n, n_in), int64 y (n,)."""
-    g = np.random.default_rng(seed)
-    y = np.arange(n) % 2
-    x = g.normal(0.0, 0.5, (n, n_in)) + np.where(y[:, None] == 1, 1.5, -1.5)
-    return x.astype(np.float32), y.astype(np.int64)
-
-
-def weights(model):
-    return [p.copy() for p in model.state_dict().values()]
-
-
-def sgd(model, lr=0.1, momentum=0.9):
-    return SGD(model.parameters(), lr=lr, momentum=momentum)
-
 
 # -- the trainer ---------------------------------------------------------------
 
@@ -197,6 +137,29 @@ def test_per_batch_scheduler_steps_every_batch():
     sched = Recorder()
     Trainer(model, SoftmaxCrossEntropy(), sgd(model), sched).fit(loader, epochs=2, verbose=False)
     assert sched.calls == 2
+
+
+def test_one_cycle_steps_per_batch_and_ends_where_torch_does(torch):
+    epochs = 3
+    model, _, loader = make_run()
+    total = epochs * len(loader)
+    opt = sgd(model)
+    trainer = Trainer(model, SoftmaxCrossEntropy(), opt, OneCycleLR(opt, max_lr=0.5, total_steps=total))
+    history = trainer.fit(loader, epochs=epochs, verbose=False)
+
+    tparam = torch.nn.Parameter(torch.zeros(1))
+    topt = torch.optim.SGD([tparam], lr=0.1, momentum=0.9)
+    tsched = torch.optim.lr_scheduler.OneCycleLR(topt, max_lr=0.5, total_steps=total)
+    lrs = []
+    for _ in range(epochs):
+        for _ in range(len(loader)):
+            topt.step()
+            tsched.step()
+        lrs.append(topt.param_groups[0]["lr"])
+    assert history.lr == pytest.approx(lrs, rel=1e-12)  # the lr after each epoch's last batch
+    group, tgroup = trainer.optimizer.param_groups[0], topt.param_groups[0]
+    assert group["lr"] == pytest.approx(tgroup["lr"], rel=1e-12)
+    assert group["momentum"] == pytest.approx(tgroup["momentum"], rel=1e-12)
 
 
 @pytest.mark.parametrize("with_val", [True, False])

@@ -1,7 +1,7 @@
 """Assertions shared by the tests."""
 import numpy as np
 
-from xpnet.backend import to_numpy
+from xpnet.backend import asarray, to_numpy
 
 
 def assert_close(actual, expected, rtol=1e-10, atol=1e-12, what="value"):
@@ -13,3 +13,21 @@ def assert_close(actual, expected, rtol=1e-10, atol=1e-12, what="value"):
     a, e = to_numpy(actual), to_numpy(expected)
     assert a.shape == e.shape, f"{what}: shape {a.shape} != expected {e.shape}"
     np.testing.assert_allclose(a, e, rtol=rtol, atol=atol, err_msg=what)
+
+
+def check_against_torch(layer, tlayer, x, torch, params=(), rtol=1e-10, atol=1e-12):
+    """Run `layer` and torch's `tlayer` forward and backward in float64 on `x` (host array);
+    compare outputs, input gradients and the named parameters' gradients."""
+    y = layer(asarray(x))
+    g = np.random.default_rng(7).standard_normal(y.shape)
+    layer.zero_grad()
+    dx = layer.backward(asarray(g))
+    tx = torch.tensor(x, requires_grad=True)
+    tlayer.zero_grad()
+    ty = tlayer(tx)
+    ty.backward(torch.tensor(g))
+    assert_close(y, ty, rtol, atol, what="output")
+    assert_close(dx, tx.grad, rtol, atol, what="input gradient")
+    for name in params:
+        assert_close(getattr(layer, name).grad, getattr(tlayer, name).grad, rtol, atol, what=f"{name} gradient")
+    return y

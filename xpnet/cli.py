@@ -18,6 +18,7 @@ import numpy as host  # host-side labels and predictions for metrics and picture
 
 from . import __version__, backend
 from .data.datasets import DATASETS
+from .io import write_json
 
 OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop", "adagrad", "radam")
 SCHEDULERS = ("none", "cosine", "step", "onecycle")
@@ -65,11 +66,6 @@ def _prepare(images, dataset):
     """float NCHW input standardised with the data set's training mean and std (the same in train and eval)."""
     from .data import prepare_images
     return prepare_images(images, dataset=dataset)
-
-
-def _write_json(path, data):
-    from .train.checkpoint import atomic_write
-    atomic_write(path, json.dumps(data, indent=2) + "\n")
 
 
 def _read_config(run_dir):
@@ -138,7 +134,7 @@ def cmd_train(args):
     optimizer = _build_optimizer(args.optimizer, model.parameters(), args.lr, args.weight_decay, args.momentum)
     scheduler = _build_scheduler(args.scheduler, optimizer, args.epochs, len(train_loader), args.lr)
     trainer = Trainer(model, SoftmaxCrossEntropy(), optimizer, scheduler=scheduler)
-    _write_json(os.path.join(run_dir, "config.json"), {**config, "train_args": vars(args)})
+    write_json(os.path.join(run_dir, "config.json"), {**config, "train_args": vars(args)})
 
     history = trainer.fit(train_loader, val_loader=test_loader, epochs=args.epochs, out_dir=run_dir,
                           resume=args.resume, verbose=not args.quiet)
@@ -147,7 +143,7 @@ def cmd_train(args):
     metrics = {"model": config["model"], "dataset": args.dataset, "test_loss": float(result["loss"]),
                "test_accuracy": float(result["accuracy"]), "epochs": len(history["val_acc"]),
                "seconds": round(sum(history["seconds"]), 3), "backend": backend.current()}
-    _write_json(os.path.join(run_dir, "metrics.json"), metrics)
+    write_json(os.path.join(run_dir, "metrics.json"), metrics)
     pictures = _draw_pictures(run_dir, history, raw_test, host.asarray(y_test), preds, args.dataset)
 
     print(f"test accuracy {metrics['test_accuracy']:.2%} (loss {metrics['test_loss']:.4f}) after "

@@ -3,13 +3,14 @@
 matplotlib is an optional extra (`pip install "xpnet[plot]"`), imported only when
 a picture is drawn. Figures are built with `matplotlib.figure.Figure` and the Agg
 canvas directly, so drawing never touches pyplot's global state or the user's
-interactive backend. Every PNG is written to a temporary file and then renamed
-over the target, so a crash never leaves half a picture behind.
+interactive backend. Every PNG is written atomically (`xpnet.io`), so a crash
+never leaves half a picture behind.
 """
 import os
-import tempfile
 
 import numpy as host  # host-side arrays of labels and images for drawing
+
+from .io import atomic_write
 
 _INSTALL_HINT = 'pictures need matplotlib: pip install "xpnet[plot]"'
 
@@ -27,18 +28,10 @@ def _figure(**kwargs):
 
 
 def _save(fig, path):
-    """Write `fig` as a PNG at `path` atomically (temporary file in the same folder, then os.replace)."""
+    """Write `fig` as a PNG at `path` atomically; returns `path` as a string."""
     path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".png")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            fig.savefig(f, format="png", dpi=100)
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
+    with atomic_write(path) as f:
+        fig.savefig(f, format="png", dpi=100)
     return path
 
 

@@ -11,4 +11,5 @@ import cupy
 from .cpu import WindowKernels
 
 _kernels = WindowKernels(cupy)
-pad, windows, im2col, col2im = _kernels.pad, _kernels.windows, _kernels.im2col, _kernels.col2im
+pad, windows, batch_last, im2col, col2im = (_kernels.pad, _kernels.windows, _kernels.batch_last, _kernels.im2col,
+                                            _kernels.col2im)

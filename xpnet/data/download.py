@@ -15,7 +15,8 @@ import urllib.request
 
 from tqdm import tqdm
 
-from .idx import DataError, atomic_write, read_bytes
+from ..io import atomic_write
+from .idx import DataError, read_bytes
 
 # Base URLs tried in order; each holds "<file>.gz".
 MIRRORS = {
@@ -55,7 +56,7 @@ def content_sha256(path):
 def fetch(url, dest, sha256, progress=True, timeout=60):
     """Download `url` to `dest` atomically, with a progress bar, checking the contents' SHA-256."""
     try:
-        with atomic_write(dest) as (out, tmp):
+        with atomic_write(dest) as out:
             with urllib.request.urlopen(url, timeout=timeout) as resp:
                 total = int(resp.headers.get("Content-Length") or 0) or None
                 received = 0
@@ -68,7 +69,7 @@ def fetch(url, dest, sha256, progress=True, timeout=60):
             if total is not None and received != total:
                 raise DownloadError(f"{url}: truncated download, received {received} of {total} bytes")
             out.flush()
-            digest = content_sha256(tmp)
+            digest = content_sha256(out.name)
             if digest != sha256:
                 raise DownloadError(f"{url}: checksum mismatch, contents have SHA-256 {digest}, expected {sha256}")
     except DownloadError:

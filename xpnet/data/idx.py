@@ -6,15 +6,14 @@ elements in C order. Only unsigned bytes (type 0x08) are used by these data
 sets, so only they are accepted. Every check names the file and what is wrong,
 so a truncated download or a swapped file is told apart from a bug.
 """
-import contextlib
 import gzip
 import math
-import os
 import struct
-import tempfile
 import zlib
 
 import numpy as host  # host-side file IO: the data is read on the host, moved to the backend later
+
+from ..io import write_bytes
 
 UBYTE = 0x08
 
@@ -67,8 +66,7 @@ def read_idx(path, ndim=None, what="data"):
 def write_idx(path, array, compress=None):
     """Write a uint8 array as an IDX file, gzip-compressed when `compress` (default: name ends in .gz).
 
-    Written atomically (temp file in the same folder, then os.replace), so a
-    reader never sees half a file. Useful for subsets and for tests.
+    Written atomically (see `xpnet.io`), so a reader never sees half a file. Useful for subsets and for tests.
     """
     array = host.asarray(array)
     if array.dtype != host.uint8 or not 1 <= array.ndim <= 255:
@@ -79,25 +77,4 @@ def write_idx(path, array, compress=None):
         compress = str(path).endswith(".gz")
     if compress:
         payload = gzip.compress(payload, mtime=0)
-    with atomic_write(path) as (f, _):
-        f.write(payload)
-
-
-@contextlib.contextmanager
-def atomic_write(path):
-    """Yield (binary file, its temp path) in `path`'s folder; on success it replaces `path`.
-
-    Any exception inside the block deletes the temp file, so a failed or
-    rejected write (e.g. a bad checksum) never leaves a partial file behind.
-    """
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(path)}.", suffix=".part")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            yield f, tmp
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
+    write_bytes(path, payload)

@@ -86,11 +86,12 @@ class DataLoader:
         """Where the shuffle stands: the generator state and batches done in the current epoch.
 
         Saved mid-epoch, it restores that epoch's order and skips the batches
-        already seen; saved between epochs, the next epoch's order follows.
+        already seen; saved between epochs, the next epoch's order follows. Saved after
+        `load_state_dict` and before iterating, it is the state that was loaded.
         """
         if self._epoch_start is not None and self._done < len(self):
             return {"generator": self._epoch_start, "batches_done": self._done}
-        return {"generator": self._gen.bit_generator.state, "batches_done": 0}
+        return {"generator": self._gen.bit_generator.state, "batches_done": self._skip}
 
     def load_state_dict(self, state):
         """Restore a `state_dict()`: the next iteration continues exactly where that one stood."""

@@ -4,10 +4,12 @@ size checks, and the three matrix products of a convolution.
 A convolution is `y = W · im2col(x)`; its input gradient `col2im(Wᵀ · dy)` is
 also the forward pass of a transposed convolution, and vice versa, so Conv2D and
 ConvTranspose2D both use `conv_gemm`, `weight_grad` and `input_grad`.
-All products are batched over (samples, groups) on free reshapes: outputs come
-out in NCHW without a transpose copy.
+The products take and give logical NCHW arrays but compute on their batch-last
+(C, H, W, N) memory (`ops.batch_last`, free for arrays that `ops.im2col`,
+`ops.col2im` or these products made): one matrix product per group then covers
+the whole batch, and its output is already the next layer's input layout.
 """
-from ..backend import ops
+from ..backend import ops, xp
 
 
 def pair(value, name, minimum):
@@ -33,29 +35,34 @@ def check_window(layer, shape, kernel, stride, padding, dilation=(1, 1)):
     return tuple(out)
 
 
+def _matrix(a, groups):
+    """Batch-last rows of logical (N, C, ...) `a` as (groups, C/groups * ..., rest * N): free when stored so."""
+    order = tuple(range(1, a.ndim)) + (0,)
+    return xp.ascontiguousarray(a.transpose(order)).reshape(groups, a.shape[1] // groups, -1)
+
+
 def conv_gemm(col, weight, groups):
-    """y (N, O, OH, OW) = weight (O, C/groups, kh, kw) · col (N, C, kh, kw, OH, OW), per group."""
+    """y (N, O, OH, OW) = weight (O, C/groups, kh, kw) · col (N, C, kh, kw, OH, OW), per group; y is batch-last."""
     n, c, kh, kw, oh, ow = col.shape
     o = weight.shape[0]
-    w = weight.reshape(groups, o // groups, -1)
-    return (w @ col.reshape(n, groups, -1, oh * ow)).reshape(n, o, oh, ow)
+    cols = _matrix(col, groups).reshape(groups, -1, oh * ow * n)
+    y = weight.reshape(groups, o // groups, -1) @ cols
+    return y.reshape(o, oh, ow, n).transpose(3, 0, 1, 2)
 
 
 def weight_grad(dy, col, groups):
-    """dL/dweight (O, C/groups, kh, kw) from dy (N, O, OH, OW) and the forward's col."""
-    n, o = dy.shape[:2]
+    """dL/dweight (O, C/groups, kh, kw) from dy (N, O, OH, OW) and the forward's col: dy · colᵀ over N*OH*OW."""
+    o = dy.shape[1]
     c, kh, kw = col.shape[1:4]
-    cols = col.reshape(n, groups, c // groups * kh * kw, -1)
-    dys = dy.reshape(n, groups, o // groups, -1)
-    # col · dyᵀ (then one small transpose) runs faster in BLAS than dy · colᵀ for LeNet-sized layers.
-    g = (cols @ dys.transpose(0, 1, 3, 2)).sum(axis=0)
-    return g.transpose(0, 2, 1).reshape(o, c // groups, kh, kw)
+    cols = _matrix(col, groups).reshape(groups, c // groups * kh * kw, -1)
+    g = _matrix(dy, groups).reshape(groups, o // groups, -1) @ cols.transpose(0, 2, 1)
+    return g.reshape(o, c // groups, kh, kw)
 
 
 def input_grad(dy, weight, shape, stride, padding, dilation, groups):
-    """dL/dx of `shape` (N, C, H, W) from dy (N, O, OH, OW): col2im(weightᵀ · dy)."""
+    """dL/dx of `shape` (N, C, H, W) from dy (N, O, OH, OW): col2im(weightᵀ · dy), batch-last."""
     n, o, oh, ow = dy.shape
     cg, kh, kw = weight.shape[1:]
     w = weight.reshape(groups, o // groups, -1).transpose(0, 2, 1)
-    col = (w @ dy.reshape(n, groups, o // groups, oh * ow)).reshape(n, groups * cg, kh, kw, oh, ow)
-    return ops.col2im(col, shape, stride, padding, dilation)
+    col = (w @ _matrix(dy, groups).reshape(groups, o // groups, -1)).reshape(groups * cg, kh, kw, oh, ow, n)
+    return ops.col2im(col.transpose(5, 0, 1, 2, 3, 4), shape, stride, padding, dilation)

@@ -12,14 +12,6 @@ from ..parameter import Parameter
 from .base import Layer, check_input
 
 
-def check_any_rank(layer, x, min_ndim=0):
-    """`check_input` for layers that take any rank of at least `min_ndim`."""
-    check_input(layer, x, getattr(x, "ndim", 0))
-    if x.ndim < min_ndim:
-        raise ValueError(f"{type(layer).__name__} expects an input of at least {min_ndim} dimensions, "
-                         f"got shape {tuple(x.shape)}")
-
-
 def sigmoid(z):
     """1 / (1 + exp(-z)) without overflow: exp only ever sees -|z|."""
     e = xp.exp(-xp.abs(z))
@@ -34,7 +26,7 @@ class Activation(Layer):
     """
 
     def forward(self, x):
-        check_any_rank(self, x)
+        check_input(self, x)
         return self._forward(x)
 
     def backward(self, dy):
@@ -82,8 +74,7 @@ class PReLU(Activation):
 
     def forward(self, x):
         if self.num_parameters > 1:
-            check_any_rank(self, x, 2)
-            check_input(self, x, x.ndim, self.num_parameters)
+            check_input(self, x, size=self.num_parameters, min_ndim=2)
         return super().forward(x)
 
     def _slope(self, ndim):

@@ -159,16 +159,19 @@ class Layer:
         return f"{type(self).__name__}(\n" + "\n".join(lines) + "\n)"
 
 
-def check_input(layer, x, ndim, size=None, axis=1, what="channels"):
-    """Raise ValueError naming `layer` unless `x` is a float array of rank `ndim` (int or tuple)
-    whose `axis` has length `size` (when given)."""
+def check_input(layer, x, ndim=None, size=None, axis=1, what="channels", min_ndim=0):
+    """Raise ValueError naming `layer` unless `x` is a float array of rank `ndim` (an int, a tuple,
+    or None for any rank) and at least `min_ndim`, whose `axis` has length `size` (when given)."""
     name = type(layer).__name__
     dtype = getattr(x, "dtype", None)
     if dtype is None or dtype.kind != "f":
         raise ValueError(f"{name} expects a floating-point array, got {type(x).__name__} of dtype {dtype}")
-    ranks = (ndim,) if isinstance(ndim, int) else tuple(ndim)
-    if x.ndim not in ranks:
-        want = " or ".join(f"{r}-D" for r in ranks)
-        raise ValueError(f"{name} expects a {want} input, got shape {tuple(x.shape)}")
+    if ndim is not None:
+        ranks = (ndim,) if isinstance(ndim, int) else tuple(ndim)
+        if x.ndim not in ranks:
+            want = " or ".join(f"{r}-D" for r in ranks)
+            raise ValueError(f"{name} expects a {want} input, got shape {tuple(x.shape)}")
+    if x.ndim < min_ndim:
+        raise ValueError(f"{name} expects an input of at least {min_ndim} dimensions, got shape {tuple(x.shape)}")
     if size is not None and x.shape[axis] != size:
         raise ValueError(f"{name} expects {size} {what} (axis {axis}), got shape {tuple(x.shape)}")

@@ -33,9 +33,14 @@ class Sequential(Layer):
 
     def __getitem__(self, index):
         layers = [getattr(self, name) for name in self._children]
-        if isinstance(index, slice):
-            return Sequential(*layers[index])
-        return layers[index]
+        if not isinstance(index, slice):
+            return layers[index]
+        part = Sequential()
+        for i, layer in enumerate(layers[index]):
+            setattr(part, str(i), layer)  # not append(): the shared layers keep their needs_input_grad
+        if len(part):
+            part.__dict__["_needs_input_grad"] = part[0].needs_input_grad
+        return part
 
     def __len__(self):
         return len(self._children)

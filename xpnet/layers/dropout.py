@@ -9,8 +9,7 @@ host to device each step. The two backends therefore draw different masks; tests
 that need the same one on both override `_mask`.
 """
 from ..backend import current, rng, xp
-from .activation import check_any_rank
-from .base import Layer
+from .base import Layer, check_input
 
 
 class Dropout(Layer):
@@ -31,7 +30,7 @@ class Dropout(Layer):
         return mask
 
     def forward(self, x):
-        check_any_rank(self, x)
+        check_input(self, x)
         if not self.training or self.p == 0:
             self._kept = None
             return x

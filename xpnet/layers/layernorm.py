@@ -1,8 +1,7 @@
 """`LayerNorm` (Ba et al., 2016): normalise each sample over its trailing `normalized_shape` axes."""
 from .. import init
 from ..parameter import Parameter
-from .activation import check_any_rank
-from .base import Layer
+from .base import Layer, check_input
 from .batchnorm import normalize, normalize_backward
 
 
@@ -21,7 +20,7 @@ class LayerNorm(Layer):
 
     def forward(self, x):
         k = len(self.normalized_shape)
-        check_any_rank(self, x, k)
+        check_input(self, x, min_ndim=k)
         if tuple(x.shape[x.ndim - k:]) != self.normalized_shape:
             raise ValueError(f"LayerNorm expects an input ending in {self.normalized_shape}, "
                              f"got shape {tuple(x.shape)}")

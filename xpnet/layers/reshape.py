@@ -1,8 +1,7 @@
 """`Flatten`: merge a range of axes into one (by default all but the batch axis)."""
 import math
 
-from .activation import check_any_rank
-from .base import Layer
+from .base import Layer, check_input
 
 
 class Flatten(Layer):
@@ -13,7 +12,7 @@ class Flatten(Layer):
         self.start_dim, self.end_dim = start_dim, end_dim
 
     def forward(self, x):
-        check_any_rank(self, x, 1)
+        check_input(self, x, min_ndim=1)
         start, end = self.start_dim % x.ndim, self.end_dim % x.ndim
         if not (-x.ndim <= self.start_dim < x.ndim and -x.ndim <= self.end_dim < x.ndim and start <= end):
             raise ValueError(f"Flatten(start_dim={self.start_dim}, end_dim={self.end_dim}) does not fit "

@@ -1,7 +1,6 @@
 """Softmax and LogSoftmax over one axis, shifted by the maximum so large logits stay finite."""
 from ..backend import xp
-from .activation import check_any_rank
-from .base import Layer
+from .base import Layer, check_input
 
 
 class _SoftmaxBase(Layer):
@@ -12,7 +11,7 @@ class _SoftmaxBase(Layer):
         self.dim = dim
 
     def forward(self, x):
-        check_any_rank(self, x, 1)
+        check_input(self, x, min_ndim=1)
         if not -x.ndim <= self.dim < x.ndim:
             raise ValueError(f"{type(self).__name__}(dim={self.dim}) needs dim in [{-x.ndim}, {x.ndim}), "
                              f"got shape {tuple(x.shape)}")

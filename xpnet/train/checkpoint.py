@@ -21,13 +21,13 @@ import hashlib
 import json
 import os
 import shutil
-import tempfile
 from pathlib import Path
 
 import numpy as host  # host-side checkpoint arrays only
 from safetensors import numpy as st_numpy
 
 from ..backend import backend_of, get_rng_state, set_rng_state, to_numpy
+from ..io import temp_path, write_bytes, write_json
 
 MODEL_FILE = "model.safetensors"
 TRAINING_FILE = "training.safetensors"
@@ -36,24 +36,7 @@ FORMAT = "xpnet-checkpoint"
 VERSION = 1
 
 
-# -- atomic files -------------------------------------------------------------
-def atomic_write(path, data):
-    """Write `data` (bytes or str) to `path` through a temp file in the same folder + os.replace."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data.encode() if isinstance(data, str) else data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
+# -- committing a checkpoint folder ------------------------------------------
 def _previous(path):
     return path.with_name(path.name + ".old")
 
@@ -143,7 +126,7 @@ def _restore(file, what, obj, state):
 # -- public API -------------------------------------------------------------------
 def save_weights(path, model):
     """Write `model.state_dict()` to the safetensors file `path`, atomically."""
-    atomic_write(path, st_numpy.save(dict(model.state_dict())))
+    write_bytes(path, st_numpy.save(dict(model.state_dict())))
 
 
 def load_weights(path, model):
@@ -178,11 +161,12 @@ def save_checkpoint(path, model, optimizer=None, scheduler=None, epoch=0, extra=
     blobs = {MODEL_FILE: st_numpy.save(dict(model.state_dict())), TRAINING_FILE: st_numpy.save(arrays)}
     state["files"] = {name: hashlib.sha256(blob).hexdigest() for name, blob in blobs.items()}
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp-", dir=path.parent))
+    tmp = temp_path(path)
+    tmp.mkdir()  # permissions 0o777 & ~umask, like any folder the user makes
     try:
         for name, blob in blobs.items():
-            atomic_write(tmp / name, blob)
-        atomic_write(tmp / STATE_FILE, json.dumps(state, indent=1))
+            write_bytes(tmp / name, blob)
+        write_json(tmp / STATE_FILE, state, indent=1)
         _commit(tmp, path)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -1,7 +1,7 @@
 """`History`: one record per epoch (epoch, train_loss, train_acc, val_loss, val_acc, lr, seconds, ...)."""
 import json
 
-from .checkpoint import atomic_write
+from ..io import write_json
 
 COLUMNS = ("epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "seconds", "images_per_s")
 
@@ -52,7 +52,7 @@ class History:
 
     def to_json(self, path):
         """Write the records as a JSON list, atomically."""
-        atomic_write(path, json.dumps(self.records, indent=1))
+        write_json(path, self.records, indent=1)
 
     @classmethod
     def from_json(cls, path):
