@@ -6,28 +6,28 @@ import platform
 from ..backend import asarray, info, rng, synchronize
 from .timing import measure
 
+BLAS_THREAD_VARS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
 
-def _cpu_model():
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
+
+def blas_threads():
+    """NumPy's BLAS thread count as set in the environment (read once, when NumPy loads)."""
+    for var in BLAS_THREAD_VARS:
+        if os.environ.get(var):
+            return f"{os.environ[var]} ({var})"
+    return f"{os.cpu_count()} (BLAS default: all cores)"
 
 
 def describe(torch=None):
-    """A dict naming the machine, the backend and the libraries' versions."""
+    """A dict naming the machine, the current backend, the thread counts and the libraries' versions."""
     out = dict(info())
-    out["cpu"] = _cpu_model()
     out["date"] = datetime.date.today().isoformat()
     out["host"] = platform.node()
-    out["blas_threads"] = os.environ.get("OMP_NUM_THREADS") or os.environ.get("OPENBLAS_NUM_THREADS") or "default"
+    out["numpy_blas_threads"] = blas_threads()
     if torch is not None:
         out["torch"] = torch.__version__
         out["torch_threads"] = torch.get_num_threads()
+        if out["backend"] == "gpu" and torch.cuda.is_available():
+            out["torch_cuda"] = torch.version.cuda
     return out
 
 

@@ -1,0 +1,6 @@
+"""`python -m bench ...`: the same as `xpnet bench ...`."""
+import sys
+
+from xpnet.bench import main
+
+sys.exit(main())

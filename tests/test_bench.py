@@ -1,0 +1,122 @@
+"""The benchmark runs end to end in a tiny configuration and its pieces are right; no timing assertions."""
+import json
+
+import numpy as host  # host-side comparison of model outputs
+import pytest
+
+from xpnet import backend
+from xpnet.bench import main
+from xpnet.bench.layers import cases, flops
+from xpnet.bench.report import Section, add_speedup, result_stem, table
+from xpnet.bench.timing import measure
+from xpnet.layers import (BatchNorm1D, Conv2D, Dense, Dropout, GlobalAvgPool2D, LayerNorm, LeakyReLU, MaxPool2D,
+                          ReLU, Residual, Sequential, Tanh)
+from xpnet.models import MODELS, get_model
+
+TINY = ["--quick", "--repeat", "1", "--warmup", "0", "--min-time", "0", "--models", "mlp", "--batch-sizes", "8",
+        "--infer-batch-sizes", "1,8"]
+
+
+def test_quick_train_and_infer_print_tables(capsys):
+    assert main(TINY + ["--only", "train", "--only", "infer", "--format", "github"]) == 0
+    out = capsys.readouterr().out
+    assert "## Training throughput" in out and "## Inference throughput" in out
+    assert "| mlp " in out and "matmul_peak_cpu_gflops" in out
+
+
+def test_json_output_parses_and_saves(capsys, tmp_path):
+    assert main(TINY + ["--only", "infer", "--format", "json", "--no-torch", "--save",
+                        "--results-dir", str(tmp_path)]) == 0
+    report = json.loads(capsys.readouterr().out)
+    (section,) = report["sections"]
+    assert section["name"] == "infer"
+    assert [(r["model"], r["batch"]) for r in section["rows"]] == [("mlp", 1), ("mlp", 8)]
+    assert all(r["xpnet_ms"] > 0 and r["torch_ms"] is None for r in section["rows"])
+    saved = sorted(p.suffix for p in tmp_path.iterdir())
+    assert saved == [".json", ".md"]
+    assert json.loads(next(tmp_path.glob("*.json")).read_text())["sections"][0]["rows"] == section["rows"]
+
+
+def test_layer_section_runs(capsys, monkeypatch, torch):
+    import xpnet.bench.layers as layers
+    small = [c for c in cases() if c.name.startswith("lenet5.0") or "cross-entropy" in c.name]
+    monkeypatch.setattr(layers, "cases", lambda: small)
+    assert main(TINY + ["--only", "layers"]) == 0
+    out = capsys.readouterr().out
+    assert "lenet5.0 conv 5x5 1->6" in out and "softmax cross-entropy" in out and "xpnet/torch" in out
+
+
+def test_bad_arguments_exit_2():
+    assert main(["--only", "nothing"]) == 2
+    assert main(["--models", "resnet9000"]) == 2
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_torch_twin_matches_builtin_models(torch, name):
+    from xpnet.bench.twin import torch_twin
+    model = get_model(name)
+    twin = torch_twin(model)
+    assert list(twin.state_dict()) == list(model.state_dict())
+    model.eval(), twin.eval()
+    x = backend.rng().standard_normal((3, 1, 28, 28)).astype("float32")
+    host.testing.assert_allclose(backend.to_numpy(model(backend.asarray(x))),
+                                 twin(torch.from_numpy(x)).detach().numpy(), rtol=1e-4, atol=1e-5)
+
+
+def test_torch_twin_maps_residual_norms_and_activations(torch):
+    from xpnet.bench.twin import torch_twin
+    model = Sequential(Conv2D(2, 4, 3, padding=1, bias=False),
+                       Residual(Sequential(Conv2D(4, 4, 3, padding=1), ReLU()), Conv2D(4, 4, 1)),
+                       MaxPool2D(2), GlobalAvgPool2D(), Dense(4, 6), BatchNorm1D(6), LeakyReLU(0.2), Dropout(0.3),
+                       LayerNorm(6), Tanh())
+    twin = torch_twin(model)
+    model.eval(), twin.eval()
+    x = backend.rng().standard_normal((2, 2, 8, 8)).astype("float32")
+    host.testing.assert_allclose(backend.to_numpy(model(backend.asarray(x))),
+                                 twin(torch.from_numpy(x)).detach().numpy(), rtol=1e-4, atol=1e-5)
+    assert twin[6].negative_slope == 0.2 and twin[7].p == 0.3 and not twin[0].bias
+
+
+def test_torch_twin_refuses_unknown_layers(torch):
+    from xpnet.bench.twin import torch_twin
+    from xpnet.layers import Layer
+
+    class Odd(Layer):
+        pass
+
+    with pytest.raises(TypeError, match="Odd"):
+        torch_twin(Sequential(Odd()))
+
+
+def test_flops_of_conv_and_dense():
+    assert flops(Conv2D(3, 8, 3, padding=1), (2, 8, 5, 5)) == 2 * (2 * 8 * 5 * 5) * 3 * 9
+    assert flops(Conv2D(4, 8, 3, groups=2), (1, 8, 2, 2)) == 2 * 32 * 2 * 9
+    assert flops(Dense(10, 4), (6, 4)) == 2 * 6 * 4 * 10
+    assert flops(ReLU(), (6, 4)) is None
+
+
+def test_measure_runs_setup_off_the_clock():
+    calls = []
+    t = measure(lambda: calls.append("f"), setup=lambda: calls.append("s"), repeat=3, warmup=1, number=2)
+    assert calls == ["s", "f"] * 7 and t.runs == 3 and t.min <= t.median <= t.max
+
+
+def test_measure_min_time_raises_the_call_count():
+    calls = []
+    measure(lambda: calls.append(1), repeat=2, warmup=0, min_time=1e-3)
+    assert len(calls) > 3  # one calibration call, then at least 1 ms worth per repetition
+
+
+def test_speedup_matches_cpu_and_gpu_rows():
+    rows = [{"backend": "cpu", "case": "a", "xpnet_ms": 8.0}, {"backend": "gpu", "case": "a", "xpnet_ms": 2.0},
+            {"backend": "gpu", "case": "b", "xpnet_ms": 1.0}]
+    add_speedup(rows)
+    assert rows[1]["gpu_speedup"] == 4.0 and "gpu_speedup" not in rows[0] and "gpu_speedup" not in rows[2]
+    text = table(Section("layers", rows), "plain")
+    assert "GPU/CPU" in text and "torch ms" not in text  # columns no row fills are left out
+
+
+def test_result_names():
+    assert result_stem({"date": "2025-01-02", "host": "box.example.org"}) == "2025-01-02-cpu-box"
+    assert result_stem({"date": "2025-01-02", "host": "x", "device": "NVIDIA H100 80GB HBM3"}) == \
+        "2025-01-02-gpu-nvidia-h100-80gb-hbm3"

@@ -1,0 +1,145 @@
+"""Tables of the benchmark rows: what each section's columns are, rendering (github, plain, json) and saving."""
+import json
+import platform
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tabulate import tabulate
+
+from ..io import atomic_write
+
+_XPNET = [("xpnet_ms", "xpnet ms"), ("xpnet_min_ms", "min"), ("xpnet_max_ms", "max")]
+_TAIL = [("ratio", "xpnet/torch"), ("gpu_speedup", "GPU/CPU")]
+_IMAGES = [("xpnet_images_per_s", "img/s")]
+
+COLUMNS = {
+    "layers": [("backend", "backend"), ("case", "layer"), ("input", "input"), ("pass", "pass"), *_XPNET,
+               ("xpnet_gflops", "GFLOP/s"), ("xpnet_peak_pct", "% peak"), ("torch_ms", "torch ms"),
+               ("torch_gflops", "torch GFLOP/s"), *_TAIL],
+    "train": [("backend", "backend"), ("model", "model"), ("batch", "batch"), *_XPNET, *_IMAGES,
+              ("xpnet_epoch_s", "s/epoch"), ("torch_ms", "torch ms"), ("torch_images_per_s", "torch img/s"),
+              ("torch_epoch_s", "torch s/epoch"), *_TAIL],
+    "infer": [("backend", "backend"), ("model", "model"), ("batch", "batch"), *_XPNET, *_IMAGES,
+              ("torch_ms", "torch ms"), ("torch_images_per_s", "torch img/s"), *_TAIL],
+    "epoch": [("backend", "backend"), ("data", "data"), ("batch", "batch"), ("epochs", "epochs"),
+              ("xpnet_s", "xpnet s/epoch"), ("xpnet_min_s", "min"), ("xpnet_max_s", "max"), *_IMAGES,
+              ("torch_s", "torch s/epoch"), ("torch_min_s", "min"), ("torch_max_s", "max"),
+              ("torch_images_per_s", "torch img/s"), *_TAIL],
+    "memory": [("backend", "backend"), ("framework", "framework"), ("model", "model"), ("batch", "batch"),
+               ("steps", "steps"), ("baseline_mib", "after setup MiB"), ("peak_mib", "peak RSS MiB"),
+               ("training_mib", "training MiB"), ("gpu_pool_mib", "GPU pool MiB")],
+}
+
+TITLES = {
+    "layers": ("Layer forward and backward passes",
+               "Milliseconds per call (median of the repetitions, with min and max). GFLOP/s for convolutions "
+               "and dense layers counts 2 x multiply-adds (backward: weight and input gradients); % peak compares "
+               "it with the measured float32 matrix-product peak in the header. xpnet/torch is the time ratio "
+               "(> 1: xpnet slower); GPU/CPU is xpnet's speed-up on the GPU over the CPU."),
+    "train": ("Training throughput",
+              "One Trainer-style step (zero_grad, forward, SoftmaxCrossEntropy, backward without the input "
+              "gradient, Adam) on a fixed synthetic batch: ms per step, images/s, and seconds per 60,000-image "
+              "MNIST epoch at that speed. PyTorch runs the same model with the same weights."),
+    "infer": ("Inference throughput",
+              "Eval-mode forward pass (PyTorch under inference_mode): ms per batch (batch 1 is the latency) "
+              "and images/s."),
+    "epoch": ("Full epoch: LeNet-5, batch 128, Adam",
+              "Seconds per shuffled pass over 60,000 images (median, min and max of the epochs), batches "
+              "gathered from the whole data set held on the backend, as DataLoader does."),
+    "memory": ("Peak memory while training LeNet-5 (batch 128)",
+               "One child process per framework. after setup: RSS after imports, model and batch; peak RSS: "
+               "ru_maxrss at the end; training: their difference (activations, gradients, optimizer state, "
+               "workspace). GPU pool: bytes held by CuPy's memory pool / torch.cuda.max_memory_reserved()."),
+}
+
+
+@dataclass
+class Section:
+    """One table: its name (a key of COLUMNS), the rows, and what it means."""
+
+    name: str
+    rows: list = field(default_factory=list)
+
+    @property
+    def title(self):
+        return TITLES[self.name][0]
+
+    @property
+    def note(self):
+        return TITLES[self.name][1]
+
+    def as_dict(self):
+        return {"name": self.name, "title": self.title, "note": self.note, "rows": self.rows}
+
+
+def add_speedup(rows):
+    """Set "gpu_speedup" (xpnet's CPU time / GPU time) on GPU rows whose CPU twin row is present.
+
+    Rows match on their identifying fields (the strings and integers other than the backend).
+    """
+    def key(row):
+        return tuple((k, v) for k, v in row.items()
+                     if k != "backend" and isinstance(v, (str, int)) and not isinstance(v, bool))
+
+    def seconds(row):
+        return row.get("xpnet_ms", row.get("xpnet_s"))
+
+    cpu = {key(r): seconds(r) for r in rows if r["backend"] == "cpu"}
+    for row in rows:
+        if row["backend"] == "gpu" and cpu.get(key(row)) and seconds(row):
+            row["gpu_speedup"] = cpu[key(row)] / seconds(row)
+    return rows
+
+
+def _cell(v):
+    if isinstance(v, float):
+        return f"{v:.0f}" if abs(v) >= 100 else f"{v:.1f}" if abs(v) >= 10 else f"{v:.3g}"
+    return "" if v is None else str(v)
+
+
+def table(section, fmt="github"):
+    """The section's rows as a table, without the columns that no row fills."""
+    cols = [(k, h) for k, h in COLUMNS[section.name] if any(r.get(k) is not None for r in section.rows)]
+    return tabulate([[_cell(r.get(k)) for k, _ in cols] for r in section.rows], [h for _, h in cols],
+                    tablefmt=fmt, disable_numparse=True)
+
+
+def header_table(header, fmt="github"):
+    return tabulate([(k, _cell(v)) for k, v in header.items()], ["machine", ""], tablefmt=fmt,
+                    disable_numparse=True)
+
+
+def render_section(section, fmt):
+    """Title, note and table of one section, in `fmt` ("github" gives markdown headings)."""
+    title = f"## {section.title}" if fmt == "github" else f"{section.title}\n{'=' * len(section.title)}"
+    return f"{title}\n\n{section.note}\n\n{table(section, fmt)}\n"
+
+
+def render(header, sections, fmt):
+    """The whole report: JSON text, or the machine header followed by every section's table."""
+    if fmt == "json":
+        return json.dumps({"machine": header, "sections": [s.as_dict() for s in sections]}, indent=2)
+    top = "# xpnet benchmark\n\n" if fmt == "github" else ""
+    return top + header_table(header, fmt) + "\n\n" + "\n".join(render_section(s, fmt) for s in sections)
+
+
+def _slug(text):
+    return re.sub(r"[^a-z0-9]+", "-", str(text).lower()).strip("-") or "unknown"
+
+
+def result_stem(header):
+    """<date>-<cpu|gpu>-<GPU name or short host name>, e.g. 2025-01-31-gpu-nvidia-h100-80gb-hbm3."""
+    kind = "gpu" if "device" in header else "cpu"
+    name = header.get("device") or (header.get("host") or platform.node()).split(".")[0]
+    return f"{header['date']}-{kind}-{_slug(name)}"
+
+
+def save(header, sections, folder):
+    """Write <folder>/<stem>.md (github tables) and .json atomically; returns both paths."""
+    stem = Path(folder) / result_stem(header)
+    paths = stem.with_suffix(".md"), stem.with_suffix(".json")
+    for path, fmt in zip(paths, ("github", "json")):
+        with atomic_write(path, "w") as f:
+            f.write(render(header, sections, fmt) + "\n")
+    return paths

@@ -1,0 +1,154 @@
+"""Whole-model throughput: training steps, inference batches, and full MNIST-sized epochs.
+
+A training step is what `Trainer` does for one batch: zero the gradients, forward,
+SoftmaxCrossEntropy, backward (with `model.needs_input_grad = False`) and an Adam
+step; the PyTorch twin does the same with torch.optim.Adam and CrossEntropyLoss.
+"""
+import os
+
+from .. import backend
+from ..backend import asarray, rng
+from ..data import DataLoader, prepare_images
+from ..losses import SoftmaxCrossEntropy
+from ..models import get_model
+from ..optim import Adam
+from .context import fields, ratio
+from .twin import torch_twin
+
+EPOCH_IMAGES = 60000
+MODELS = ("lenet5", "mlp", "fashion_cnn")
+
+
+def batch(n, classes=10):
+    """A synthetic standardised MNIST-shaped batch (x (n, 1, 28, 28) float32, y (n,) class indices) on the backend."""
+    return (asarray(rng().standard_normal((n, 1, 28, 28)), "float32"),
+            asarray(rng().integers(0, classes, n)))
+
+
+def build(name, ctx=None):
+    """(xpnet model, its PyTorch twin or None), seeded so every run starts from the same weights."""
+    backend.seed(0)
+    model = get_model(name)
+    twin = torch_twin(model, ctx.device) if ctx is not None and ctx.torch is not None else None
+    return model, twin
+
+
+def xpnet_step(model):
+    """`step(x, y)`: one Trainer-style Adam training step of `model`."""
+    model.train()
+    model.needs_input_grad = False
+    loss, optimizer = SoftmaxCrossEntropy(), Adam(model.parameters())
+
+    def step(x, y):
+        optimizer.zero_grad()
+        loss(model(x), y)
+        model.backward(loss.backward())
+        optimizer.step()
+    return step
+
+
+def torch_step(torch, twin):
+    """`step(x, y)`: the same training step for the PyTorch twin."""
+    twin.train()
+    loss, optimizer = torch.nn.CrossEntropyLoss(), torch.optim.Adam(twin.parameters())
+
+    def step(x, y):
+        optimizer.zero_grad()
+        loss(twin(x), y).backward()
+        optimizer.step()
+    return step
+
+
+def _throughput_row(ctx, n, t, tt, per_epoch=True):
+    """Timing, images/s, seconds per 60,000 images (`per_epoch`) and the xpnet/PyTorch ratio at batch `n`."""
+    row = {"backend": ctx.backend, "batch": n, **fields(t, "xpnet_"), "xpnet_images_per_s": n / t.median,
+           **fields(tt, "torch_"), "torch_images_per_s": tt and n / tt.median, "ratio": ratio(t, tt)}
+    if per_epoch:
+        row.update(xpnet_epoch_s=EPOCH_IMAGES * t.median / n, torch_epoch_s=tt and EPOCH_IMAGES * tt.median / n)
+    return row
+
+
+def train(ctx, models=MODELS, batch_sizes=(32, 128, 512)):
+    """Training-step throughput of each model at each batch size."""
+    rows = []
+    for name in models:
+        for n in batch_sizes:
+            model, twin = build(name, ctx)
+            x, y = batch(n)
+            step = xpnet_step(model)
+            t = ctx.time_xpnet(lambda: step(x, y))
+            tt = None
+            if twin is not None:
+                tstep, tx, ty = torch_step(ctx.torch, twin), ctx.tensor(x), ctx.tensor(y)
+                tt = ctx.time_torch(lambda: tstep(tx, ty))
+            rows.append({"model": name, **_throughput_row(ctx, n, t, tt)})
+    return rows
+
+
+def infer(ctx, models=MODELS, batch_sizes=(1, 128, 1024)):
+    """Eval-mode forward passes: latency at batch 1, throughput at larger batches."""
+    rows = []
+    for name in models:
+        model, twin = build(name, ctx)
+        model.eval()
+        if twin is not None:
+            twin.eval()
+        for n in batch_sizes:
+            x, _ = batch(n)
+            t = ctx.time_xpnet(lambda: model(x))
+            tt = None
+            if twin is not None:
+                tx = ctx.tensor(x)
+
+                def forward():
+                    with ctx.torch.inference_mode():
+                        twin(tx)
+                tt = ctx.time_torch(forward)
+            rows.append({"model": name, **_throughput_row(ctx, n, t, tt, per_epoch=False)})
+    return rows
+
+
+def mnist_train():
+    """(x, y, what) for the epoch: MNIST's training set when XPNET_DATA holds it, else synthetic data of its shape."""
+    if os.environ.get("XPNET_DATA"):
+        from ..data import load
+        try:
+            x, y = load("mnist", "train", download=False, progress=False)
+            return x, y, "MNIST train (XPNET_DATA)"
+        except (OSError, ValueError) as exc:
+            print(f"xpnet bench: XPNET_DATA is set but MNIST could not be read ({exc}); using synthetic data")
+    images = rng().integers(0, 256, (EPOCH_IMAGES, 28, 28), dtype="uint8")
+    return prepare_images(images), rng().integers(0, 10, EPOCH_IMAGES), "synthetic, MNIST-shaped"
+
+
+def epoch(ctx, epochs=3, batch_size=128, data=None):
+    """Seconds per shuffled epoch of LeNet-5 over the training set: median of `epochs` epochs per framework."""
+    x, y, what = data or mnist_train()
+    model, twin = build("lenet5", ctx)
+    step, loader = xpnet_step(model), DataLoader(x, y, batch_size, shuffle=True, seed=0)
+
+    def xpnet_epoch():
+        for xb, yb in loader:
+            step(xb, yb)
+    whole = dict(repeat=epochs, warmup=0, min_time=None)  # each repetition is one full epoch
+    for _ in range(3):  # a few warm-up steps outside the clock
+        step(asarray(x[:batch_size]), asarray(y[:batch_size]))
+    t = ctx.time_xpnet(xpnet_epoch, **whole)
+    tt = None
+    if twin is not None:
+        torch = ctx.torch
+        tstep, tx, ty = torch_step(torch, twin), ctx.tensor(x), ctx.tensor(y)
+        gen = torch.Generator(device=ctx.device).manual_seed(0)
+
+        def torch_epoch():
+            order = torch.randperm(len(tx), generator=gen, device=ctx.device)
+            for i in range(0, len(tx), batch_size):
+                rows = order[i:i + batch_size]
+                tstep(tx[rows], ty[rows])
+        for _ in range(3):
+            tstep(tx[:batch_size], ty[:batch_size])
+        tt = ctx.time_torch(torch_epoch, **whole)
+    n = len(x)
+    return [{"backend": ctx.backend, "data": what, "images": n, "batch": batch_size, "epochs": epochs,
+             **fields(t, "xpnet_", "s"), "xpnet_images_per_s": n / t.median,
+             **fields(tt, "torch_", "s"), "torch_images_per_s": tt and n / tt.median, "ratio": ratio(t, tt)}]
