@@ -4,7 +4,7 @@ import pytest
 from util import assert_close
 
 from xpnet import gradcheck
-from xpnet.backend import asarray, default_dtype, to_numpy
+from xpnet.backend import asarray, default_dtype, ops, to_numpy, xp
 from xpnet.layers import Conv2D, ConvTranspose2D
 
 # (in, out, kernel, stride, padding, dilation, groups, bias, input shape)
@@ -146,3 +146,26 @@ def test_moved_drops_cache(rng):
     conv(asarray(rng.standard_normal((1, 2, 4, 4)), np.float32))
     conv.to("cpu")
     assert conv._col is None
+
+
+def test_sliced_products_match_one_product(rng):
+    a, b = rng.standard_normal((2, 3, 9000)), rng.standard_normal((2, 4, 9000))  # P spans several slices
+    assert_close(ops.matmul_nt(a, b), a @ b.transpose(0, 2, 1), rtol=1e-12)
+    w = rng.standard_normal((2, 3, 4))
+    assert_close(ops.matmul(w, b), w @ b, rtol=1e-12)
+
+
+def test_conv_output_is_stored_batch_last_and_chains_like_nchw(rng):
+    first, second = Conv2D(2, 3, 3, padding=1), Conv2D(3, 4, 2, stride=2)
+    x = asarray(rng.standard_normal((5, 2, 6, 6)), np.float32)
+    y = first(x)
+    assert xp.moveaxis(y, 0, -1).flags.c_contiguous  # the next layer reads it with no transpose copy
+    z = second(y)
+    dz = asarray(rng.standard_normal(z.shape), np.float32)
+    dy = second.backward(dz)
+    assert xp.moveaxis(dy, 0, -1).flags.c_contiguous
+    grad = second.weight.grad
+    second.zero_grad()
+    assert_close(second(xp.ascontiguousarray(y)), z, rtol=1e-6)
+    assert_close(second.backward(dz), dy, rtol=1e-6)
+    assert_close(second.weight.grad, grad, rtol=1e-6)

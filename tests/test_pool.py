@@ -4,7 +4,7 @@ import pytest
 from util import assert_close
 
 from xpnet import gradcheck
-from xpnet.backend import asarray
+from xpnet.backend import asarray, ops, to_numpy, xp
 from xpnet.layers import AvgPool2D, GlobalAvgPool2D, MaxPool2D
 
 # (kernel, stride, padding, input shape)
@@ -110,3 +110,24 @@ def test_moved_drops_cache(rng):
     pool(asarray(rng.standard_normal((1, 1, 4, 4)), np.float32))
     pool.to("cpu")
     assert pool._win is None and pool._y is None
+
+
+def _stored_batch_last(x):
+    """The values of NCHW `x` in a new array stored (C, H, W, N), the layout convolutions hand on."""
+    out = ops.full_batch_last(x.shape, 0, x.dtype)
+    out[...] = x
+    return out
+
+
+@pytest.mark.parametrize("case", CASES)
+@pytest.mark.parametrize("make", [MaxPool2D, AvgPool2D])
+def test_batch_last_input_gives_the_same_results_and_keeps_its_layout(case, make, rng):
+    k, s, p, shape = case
+    x = asarray(rng.integers(-1, 2, size=shape), np.float32)  # ties exercise MaxPool's first-max rule
+    plain, fast = make(k, s, p), make(k, s, p)
+    xb = _stored_batch_last(x)
+    y, yb = plain(x), fast(xb)
+    dy = asarray(rng.standard_normal(y.shape), np.float32)
+    np.testing.assert_array_equal(to_numpy(yb), to_numpy(y))
+    np.testing.assert_array_equal(to_numpy(fast.backward(_stored_batch_last(dy))), to_numpy(plain.backward(dy)))
+    assert xp.moveaxis(yb, 0, -1).flags.c_contiguous  # the output stays batch-last for the next layer

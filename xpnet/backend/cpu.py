@@ -1,4 +1,5 @@
-"""NumPy kernels behind `xpnet.backend.ops` on the CPU: the sliding windows of convolution and pooling.
+"""NumPy kernels behind `xpnet.backend.ops` on the CPU: the sliding windows of convolution and
+pooling, and the convolutions' matrix products (sliced for OpenBLAS).
 
 `WindowKernels` is written against an array module passed in, so gpu.py binds the
 same code to CuPy until it has fused CUDA kernels. The module-level names are the
@@ -19,18 +20,19 @@ import numpy
 
 
 class WindowKernels:
-    """pad / windows / batch_last / im2col / col2im for one array module (`numpy` or `cupy`)."""
+    """pad / windows / full_batch_last / batch_last / im2col / col2im for one array module (`numpy` or `cupy`)."""
 
     def __init__(self, xp):
         self.xp = xp
 
     def pad(self, x, padding, value=0.0):
-        """`x` (N, C, H, W) with (ph, pw) rows/columns of `value` on each side; `x` itself when no padding."""
+        """`x` (N, C, H, W) with (ph, pw) rows/columns of `value` on each side, stored batch-last;
+        `x` itself when no padding."""
         ph, pw = padding
         if not (ph or pw):
             return x
         n, c, h, w = x.shape
-        out = self.xp.full((n, c, h + 2 * ph, w + 2 * pw), value, dtype=x.dtype)
+        out = self.full_batch_last((n, c, h + 2 * ph, w + 2 * pw), value, x.dtype)
         out[:, :, ph:ph + h, pw:pw + w] = x
         return out
 
@@ -47,23 +49,22 @@ class WindowKernels:
         return self.xp.lib.stride_tricks.as_strided(
             x, (n, c, kh, kw, oh, ow), (bn, bc, bh * dh, bw * dw, bh * sh, bw * sw))
 
+    def full_batch_last(self, shape, value, dtype):
+        """A new array of logical `shape` (N, ...) filled with `value`, stored batch-last."""
+        return self.xp.moveaxis(self.xp.full(shape[1:] + shape[:1], value, dtype=dtype), -1, 0)
+
     def batch_last(self, x):
-        """Logical NCHW `x` as a contiguous (C, H, W, N) array: a free view when `x` is stored batch-last."""
-        return self.xp.ascontiguousarray(x.transpose(1, 2, 3, 0))
+        """`x` (N, ...) with its first axis moved last, as a contiguous array: e.g. NCHW -> (C, H, W, N).
+
+        Free (a view) when `x` is stored batch-last, as the arrays from im2col/col2im are."""
+        return self.xp.ascontiguousarray(self.xp.moveaxis(x, 0, -1))
 
     def im2col(self, x, kernel, stride, padding, dilation):
         """The zero-padded windows of `x` as an (N, C, kh, kw, OH, OW) view of a contiguous
         batch-last (C, kh, kw, OH, OW, N) array (see the module docstring for why)."""
-        n, c, h, w = x.shape
-        ph, pw = padding
-        if ph or pw:
-            xt = self.xp.zeros((c, h + 2 * ph, w + 2 * pw, n), dtype=x.dtype)
-            xt[:, ph:ph + h, pw:pw + w] = x.transpose(1, 2, 3, 0)
-        else:
-            xt = self.batch_last(x)
-        col = self.xp.ascontiguousarray(self.windows(xt.transpose(3, 0, 1, 2), kernel, stride, dilation)
-                                        .transpose(1, 2, 3, 4, 5, 0))
-        return col.transpose(5, 0, 1, 2, 3, 4)
+        xt = self.batch_last(self.pad(x, padding))
+        col = self.batch_last(self.windows(self.xp.moveaxis(xt, -1, 0), kernel, stride, dilation))
+        return self.xp.moveaxis(col, -1, 0)
 
     def col2im(self, col, shape, stride, padding, dilation):
         """Adjoint of `im2col`: sum window entries `col` (N, C, kh, kw, OH, OW) back into an array of `shape`.
@@ -73,13 +74,36 @@ class WindowKernels:
         n, c, h, w = shape
         ph, pw = padding
         kh, kw, oh, ow = col.shape[2:]
-        out = self.xp.zeros((c, h + 2 * ph, w + 2 * pw, n), dtype=col.dtype).transpose(3, 0, 1, 2)
+        out = self.full_batch_last((n, c, h + 2 * ph, w + 2 * pw), 0, col.dtype)
         win = self.windows(out, (kh, kw), stride, dilation)[..., :oh, :ow]
         for i in range(kh):
             for j in range(kw):
                 win[:, :, i, j] += col[:, :, i, j]
         return out[:, :, ph:ph + h, pw:pw + w]
 
+
+# Columns of the long axis P per matrix product: a slice of both operands stays in cache.
+# OpenBLAS runs LeNet's convolution products (M, K <= 150, P = N*OH*OW up to 100,352)
+# 1.1 to 3 times faster slice by slice than in one call (measured, float32).
+_SLICE = 4096
+
+
+def matmul(a, b):
+    """a (G, M, K) · b (G, K, P) -> (G, M, P) for a long P, computed in slices of P (see `_SLICE`)."""
+    out = numpy.empty(a.shape[:-1] + b.shape[-1:], dtype=numpy.result_type(a, b))
+    for s in range(0, b.shape[-1], _SLICE):
+        numpy.matmul(a, b[..., s:s + _SLICE], out=out[..., s:s + _SLICE])
+    return out
+
+
+def matmul_nt(a, b):
+    """a (G, M, P) · bᵀ with b (G, K, P) -> (G, M, K) for a long P (weight gradients), summed over slices of P.
+
+    Each slice computes b·aᵀ (measured faster than a·bᵀ here); one small transpose follows."""
+    starts = range(0, a.shape[-1], _SLICE)
+    return sum(b[..., s:s + _SLICE] @ a[..., s:s + _SLICE].transpose(0, 2, 1) for s in starts).transpose(0, 2, 1)
+
+
 _kernels = WindowKernels(numpy)
-pad, windows, batch_last, im2col, col2im = (_kernels.pad, _kernels.windows, _kernels.batch_last, _kernels.im2col,
-                                            _kernels.col2im)
+pad, windows, im2col, col2im = _kernels.pad, _kernels.windows, _kernels.im2col, _kernels.col2im
+full_batch_last, batch_last = _kernels.full_batch_last, _kernels.batch_last

@@ -10,6 +10,17 @@ import cupy
 
 from .cpu import WindowKernels
 
+
+def matmul(a, b):
+    """a (G, M, K) · b (G, K, P) -> (G, M, P); one cuBLAS call (cpu.py slices P for OpenBLAS)."""
+    return a @ b
+
+
+def matmul_nt(a, b):
+    """a (G, M, P) · bᵀ with b (G, K, P): (G, M, K); one cuBLAS call (cpu.py slices P for OpenBLAS)."""
+    return a @ b.transpose(0, 2, 1)
+
+
 _kernels = WindowKernels(cupy)
-pad, windows, batch_last, im2col, col2im = (_kernels.pad, _kernels.windows, _kernels.batch_last, _kernels.im2col,
-                                            _kernels.col2im)
+pad, windows, im2col, col2im = _kernels.pad, _kernels.windows, _kernels.im2col, _kernels.col2im
+full_batch_last, batch_last = _kernels.full_batch_last, _kernels.batch_last

@@ -35,18 +35,12 @@ def check_window(layer, shape, kernel, stride, padding, dilation=(1, 1)):
     return tuple(out)
 
 
-def _matrix(a, groups):
-    """Batch-last rows of logical (N, C, ...) `a` as (groups, C/groups * ..., rest * N): free when stored so."""
-    order = tuple(range(1, a.ndim)) + (0,)
-    return xp.ascontiguousarray(a.transpose(order)).reshape(groups, a.shape[1] // groups, -1)
-
-
 def conv_gemm(col, weight, groups):
     """y (N, O, OH, OW) = weight (O, C/groups, kh, kw) · col (N, C, kh, kw, OH, OW), per group; y is batch-last."""
     n, c, kh, kw, oh, ow = col.shape
     o = weight.shape[0]
-    cols = _matrix(col, groups).reshape(groups, -1, oh * ow * n)
-    y = weight.reshape(groups, o // groups, -1) @ cols
+    cols = ops.batch_last(col).reshape(groups, -1, oh * ow * n)
+    y = ops.matmul(weight.reshape(groups, o // groups, -1), cols)
     return y.reshape(o, oh, ow, n).transpose(3, 0, 1, 2)
 
 
@@ -54,8 +48,8 @@ def weight_grad(dy, col, groups):
     """dL/dweight (O, C/groups, kh, kw) from dy (N, O, OH, OW) and the forward's col: dy · colᵀ over N*OH*OW."""
     o = dy.shape[1]
     c, kh, kw = col.shape[1:4]
-    cols = _matrix(col, groups).reshape(groups, c // groups * kh * kw, -1)
-    g = _matrix(dy, groups).reshape(groups, o // groups, -1) @ cols.transpose(0, 2, 1)
+    cols = ops.batch_last(col).reshape(groups, c // groups * kh * kw, -1)
+    g = ops.matmul_nt(ops.batch_last(dy).reshape(groups, o // groups, -1), cols)
     return g.reshape(o, c // groups, kh, kw)
 
 
@@ -64,5 +58,6 @@ def input_grad(dy, weight, shape, stride, padding, dilation, groups):
     n, o, oh, ow = dy.shape
     cg, kh, kw = weight.shape[1:]
     w = weight.reshape(groups, o // groups, -1).transpose(0, 2, 1)
-    col = (w @ _matrix(dy, groups).reshape(groups, o // groups, -1)).reshape(groups * cg, kh, kw, oh, ow, n)
-    return ops.col2im(col.transpose(5, 0, 1, 2, 3, 4), shape, stride, padding, dilation)
+    col = ops.matmul(w, ops.batch_last(dy).reshape(groups, o // groups, -1))
+    col = col.reshape(groups * cg, kh, kw, oh, ow, n)
+    return ops.col2im(xp.moveaxis(col, -1, 0), shape, stride, padding, dilation)

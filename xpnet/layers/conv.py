@@ -50,10 +50,12 @@ class _Conv(Layer):
 class Conv2D(_Conv):
     """y = W ⋆ x + b on NCHW input; weight (out, in/groups, kh, kw), bias (out,), as torch.nn.Conv2d.
 
-    Forward: im2col (a copy of the strided windows) and one batched matrix product that
-    yields NCHW directly. Backward: the weight gradient by a second product with the
-    cached columns, the input gradient (skipped when `needs_input_grad` is False) by a
-    third product and col2im.
+    Forward: im2col (a copy of the strided windows) and one matrix product per group for
+    the whole batch. Backward: the weight gradient by a second product with the cached
+    columns, the input gradient (skipped when `needs_input_grad` is False) by a third
+    product and col2im. Outputs and input gradients are NCHW arrays stored batch-last,
+    (C, H, W, N) in memory, which the next convolution reads without a copy (see
+    xpnet/backend/cpu.py).
     """
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1, groups=1,

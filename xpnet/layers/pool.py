@@ -5,6 +5,8 @@ elementwise operation per kernel offset: kh*kw passes over output-sized arrays,
 much faster in NumPy than a reduction over the window axes. Backward writes the
 window gradients straight into a view of dx when windows do not overlap (e.g.
 stride == kernel, as in LeNet), and otherwise sums them back with `ops.col2im`.
+Outputs keep the input's memory order and gradients are stored batch-last (see
+xpnet/backend/cpu.py), so each pass runs over contiguous runs of N elements.
 """
 from ..backend import ops, xp
 from ._conv_util import check_window, pair
@@ -36,15 +38,15 @@ class _Pool2D(Layer):
         return ops.windows(ops.pad(x, self.padding, self.pad_value), self.kernel_size, self.stride, _UNIT)
 
     def _input_grad(self, fill, dtype):
-        """dx from `fill(win)`, which writes the window gradients (N, C, kh, kw, OH, OW) into `win`."""
+        """dx from `fill(win)`, which writes the window gradients (N, C, kh, kw, OH, OW) into zeroed `win`."""
         disjoint = self.padding == (0, 0) and all(s >= k for s, k in zip(self.stride, self.kernel_size))
         if disjoint:  # each input element lies in at most one window: write into dx directly
-            dx = xp.zeros(self._x_shape, dtype=dtype)
+            dx = ops.full_batch_last(self._x_shape, 0, dtype)
             fill(ops.windows(dx, self.kernel_size, self.stride, _UNIT))
             return dx
         n, c = self._x_shape[:2]
         oh, ow = check_window(self, self._x_shape, self.kernel_size, self.stride, self.padding)
-        col = xp.empty((n, c, *self.kernel_size, oh, ow), dtype=dtype)
+        col = ops.full_batch_last((n, c, *self.kernel_size, oh, ow), 0, dtype)
         fill(col)
         return ops.col2im(col, self._x_shape, self.stride, self.padding, _UNIT)
 
@@ -71,7 +73,7 @@ class MaxPool2D(_Pool2D):
 
     def forward(self, x):
         win = self._windows(x)
-        y = win[:, :, 0, 0].copy()
+        y = win[:, :, 0, 0].copy(order="K")  # keep the input's memory order
         for i, j in self._offsets()[1:]:
             xp.maximum(y, win[:, :, i, j], out=y)
         self._win, self._y = win, y
@@ -82,10 +84,14 @@ class MaxPool2D(_Pool2D):
         self._win = self._y = None
 
         def fill(g):
-            rest = dy  # gradient not yet given to a window position
-            for i, j in self._offsets():
-                g[:, :, i, j] = xp.where(win[:, :, i, j] == y, rest, 0)
-                rest = rest - g[:, :, i, j]  # exactly 0 where taken: later ties get nothing
+            rest = xp.empty_like(y)  # gradient not yet given to a window position, in y's memory order
+            rest[...] = dy  # (dy from Flatten is NCHW; mixed orders would make every pass below strided)
+            offsets = self._offsets()
+            for k, (i, j) in enumerate(offsets, 1):
+                # A multiply by the mask, not `where`: several times faster in NumPy on these strided views.
+                xp.multiply(rest, win[:, :, i, j] == y, out=g[:, :, i, j])
+                if k < len(offsets):
+                    rest -= g[:, :, i, j]  # exactly 0 where taken: later ties get nothing
         return self._input_grad(fill, dy.dtype)
 
     def _moved(self, backend_name):
@@ -98,7 +104,7 @@ class AvgPool2D(_Pool2D):
 
     def forward(self, x):
         win = self._windows(x)
-        y = win[:, :, 0, 0].copy()
+        y = win[:, :, 0, 0].copy(order="K")  # keep the input's memory order
         for i, j in self._offsets()[1:]:
             y += win[:, :, i, j]
         y *= 1.0 / len(self._offsets())
