@@ -3,6 +3,23 @@ from ..backend import xp
 from .optimizer import Optimizer, buffer, check_betas, check_nonnegative, lerp_, next_step, with_weight_decay
 
 
+def moments(p, g, state, group):
+    """Weight decay (coupled or decoupled) and the moment updates Adam and RAdam share.
+
+    Returns the step count t and the updated first and second moments m, v."""
+    t = next_step(state)
+    lr, wd, (beta1, beta2) = group["lr"], group["weight_decay"], group["betas"]
+    if group["decoupled_weight_decay"]:
+        p.data *= 1 - lr * wd
+    else:
+        g = with_weight_decay(p, g, wd)
+    exp_avg, exp_avg_sq = buffer(state, "exp_avg", p), buffer(state, "exp_avg_sq", p)
+    lerp_(exp_avg, g, 1 - beta1)
+    exp_avg_sq *= beta2
+    exp_avg_sq += (1 - beta2) * (g * g)
+    return t, exp_avg, exp_avg_sq
+
+
 class Adam(Optimizer):
     """PyTorch's Adam: p -= lr / (1 - b1^t) * m / (sqrt(v) / sqrt(1 - b2^t) + eps).
 
@@ -21,16 +38,8 @@ class Adam(Optimizer):
 
     @staticmethod
     def _update(p, g, state, group):
-        t = next_step(state)
-        lr, wd, (beta1, beta2) = group["lr"], group["weight_decay"], group["betas"]
-        if group["decoupled_weight_decay"]:
-            p.data *= 1 - lr * wd
-        else:
-            g = with_weight_decay(p, g, wd)
-        exp_avg, exp_avg_sq = buffer(state, "exp_avg", p), buffer(state, "exp_avg_sq", p)
-        lerp_(exp_avg, g, 1 - beta1)
-        exp_avg_sq *= beta2
-        exp_avg_sq += (1 - beta2) * (g * g)
+        t, exp_avg, exp_avg_sq = moments(p, g, state, group)
+        lr, (beta1, beta2) = group["lr"], group["betas"]
         if group["amsgrad"]:
             max_sq = buffer(state, "max_exp_avg_sq", p)
             exp_avg_sq = xp.maximum(max_sq, exp_avg_sq, out=max_sq)

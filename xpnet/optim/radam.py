@@ -1,6 +1,7 @@
 """RAdam: Adam whose adaptive step is switched on, and rectified, once its variance estimate is reliable."""
 from ..backend import xp
-from .optimizer import Optimizer, buffer, check_betas, check_nonnegative, lerp_, next_step, with_weight_decay
+from .adam import moments
+from .optimizer import Optimizer, check_betas, check_nonnegative
 
 
 class RAdam(Optimizer):
@@ -21,16 +22,8 @@ class RAdam(Optimizer):
 
     @staticmethod
     def _update(p, g, state, group):
-        t = next_step(state)
-        lr, wd, (beta1, beta2) = group["lr"], group["weight_decay"], group["betas"]
-        if group["decoupled_weight_decay"]:
-            p.data *= 1 - lr * wd
-        else:
-            g = with_weight_decay(p, g, wd)
-        exp_avg, exp_avg_sq = buffer(state, "exp_avg", p), buffer(state, "exp_avg_sq", p)
-        lerp_(exp_avg, g, 1 - beta1)
-        exp_avg_sq *= beta2
-        exp_avg_sq += (1 - beta2) * (g * g)
+        t, exp_avg, exp_avg_sq = moments(p, g, state, group)
+        lr, (beta1, beta2) = group["lr"], group["betas"]
         bias_correction1, bias_correction2 = 1 - beta1 ** t, 1 - beta2 ** t
         rho_inf = 2 / (1 - beta2) - 1
         rho_t = rho_inf - 2 * t * beta2 ** t / bias_correction2
