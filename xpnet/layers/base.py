@@ -8,8 +8,6 @@ the ones PyTorch would give (`"0.weight"`, `"3.running_mean"`).
 """
 from collections import OrderedDict
 
-import numpy as host  # host-side state_dict arrays only
-
 from ..backend import backend_of, move, to_numpy
 from ..parameter import Parameter
 
@@ -115,7 +113,7 @@ class Layer:
                 continue
             current = getattr(owner, attr)
             target = current.data if isinstance(current, Parameter) else current
-            got = tuple(host.shape(state[key]))
+            got = tuple(to_numpy(state[key]).shape)
             if got != tuple(target.shape):
                 problems.append(f"{key}: expected shape {tuple(target.shape)}, got {got}")
         if strict and (missing or unexpected):
@@ -127,7 +125,7 @@ class Layer:
                 continue
             current = getattr(owner, attr)
             target = current.data if isinstance(current, Parameter) else current
-            value = move(host.asarray(to_numpy(state[key]), dtype=target.dtype), backend_of(target))
+            value = move(to_numpy(state[key]).astype(target.dtype, copy=False), backend_of(target))
             if isinstance(current, Parameter):
                 current.data = value
             else:

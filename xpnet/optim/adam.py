@@ -3,6 +3,12 @@ from ..backend import xp
 from .optimizer import Optimizer, buffer, check_betas, check_nonnegative, lerp_, next_step, with_weight_decay
 
 
+def check_adam_group(opt, group):
+    """Hyper-parameter checks shared by Adam and RAdam."""
+    check_nonnegative(opt, group, "lr", "eps", "weight_decay")
+    check_betas(opt, group)
+
+
 def moments(p, g, state, group):
     """Weight decay (coupled or decoupled) and the moment updates Adam and RAdam share.
 
@@ -33,8 +39,7 @@ class Adam(Optimizer):
                                       maximize=maximize, decoupled_weight_decay=decoupled_weight_decay))
 
     def _check_group(self, group):
-        check_nonnegative(self, group, "lr", "eps", "weight_decay")
-        check_betas(self, group)
+        check_adam_group(self, group)
 
     @staticmethod
     def _update(p, g, state, group):

@@ -1,7 +1,7 @@
 """RAdam: Adam whose adaptive step is switched on, and rectified, once its variance estimate is reliable."""
 from ..backend import xp
-from .adam import moments
-from .optimizer import Optimizer, check_betas, check_nonnegative
+from .adam import check_adam_group, moments
+from .optimizer import Optimizer
 
 
 class RAdam(Optimizer):
@@ -17,8 +17,7 @@ class RAdam(Optimizer):
                                       decoupled_weight_decay=decoupled_weight_decay, maximize=maximize))
 
     def _check_group(self, group):
-        check_nonnegative(self, group, "lr", "eps", "weight_decay")
-        check_betas(self, group)
+        check_adam_group(self, group)
 
     @staticmethod
     def _update(p, g, state, group):
