@@ -70,8 +70,17 @@ def _against_torch(torch, layer, tlayer, x, rng):
         assert_close(p.grad, getattr(tlayer, name).grad, what=f"{name} gradient")
 
 
+@pytest.fixture(params=["one block", "row blocks"])
+def blocks(request, monkeypatch):
+    """Run a test with the CPU's cache-sized row blocks (one block at these sizes) and with one output row
+    per block, as large batches run."""
+    if request.param == "row blocks":
+        import xpnet.backend.cpu as cpu
+        monkeypatch.setattr(cpu, "_BLOCK_BYTES", 1)
+
+
 @pytest.mark.parametrize("case", CONV_CASES + [(6, 16, 5, 1, 0, 1, 1, True, (4, 6, 14, 14))])
-def test_conv_matches_torch(case, torch, rng):
+def test_conv_matches_torch(case, torch, rng, blocks):
     cin, cout, k, s, p, d, g, b, shape = case
     layer, _ = _conv(case)
     tlayer = torch.nn.Conv2d(cin, cout, k, stride=s, padding=p, dilation=d, groups=g, bias=b).double()
@@ -79,7 +88,7 @@ def test_conv_matches_torch(case, torch, rng):
 
 
 @pytest.mark.parametrize("case", TRANSPOSE_CASES)
-def test_conv_transpose_matches_torch(case, torch, rng):
+def test_conv_transpose_matches_torch(case, torch, rng, blocks):
     cin, cout, k, s, p, op, d, g, b, shape = case
     layer, _ = _transpose(case)
     tlayer = torch.nn.ConvTranspose2d(cin, cout, k, stride=s, padding=p, output_padding=op, groups=g, bias=b,
@@ -145,7 +154,23 @@ def test_moved_drops_cache(rng):
     conv = Conv2D(2, 2, 3)
     conv(asarray(rng.standard_normal((1, 2, 4, 4)), np.float32))
     conv.to("cpu")
-    assert conv._col is None
+    assert conv._xpad is None
+
+
+@pytest.mark.parametrize("blocks", ["row blocks"], indirect=True)
+def test_conv_in_row_blocks_gradcheck(rng, blocks):
+    gradcheck(Conv2D(2, 3, 3, stride=(2, 1), padding=1, dilation=(1, 2)), rng.standard_normal((2, 2, 7, 6)))
+    gradcheck(ConvTranspose2D(2, 3, 3, stride=2, padding=1, output_padding=1), rng.standard_normal((2, 2, 3, 4)))
+
+
+def test_row_blocks_cover_every_row_once():
+    import xpnet.backend.cpu as cpu
+    for rows, row_bytes in [(28, 358_400), (10, 1), (7, 10 ** 9), (1, 0)]:
+        blocks = cpu.row_blocks(rows, row_bytes)
+        assert [r for a, b in blocks for r in range(a, b)] == list(range(rows))
+        assert all(b > a for a, b in blocks)
+        assert all((b - a) * row_bytes <= cpu._BLOCK_BYTES or b - a == 1 for a, b in blocks)  # cache-sized
+        assert len(blocks) == 1 or (blocks[0][1] + 1) * row_bytes > cpu._BLOCK_BYTES  # and no smaller than that
 
 
 def test_sliced_products_match_one_product(rng):

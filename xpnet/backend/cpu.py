@@ -1,21 +1,24 @@
 """NumPy kernels behind `xpnet.backend.ops` on the CPU: the sliding windows of convolution and
-pooling, and the convolutions' matrix products (sliced for OpenBLAS).
+pooling, the convolutions' matrix products (sliced for OpenBLAS), and the cache-sized row blocks
+a convolution is computed in.
 
 `WindowKernels` is written against an array module passed in, so gpu.py binds the
-same code to CuPy until it has fused CUDA kernels. The module-level names are the
-`ops` API; gpu.py exports the same names with the same signatures.
+same code to CuPy. The module-level names are the `ops` API; gpu.py exports the
+same names with the same signatures.
 
 Window layout: (N, C, kh, kw, OH, OW), i.e. `win[n, c, i, j, oh, ow] =
 x[n, c, oh*sh + i*dh, ow*sw + j*dw]`.
 
-Memory layout: arrays keep their logical NCHW shape, but im2col's columns and
-col2im's result are stored batch-last, (C, kh, kw, OH, OW, N) and (C, H, W, N)
+Memory layout: arrays keep their logical NCHW shape, but convolution columns, outputs
+and input gradients are stored batch-last, (C, kh, kw, OH, OW, N) and (C, H, W, N)
 in memory (PyTorch's "memory format" idea). Then every window copy or addition
 moves contiguous runs of OW*N elements instead of OW, the columns of the whole
 batch form one matrix, and a convolution's output comes out of its matrix
 product batch-last with no transpose copy. Elementwise layers keep the layout
 (ufuncs allocate in the inputs' order), so it flows from layer to layer.
 """
+import math
+
 import numpy
 
 
@@ -59,27 +62,26 @@ class WindowKernels:
         Free (a view) when `x` is stored batch-last, as the arrays from im2col/col2im are."""
         return self.xp.ascontiguousarray(self.xp.moveaxis(x, 0, -1))
 
-    def im2col(self, x, kernel, stride, padding, dilation):
-        """The zero-padded windows of `x` as an (N, C, kh, kw, OH, OW) view of a contiguous
-        batch-last (C, kh, kw, OH, OW, N) array (see the module docstring for why)."""
-        xt = self.batch_last(self.pad(x, padding))
-        col = self.batch_last(self.windows(self.xp.moveaxis(xt, -1, 0), kernel, stride, dilation))
+    def im2col(self, x, kernel, stride, dilation, size, out=None):
+        """The first `size` = (OH, OW) windows of the (already padded) `x` copied into new memory, or
+        into the front of the flat buffer `out`: an (N, C, kh, kw, OH, OW) view of contiguous
+        batch-last (C, kh, kw, OH, OW, N) memory (see the module docstring for why)."""
+        win = self.windows(x, kernel, stride, dilation)[..., :size[0], :size[1]]
+        shape = win.shape[1:] + win.shape[:1]
+        col = (self.xp.empty(shape, x.dtype) if out is None
+               else out[:math.prod(shape)].reshape(shape))
+        self.xp.copyto(col, self.xp.moveaxis(win, 0, -1))
         return self.xp.moveaxis(col, -1, 0)
 
-    def col2im(self, col, shape, stride, padding, dilation):
-        """Adjoint of `im2col`: sum window entries `col` (N, C, kh, kw, OH, OW) back into an array of `shape`.
-
-        One strided slice addition per kernel offset (kh*kw of them) into a batch-last buffer, whose
-        padding is then cut off: the result is an NCHW view of (C, H, W, N) memory."""
-        n, c, h, w = shape
-        ph, pw = padding
+    def col2im(self, col, out, stride, dilation):
+        """Adjoint of `im2col`: add window entries `col` (N, C, kh, kw, OH, OW) into the windows of the
+        (padded) array `out`, in place, by one strided slice addition per kernel offset (kh*kw of them)."""
         kh, kw, oh, ow = col.shape[2:]
-        out = self.full_batch_last((n, c, h + 2 * ph, w + 2 * pw), 0, col.dtype)
         win = self.windows(out, (kh, kw), stride, dilation)[..., :oh, :ow]
         for i in range(kh):
             for j in range(kw):
                 win[:, :, i, j] += col[:, :, i, j]
-        return out[:, :, ph:ph + h, pw:pw + w]
+        return out
 
 
 # Columns of the long axis P per matrix product: a slice of both operands stays in cache.
@@ -87,10 +89,23 @@ class WindowKernels:
 # 1.1 to 3 times faster slice by slice than in one call (measured, float32).
 _SLICE = 4096
 
+# Bytes of im2col columns per block of output rows: a block's columns are built, multiplied and
+# dropped while they are still in the cache (2 MiB: each of the 2 cores' L2 holds half). Materialising
+# all columns at once writes and re-reads, e.g., 80 MB for LeNet's first layer at batch 1024.
+_BLOCK_BYTES = 2 << 20
 
-def matmul(a, b):
-    """a (G, M, K) · b (G, K, P) -> (G, M, P) for a long P, computed in slices of P (see `_SLICE`)."""
-    out = numpy.empty(a.shape[:-1] + b.shape[-1:], dtype=numpy.result_type(a, b))
+
+def row_blocks(rows, row_bytes, budget=None):
+    """[(start, stop), ...]: `rows` output rows split into blocks whose columns (`row_bytes` per row)
+    take about `budget` bytes (default `_BLOCK_BYTES`), at least one row each."""
+    step = max(1, (budget or _BLOCK_BYTES) // max(row_bytes, 1))
+    return [(r, min(rows, r + step)) for r in range(0, rows, step)]
+
+
+def matmul(a, b, out=None):
+    """a (G, M, K) · b (G, K, P) -> (G, M, P) (into `out` when given) for a long P, in slices of P."""
+    if out is None:
+        out = numpy.empty(a.shape[:-1] + b.shape[-1:], dtype=numpy.result_type(a, b))
     for s in range(0, b.shape[-1], _SLICE):
         numpy.matmul(a, b[..., s:s + _SLICE], out=out[..., s:s + _SLICE])
     return out

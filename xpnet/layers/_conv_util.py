@@ -1,13 +1,17 @@
 """Shared pieces of the convolution and pooling layers: argument pairs, window
-size checks, and the three matrix products of a convolution.
+size checks, and a convolution's forward and backward passes.
 
 A convolution is `y = W · im2col(x)`; its input gradient `col2im(Wᵀ · dy)` is
 also the forward pass of a transposed convolution, and vice versa, so Conv2D and
-ConvTranspose2D both use `conv_gemm`, `weight_grad` and `input_grad`.
-The products take and give logical NCHW arrays but compute on their batch-last
-(C, H, W, N) memory (`ops.batch_last`, free for arrays that `ops.im2col`,
-`ops.col2im` or these products made): one matrix product per group then covers
-the whole batch, and its output is already the next layer's input layout.
+ConvTranspose2D both use `conv_forward` and `conv_backward`.
+
+Both run over blocks of output rows (`ops.row_blocks`): on the CPU a block's
+columns are built, multiplied and dropped while they are in the cache, so the full
+column matrix (kh*kw times the input) is never stored and the backward pass
+rebuilds each block from the input; on the GPU one block covers every row. The
+arrays are logical NCHW stored batch-last, (C, H, W, N) in memory (`ops.batch_last`
+is free for them): one matrix product per group covers the whole batch, and its
+output is already the next layer's input layout.
 """
 from ..backend import ops, xp
 
@@ -35,29 +39,53 @@ def check_window(layer, shape, kernel, stride, padding, dilation=(1, 1)):
     return tuple(out)
 
 
-def conv_gemm(col, weight, groups):
-    """y (N, O, OH, OW) = weight (O, C/groups, kh, kw) · col (N, C, kh, kw, OH, OW), per group; y is batch-last."""
-    n, c, kh, kw, oh, ow = col.shape
-    o = weight.shape[0]
-    cols = ops.batch_last(col).reshape(groups, -1, oh * ow * n)
-    y = ops.matmul(weight.reshape(groups, o // groups, -1), cols)
-    return y.reshape(o, oh, ow, n).transpose(3, 0, 1, 2)
+def padded(x, padding):
+    """`x` (N, C, H, W) zero-padded by `padding`, as a view of batch-last memory (no copy when it is one already)."""
+    return xp.moveaxis(ops.batch_last(ops.pad(x, padding)), -1, 0)
 
 
-def weight_grad(dy, col, groups):
-    """dL/dweight (O, C/groups, kh, kw) from dy (N, O, OH, OW) and the forward's col: dy · colᵀ over N*OH*OW."""
-    o = dy.shape[1]
-    c, kh, kw = col.shape[1:4]
-    cols = ops.batch_last(col).reshape(groups, c // groups * kh * kw, -1)
-    g = ops.matmul_nt(ops.batch_last(dy).reshape(groups, o // groups, -1), cols)
-    return g.reshape(o, c // groups, kh, kw)
+def _rows(start, stop, kernel, stride, dilation):
+    """The padded input rows that output rows start..stop-1 read."""
+    return slice(start * stride[0], (stop - 1) * stride[0] + dilation[0] * (kernel[0] - 1) + 1)
 
 
-def input_grad(dy, weight, shape, stride, padding, dilation, groups):
-    """dL/dx of `shape` (N, C, H, W) from dy (N, O, OH, OW): col2im(weightᵀ · dy), batch-last."""
+def conv_forward(xpad, weight, stride, dilation, groups, size):
+    """y (N, O, OH, OW), stored batch-last: the convolution of the padded `xpad` (N, C, H, W) with
+    weight (O, C/groups, kh, kw) at the first `size` = (OH, OW) output positions."""
+    n = xpad.shape[0]
+    o, cg, kh, kw = weight.shape
+    w = weight.reshape(groups, o // groups, -1)
+    y = xp.empty((o, *size, n), dtype=xpad.dtype)
+    buf = None
+    for start, stop in ops.row_blocks(size[0], groups * w.shape[2] * size[1] * n * xpad.itemsize):
+        rows = xpad[:, :, _rows(start, stop, (kh, kw), stride, dilation)]
+        col = ops.im2col(rows, (kh, kw), stride, dilation, (stop - start, size[1]), buf)
+        buf = ops.batch_last(col).reshape(-1) if buf is None else buf
+        ops.matmul(w, ops.batch_last(col).reshape(groups, w.shape[2], -1),
+                   out=y[:, start:stop].reshape(groups, o // groups, -1))
+    return y.transpose(3, 0, 1, 2)
+
+
+def conv_backward(dy, weight, stride, dilation, groups, xpad=None, padded_shape=None):
+    """(dL/dweight or None, dL/dxpad or None) of a convolution from its output gradient dy (N, O, OH, OW).
+
+    The weight gradient dy · im2col(xpad)ᵀ needs the forward's padded input `xpad`; the input
+    gradient col2im(weightᵀ · dy), of the padded input's shape `padded_shape`, is stored batch-last."""
     n, o, oh, ow = dy.shape
     cg, kh, kw = weight.shape[1:]
-    w = weight.reshape(groups, o // groups, -1).transpose(0, 2, 1)
-    col = ops.matmul(w, ops.batch_last(dy).reshape(groups, o // groups, -1))
-    col = col.reshape(groups * cg, kh, kw, oh, ow, n)
-    return ops.col2im(xp.moveaxis(col, -1, 0), shape, stride, padding, dilation)
+    dyt = ops.batch_last(dy)
+    w = weight.reshape(groups, o // groups, -1)
+    dw = xp.zeros(w.shape, dtype=dy.dtype) if xpad is not None else None
+    dx = ops.full_batch_last(padded_shape, 0, dy.dtype) if padded_shape is not None else None
+    wt, buf = w.transpose(0, 2, 1), None
+    for start, stop in ops.row_blocks(oh, groups * w.shape[2] * ow * n * dy.itemsize):
+        rows = _rows(start, stop, (kh, kw), stride, dilation)
+        d = dyt[:, start:stop].reshape(groups, o // groups, -1)
+        if dw is not None:
+            col = ops.im2col(xpad[:, :, rows], (kh, kw), stride, dilation, (stop - start, ow), buf)
+            buf = ops.batch_last(col).reshape(-1) if buf is None else buf
+            dw += ops.matmul_nt(d, ops.batch_last(col).reshape(groups, w.shape[2], -1))
+        if dx is not None:
+            dcol = ops.matmul(wt, d).reshape(groups * cg, kh, kw, stop - start, ow, n)
+            ops.col2im(xp.moveaxis(dcol, -1, 0), dx[:, :, rows], stride, dilation)
+    return (None if dw is None else dw.reshape(weight.shape)), dx

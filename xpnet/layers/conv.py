@@ -1,8 +1,7 @@
 """Conv2D: 2-D convolution (cross-correlation, as PyTorch's Conv2d) by im2col and one matrix product."""
 from .. import init
-from ..backend import ops
 from ..parameter import Parameter
-from ._conv_util import check_window, conv_gemm, input_grad, pair, weight_grad
+from ._conv_util import check_window, conv_backward, conv_forward, padded, pair
 from .base import Layer, check_input
 
 
@@ -50,35 +49,37 @@ class _Conv(Layer):
 class Conv2D(_Conv):
     """y = W ⋆ x + b on NCHW input; weight (out, in/groups, kh, kw), bias (out,), as torch.nn.Conv2d.
 
-    Forward: im2col (a copy of the strided windows) and one matrix product per group for
-    the whole batch. Backward: the weight gradient by a second product with the cached
-    columns, the input gradient (skipped when `needs_input_grad` is False) by a third
-    product and col2im. Outputs and input gradients are NCHW arrays stored batch-last,
-    (C, H, W, N) in memory, which the next convolution reads without a copy (see
-    xpnet/backend/cpu.py).
+    Forward: im2col and one matrix product per group for the whole batch, block by block
+    of output rows (see _conv_util). Backward: the weight gradient by a second product
+    with the columns rebuilt from the saved padded input, the input gradient (skipped
+    when `needs_input_grad` is False) by a third product and col2im. Outputs and input
+    gradients are NCHW arrays stored batch-last, (C, H, W, N) in memory, which the next
+    convolution reads without a copy (see xpnet/backend/cpu.py).
     """
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1, groups=1,
                  bias=True, weight_init="kaiming_uniform", bias_init="zeros"):
         super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias,
                          weight_init, bias_init, lambda i, o, g, k: (o, i // g, *k))
-        self._col = self._x_shape = None
+        self._xpad = None
 
     def forward(self, x):
         check_input(self, x, 4, self.in_channels)
-        check_window(self, x.shape, self.kernel_size, self.stride, self.padding, self.dilation)
-        self._col = ops.im2col(x, self.kernel_size, self.stride, self.padding, self.dilation)
-        self._x_shape = x.shape
-        return self._add_bias(conv_gemm(self._col, self.weight.data, self.groups))
+        size = check_window(self, x.shape, self.kernel_size, self.stride, self.padding, self.dilation)
+        self._xpad = padded(x, self.padding)
+        return self._add_bias(conv_forward(self._xpad, self.weight.data, self.stride, self.dilation, self.groups,
+                                           size))
 
     def backward(self, dy):
-        col, self._col = self._col, None  # free the columns once used, as PyTorch frees saved tensors
+        xpad, self._xpad = self._xpad, None  # free the saved input once used, as PyTorch frees saved tensors
         self._bias_grad(dy)
-        self.weight.accumulate(weight_grad(dy, col, self.groups))
-        if not self.needs_input_grad:
+        dw, dx = conv_backward(dy, self.weight.data, self.stride, self.dilation, self.groups, xpad,
+                               xpad.shape if self.needs_input_grad else None)
+        self.weight.accumulate(dw)
+        if dx is None:
             return None
-        return input_grad(dy, self.weight.data, self._x_shape, self.stride, self.padding, self.dilation,
-                          self.groups)
+        (ph, pw), (h, w) = self.padding, dx.shape[2:]
+        return dx[:, :, ph:h - ph, pw:w - pw]
 
     def _moved(self, backend_name):
-        self._col = None
+        self._xpad = None

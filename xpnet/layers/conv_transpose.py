@@ -1,10 +1,9 @@
 """ConvTranspose2D: the adjoint of Conv2D (as PyTorch's ConvTranspose2d).
 
 Its forward pass is a convolution's input gradient and its backward pass a
-convolution's forward pass, so it reuses Conv2D's three matrix products.
+convolution's forward pass, so it reuses Conv2D's passes (xpnet/layers/_conv_util.py).
 """
-from ..backend import ops
-from ._conv_util import conv_gemm, input_grad, pair, weight_grad
+from ._conv_util import conv_backward, conv_forward, padded, pair
 from .base import check_input
 from .conv import _Conv
 
@@ -37,19 +36,24 @@ class ConvTranspose2D(_Conv):
 
     def forward(self, x):
         check_input(self, x, 4, self.in_channels)
+        n, c, h, w = self.output_shape(x.shape)
+        (ph, pw) = self.padding
         self._x = x
-        y = input_grad(x, self.weight.data, self.output_shape(x.shape), self.stride, self.padding, self.dilation,
-                       self.groups)
-        return self._add_bias(y)
+        _, y = conv_backward(x, self.weight.data, self.stride, self.dilation, self.groups,
+                             padded_shape=(n, c, h + 2 * ph, w + 2 * pw))
+        return self._add_bias(y[:, :, ph:ph + h, pw:pw + w])
 
     def backward(self, dy):
         x, self._x = self._x, None
-        h, w = x.shape[2:]
-        # With output_padding >= stride (allowed when dilation is larger) dy has windows beyond x's size: cut them.
-        col = ops.im2col(dy, self.kernel_size, self.stride, self.padding, self.dilation)[..., :h, :w]
         self._bias_grad(dy)
-        self.weight.accumulate(weight_grad(x, col, self.groups))
-        return conv_gemm(col, self.weight.data, self.groups) if self.needs_input_grad else None
+        dypad = padded(dy, self.padding)
+        # With output_padding >= stride (allowed when dilation is larger) dy has windows beyond x's size:
+        # only the first x-sized block of windows is used.
+        dw, _ = conv_backward(x, self.weight.data, self.stride, self.dilation, self.groups, xpad=dypad)
+        self.weight.accumulate(dw)
+        if not self.needs_input_grad:
+            return None
+        return conv_forward(dypad, self.weight.data, self.stride, self.dilation, self.groups, x.shape[2:])
 
     def extra_repr(self):
         s = super().extra_repr()

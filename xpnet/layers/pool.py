@@ -44,11 +44,13 @@ class _Pool2D(Layer):
             dx = ops.full_batch_last(self._x_shape, 0, dtype)
             fill(ops.windows(dx, self.kernel_size, self.stride, _UNIT))
             return dx
-        n, c = self._x_shape[:2]
+        n, c, h, w = self._x_shape
+        (ph, pw) = self.padding
         oh, ow = check_window(self, self._x_shape, self.kernel_size, self.stride, self.padding)
         col = ops.full_batch_last((n, c, *self.kernel_size, oh, ow), 0, dtype)
         fill(col)
-        return ops.col2im(col, self._x_shape, self.stride, self.padding, _UNIT)
+        dx = ops.full_batch_last((n, c, h + 2 * ph, w + 2 * pw), 0, dtype)
+        return ops.col2im(col, dx, self.stride, _UNIT)[:, :, ph:ph + h, pw:pw + w]
 
     def _offsets(self):
         kh, kw = self.kernel_size
