@@ -25,6 +25,7 @@ class Case:
     shape: tuple
     input_grad: bool = True
     classes: int = 0
+    batch_last: bool = False  # the input is stored (C, H, W, N), as a convolution hands it on in the model
 
 
 _LABELS = {
@@ -41,13 +42,15 @@ def label(layer):
 
 
 def lenet_cases(batch=128):
-    """Every LeNet-5 layer but Flatten, at the input shape it sees; conv1 skips its input gradient as in training."""
+    """Every LeNet-5 layer but Flatten, at the input shape and memory layout it sees; conv1 skips its input
+    gradient as in training."""
     model = lenet5()
     x = xp.zeros((batch, 1, 28, 28), dtype="float32")
     out = []
     for i, layer in enumerate(model):
         if not isinstance(layer, L.Flatten):
-            out.append(Case(f"lenet5.{i} {label(layer)}", lambda layer=layer: layer, tuple(x.shape), input_grad=i > 0))
+            out.append(Case(f"lenet5.{i} {label(layer)}", lambda layer=layer: layer, tuple(x.shape), input_grad=i > 0,
+                            batch_last=x.ndim == 4 and xp.moveaxis(x, 0, -1).flags.c_contiguous))
         x = layer(x)
     return out
 
@@ -81,7 +84,8 @@ def _xpnet_passes(case, x, target):
         return (lambda: obj(x, target)), obj.backward, obj, ()
     obj.needs_input_grad = case.input_grad
     y = obj(x)
-    dy = asarray(rng().standard_normal(y.shape), y.dtype)
+    dy = xp.empty_like(y)  # in y's memory layout, as the next layer's backward hands it back
+    dy[...] = asarray(rng().standard_normal(y.shape), y.dtype)
     return (lambda: obj(x)), (lambda: obj.backward(dy)), obj, tuple(y.shape)
 
 
@@ -110,6 +114,8 @@ def run(ctx, peak_gflops=None):
     rows = []
     for case in cases():
         x = asarray(rng().standard_normal(case.shape), "float32")
+        if case.batch_last:
+            x = xp.moveaxis(xp.ascontiguousarray(xp.moveaxis(x, 0, -1)), -1, 0)
         target = asarray(rng().integers(0, case.classes, case.shape[0])) if case.classes else None
         xp_fwd, xp_bwd, obj, out_shape = _xpnet_passes(case, x, target)
         t_fwd, t_bwd, t_setup = _torch_passes(ctx, case, obj, x, target)
