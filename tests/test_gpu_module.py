@@ -4,7 +4,8 @@ import ast
 from pathlib import Path
 
 BACKEND = Path(__file__).resolve().parents[1] / "xpnet" / "backend"
-OPS = ("pad", "windows", "im2col", "col2im", "full_batch_last", "batch_last", "row_blocks", "matmul", "matmul_nt")
+OPS = ("pad", "windows", "im2col", "col2im", "full_batch_last", "batch_last", "row_blocks", "scratch", "matmul",
+       "matmul_nt")
 
 
 def _params(fn, drop_self=False):

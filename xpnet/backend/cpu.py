@@ -102,6 +102,23 @@ def row_blocks(rows, row_bytes, budget=None):
     return [(r, min(rows, r + step)) for r in range(0, rows, step)]
 
 
+_scratch = {}
+
+
+def scratch(name, size, dtype):
+    """A flat work buffer of at least `size` elements of `dtype`, kept for the next call with the same `name`.
+
+    Convolutions build their column blocks in these: a new multi-megabyte array per block would
+    come from fresh pages (glibc maps large blocks anew), and faulting those in cost more than the
+    products that use them (measured: 2x the convolution's backward pass). A buffer is valid until
+    the next call with its name; being block-sized, all of them together take a few megabytes."""
+    key = (name, numpy.dtype(dtype))
+    buf = _scratch.get(key)
+    if buf is None or buf.size < size:
+        buf = _scratch[key] = numpy.empty(size, dtype)
+    return buf[:size]
+
+
 def matmul(a, b, out=None):
     """a (G, M, K) · b (G, K, P) -> (G, M, P) (into `out` when given) for a long P, in slices of P."""
     if out is None:

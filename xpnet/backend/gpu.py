@@ -32,6 +32,12 @@ def row_blocks(rows, row_bytes):
     return cpu.row_blocks(rows, row_bytes, _BLOCK_BYTES)
 
 
+def scratch(name, size, dtype):
+    """A flat work buffer of `size` elements: a new array here, since CuPy's memory pool already hands
+    freed device memory back without a new allocation (cpu.py keeps one per name)."""
+    return cupy.empty(size, dtype)
+
+
 def matmul(a, b, out=None):
     """a (G, M, K) · b (G, K, P) -> (G, M, P), copied into `out` when given; one cuBLAS call (cpu.py
     slices P for OpenBLAS). CuPy's own `out=` has had gaps for strided outputs, hence the copy."""

@@ -44,6 +44,13 @@ def padded(x, padding):
     return xp.moveaxis(ops.batch_last(ops.pad(x, padding)), -1, 0)
 
 
+def _blocks(k, size, n, dtype):
+    """(blocks of output rows, column entries of the largest block) for columns of `k` rows (C*kh*kw)
+    over an output `size` (OH, OW) of batch `n`."""
+    blocks = ops.row_blocks(size[0], k * size[1] * n * xp.dtype(dtype).itemsize)
+    return blocks, k * (blocks[0][1] - blocks[0][0]) * size[1] * n
+
+
 def _rows(start, stop, kernel, stride, dilation):
     """The padded input rows that output rows start..stop-1 read."""
     return slice(start * stride[0], (stop - 1) * stride[0] + dilation[0] * (kernel[0] - 1) + 1)
@@ -56,11 +63,11 @@ def conv_forward(xpad, weight, stride, dilation, groups, size):
     o, cg, kh, kw = weight.shape
     w = weight.reshape(groups, o // groups, -1)
     y = xp.empty((o, *size, n), dtype=xpad.dtype)
-    buf = None
-    for start, stop in ops.row_blocks(size[0], groups * w.shape[2] * size[1] * n * xpad.itemsize):
+    blocks, columns = _blocks(groups * w.shape[2], size, n, xpad.dtype)
+    buf = ops.scratch("columns", columns, xpad.dtype)
+    for start, stop in blocks:
         rows = xpad[:, :, _rows(start, stop, (kh, kw), stride, dilation)]
         col = ops.im2col(rows, (kh, kw), stride, dilation, (stop - start, size[1]), buf)
-        buf = ops.batch_last(col).reshape(-1) if buf is None else buf
         ops.matmul(w, ops.batch_last(col).reshape(groups, w.shape[2], -1),
                    out=y[:, start:stop].reshape(groups, o // groups, -1))
     return y.transpose(3, 0, 1, 2)
@@ -75,17 +82,19 @@ def conv_backward(dy, weight, stride, dilation, groups, xpad=None, padded_shape=
     cg, kh, kw = weight.shape[1:]
     dyt = ops.batch_last(dy)
     w = weight.reshape(groups, o // groups, -1)
+    k = w.shape[2]
     dw = xp.zeros(w.shape, dtype=dy.dtype) if xpad is not None else None
     dx = ops.full_batch_last(padded_shape, 0, dy.dtype) if padded_shape is not None else None
-    wt, buf = w.transpose(0, 2, 1), None
-    for start, stop in ops.row_blocks(oh, groups * w.shape[2] * ow * n * dy.itemsize):
+    blocks, columns = _blocks(groups * k, (oh, ow), n, dy.dtype)
+    buf = ops.scratch("columns", columns, dy.dtype)
+    for start, stop in blocks:
         rows = _rows(start, stop, (kh, kw), stride, dilation)
         d = dyt[:, start:stop].reshape(groups, o // groups, -1)
         if dw is not None:
             col = ops.im2col(xpad[:, :, rows], (kh, kw), stride, dilation, (stop - start, ow), buf)
-            buf = ops.batch_last(col).reshape(-1) if buf is None else buf
-            dw += ops.matmul_nt(d, ops.batch_last(col).reshape(groups, w.shape[2], -1))
+            dw += ops.matmul_nt(d, ops.batch_last(col).reshape(groups, k, -1))
         if dx is not None:
-            dcol = ops.matmul(wt, d).reshape(groups * cg, kh, kw, stop - start, ow, n)
-            ops.col2im(xp.moveaxis(dcol, -1, 0), dx[:, :, rows], stride, dilation)
+            dcol = ops.matmul(w.transpose(0, 2, 1), d, out=buf[:groups * k * d.shape[2]].reshape(groups, k, -1))
+            ops.col2im(xp.moveaxis(dcol.reshape(groups * cg, kh, kw, stop - start, ow, n), -1, 0), dx[:, :, rows],
+                       stride, dilation)
     return (None if dw is None else dw.reshape(weight.shape)), dx
