@@ -8,7 +8,7 @@ from xpnet import backend
 from xpnet.bench import main
 from xpnet.bench.layers import cases, flops
 from xpnet.bench.report import Section, add_speedup, result_stem, table
-from xpnet.bench.timing import measure
+from xpnet.bench.timing import Timed, measure, measure_side_by_side
 from xpnet.layers import (BatchNorm1D, Conv2D, Dense, Dropout, GlobalAvgPool2D, LayerNorm, LeakyReLU, MaxPool2D,
                           ReLU, Residual, Sequential, Tanh)
 from xpnet.models import MODELS, get_model
@@ -99,6 +99,13 @@ def test_measure_runs_setup_off_the_clock():
     calls = []
     t = measure(lambda: calls.append("f"), setup=lambda: calls.append("s"), repeat=3, warmup=1, number=2)
     assert calls == ["s", "f"] * 7 and t.runs == 3 and t.min <= t.median <= t.max
+
+
+def test_side_by_side_alternates_which_job_runs_first():
+    calls = []
+    a, b = Timed(lambda: calls.append("a")), Timed(lambda: calls.append("b"))
+    ta, tb = measure_side_by_side([a, b], repeat=4, warmup=1)
+    assert calls == ["a", "b"] + ["a", "b", "b", "a"] * 2 and ta.runs == tb.runs == 4
 
 
 def test_measure_min_time_raises_the_call_count():

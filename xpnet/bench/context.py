@@ -2,7 +2,7 @@
 from dataclasses import dataclass
 
 from ..backend import synchronize, to_numpy
-from .timing import measure
+from .timing import Timed, measure_side_by_side
 
 
 @dataclass
@@ -27,16 +27,15 @@ class Context:
         """The torch device that matches the xpnet backend."""
         return "cuda" if self.backend == "gpu" else "cpu"
 
-    def time_xpnet(self, fn, setup=None, **kwargs):
-        return self._measure(fn, synchronize, setup, kwargs)
-
-    def time_torch(self, fn, setup=None, **kwargs):
-        sync = self.torch.cuda.synchronize if self.device == "cuda" else (lambda: None)
-        return self._measure(fn, sync, setup, kwargs)
-
-    def _measure(self, fn, sync, setup, kwargs):
+    def time(self, xpnet_fn, torch_fn=None, xpnet_setup=None, torch_setup=None, **kwargs):
+        """(xpnet Timing, PyTorch Timing or None): both timed side by side, repetitions alternating."""
+        jobs = [Timed(xpnet_fn, synchronize, xpnet_setup)]
+        if torch_fn is not None:
+            sync = self.torch.cuda.synchronize if self.device == "cuda" else (lambda: None)
+            jobs.append(Timed(torch_fn, sync, torch_setup))
         options = {"repeat": self.repeat, "warmup": self.warmup, "min_time": self.min_time, **kwargs}
-        return measure(fn, sync=sync, setup=setup, **options)
+        timings = measure_side_by_side(jobs, **options)
+        return timings[0], (timings[1] if torch_fn is not None else None)
 
     def tensor(self, a):
         """A backend array (or host array) as a torch tensor on this backend's device."""

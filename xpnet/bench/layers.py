@@ -123,8 +123,7 @@ def run(ctx, peak_gflops=None):
         for name, xp_fn, xp_setup, torch_fn, torch_setup, factor in (
                 ("forward", xp_fwd, None, t_fwd, None, 1),
                 ("backward", xp_bwd, xp_fwd, t_bwd, t_setup, 2 if case.input_grad else 1)):
-            t = ctx.time_xpnet(xp_fn, setup=xp_setup)
-            tt = ctx.time_torch(torch_fn, setup=torch_setup) if torch_fn else None
+            t, tt = ctx.time(xp_fn, torch_fn, xp_setup, torch_setup)
             work = None if fwd_flops is None else fwd_flops * factor
             gflops = work and work / t.median / 1e9
             rows.append({"backend": ctx.backend, "case": case.name, "input": "x".join(map(str, case.shape)),

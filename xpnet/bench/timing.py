@@ -1,4 +1,8 @@
-"""Timing with warm-up, repetitions and medians; GPU work is synchronised before each clock read."""
+"""Timing with warm-up, repetitions and medians; GPU work is synchronised before each clock read.
+
+`measure_side_by_side` times several callables in alternation, repetition by repetition, so a
+slow spell of a shared machine falls on all of them alike and their ratio stays meaningful.
+"""
 import math
 import statistics
 import time
@@ -14,44 +18,69 @@ class Timing:
     max: float
     runs: int
 
+    @classmethod
+    def of(cls, samples):
+        return cls(statistics.median(samples), min(samples), max(samples), len(samples))
+
     def as_dict(self):
         return {"median_s": self.median, "min_s": self.min, "max_s": self.max, "runs": self.runs}
 
 
-def _clock(fn, sync, number, setup):
-    """Seconds per call of `number` calls; `setup()` runs before each call, off the clock.
+@dataclass
+class Timed:
+    """One callable to time: `fn()`, `sync()` waits for its queued device work, `setup()` runs before
+    each call off the clock (e.g. the forward pass before a timed backward pass)."""
+
+    fn: object
+    sync: object = lambda: None
+    setup: object = None
+
+
+def _clock(job, number):
+    """Seconds per call of `number` calls of `job`.
 
     Without a setup the calls run back to back and the device is synchronised once,
     so GPU launches overlap as they do in real use.
     """
-    if setup is None:
+    if job.setup is None:
         start = time.perf_counter()
         for _ in range(number):
-            fn()
-        sync()
+            job.fn()
+        job.sync()
         return (time.perf_counter() - start) / number
     total = 0.0
     for _ in range(number):
-        setup()
-        sync()
+        job.setup()
+        job.sync()
         start = time.perf_counter()
-        fn()
-        sync()
+        job.fn()
+        job.sync()
         total += time.perf_counter() - start
     return total / number
 
 
-def measure(fn, sync=lambda: None, repeat=5, warmup=1, number=1, setup=None, min_time=None):
-    """Time `fn()` called `number` times per repetition; `sync` waits for queued device work.
-
-    `setup()` (e.g. the forward pass before a timed backward pass) runs before every
-    call without being timed. With `min_time` (seconds), `number` grows so that one
-    repetition lasts at least that long, judged from the last warm-up call.
-    """
+def _calls_per_repetition(job, warmup, number, min_time):
+    """Run the warm-up calls; with `min_time`, raise `number` so a repetition lasts that long."""
     per_call = None
     for _ in range(max(warmup, 1 if min_time else 0)):
-        per_call = _clock(fn, sync, 1, setup)
+        per_call = _clock(job, 1)
     if min_time and per_call is not None:
         number = max(number, math.ceil(min_time / max(per_call, 1e-9)))
-    samples = [_clock(fn, sync, number, setup) for _ in range(repeat)]
-    return Timing(statistics.median(samples), min(samples), max(samples), repeat)
+    return number
+
+
+def measure_side_by_side(jobs, repeat=5, warmup=1, number=1, min_time=None):
+    """A Timing per `Timed` job: each repetition times every job once, in an order that alternates
+    (forward, then backward) between repetitions, so that no job always runs first."""
+    numbers = [_calls_per_repetition(job, warmup, number, min_time) for job in jobs]
+    samples = [[] for _ in jobs]
+    for r in range(repeat):
+        order = range(len(jobs)) if r % 2 == 0 else reversed(range(len(jobs)))
+        for i in order:
+            samples[i].append(_clock(jobs[i], numbers[i]))
+    return [Timing.of(s) for s in samples]
+
+
+def measure(fn, sync=lambda: None, repeat=5, warmup=1, number=1, setup=None, min_time=None):
+    """Time `fn()` called `number` times per repetition (see `Timed` and `measure_side_by_side`)."""
+    return measure_side_by_side([Timed(fn, sync, setup)], repeat, warmup, number, min_time)[0]

@@ -4,6 +4,7 @@ A training step is what `Trainer` does for one batch: zero the gradients, forwar
 SoftmaxCrossEntropy, backward (with `model.needs_input_grad = False`) and an Adam
 step; the PyTorch twin does the same with torch.optim.Adam and CrossEntropyLoss.
 """
+import functools
 import os
 
 from .. import backend
@@ -75,12 +76,11 @@ def train(ctx, models=MODELS, batch_sizes=(32, 128, 512)):
         for n in batch_sizes:
             model, twin = build(name, ctx)
             x, y = batch(n)
-            step = xpnet_step(model)
-            t = ctx.time_xpnet(lambda: step(x, y))
-            tt = None
+            step, torch_fn = xpnet_step(model), None
             if twin is not None:
                 tstep, tx, ty = torch_step(ctx.torch, twin), ctx.tensor(x), ctx.tensor(y)
-                tt = ctx.time_torch(lambda: tstep(tx, ty))
+                torch_fn = functools.partial(tstep, tx, ty)
+            t, tt = ctx.time(functools.partial(step, x, y), torch_fn)
             rows.append({"model": name, **_throughput_row(ctx, n, t, tt)})
     return rows
 
@@ -95,15 +95,14 @@ def infer(ctx, models=MODELS, batch_sizes=(1, 128, 1024)):
             twin.eval()
         for n in batch_sizes:
             x, _ = batch(n)
-            t = ctx.time_xpnet(lambda: model(x))
-            tt = None
+            forward = None
             if twin is not None:
                 tx = ctx.tensor(x)
 
                 def forward():
                     with ctx.torch.inference_mode():
                         twin(tx)
-                tt = ctx.time_torch(forward)
+            t, tt = ctx.time(lambda: model(x), forward)
             rows.append({"model": name, **_throughput_row(ctx, n, t, tt, per_epoch=False)})
     return rows
 
@@ -133,8 +132,7 @@ def epoch(ctx, epochs=3, batch_size=128, data=None):
     whole = dict(repeat=epochs, warmup=0, min_time=None)  # each repetition is one full epoch
     for _ in range(3):  # a few warm-up steps outside the clock
         step(asarray(x[:batch_size]), asarray(y[:batch_size]))
-    t = ctx.time_xpnet(xpnet_epoch, **whole)
-    tt = None
+    torch_epoch = None
     if twin is not None:
         torch = ctx.torch
         tstep, tx, ty = torch_step(torch, twin), ctx.tensor(x), ctx.tensor(y)
@@ -147,7 +145,7 @@ def epoch(ctx, epochs=3, batch_size=128, data=None):
                 tstep(tx[rows], ty[rows])
         for _ in range(3):
             tstep(tx[:batch_size], ty[:batch_size])
-        tt = ctx.time_torch(torch_epoch, **whole)
+    t, tt = ctx.time(xpnet_epoch, torch_epoch, **whole)
     n = len(x)
     return [{"backend": ctx.backend, "data": what, "images": n, "batch": batch_size, "epochs": epochs,
              **fields(t, "xpnet_", "s"), "xpnet_images_per_s": n / t.median,
