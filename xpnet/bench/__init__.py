@@ -48,6 +48,9 @@ def parser():
     p.add_argument("--warmup", type=int, default=1, help="untimed calls before the repetitions (default 1)")
     p.add_argument("--min-time", type=float,
                    help="seconds each repetition lasts at least; fast calls are repeated (default 0.2, --quick 0.02)")
+    p.add_argument("--settle", type=float, default=0.2,
+                   help="seconds to pause before each timed repetition when xpnet and PyTorch alternate, so the "
+                        "other library's spinning worker threads go idle first (default 0.2)")
     p.add_argument("--models", type=_names, default=training.MODELS,
                    help=f"comma-separated models for train and infer (default {','.join(training.MODELS)})")
     p.add_argument("--batch-sizes", type=_sizes, help="training batch sizes (default 32,128,512; --quick 128)")
@@ -140,7 +143,7 @@ def _header(backends, torch, args):
     header["backend"] = ", ".join(backends)
     if torch is not None and "gpu" in backends and not torch.cuda.is_available():
         header["torch_cuda"] = "not available: no PyTorch columns on the GPU"
-    header["repeat"], header["min_time_s"] = args.repeat, args.min_time
+    header["repeat"], header["min_time_s"], header["settle_s"] = args.repeat, args.min_time, args.settle
     return header
 
 
@@ -161,7 +164,8 @@ def _run(args):
             rows = []
             for b in backends:
                 usable = torch if torch is not None and (b == "cpu" or torch.cuda.is_available()) else None
-                ctx = Context(b, usable, args.repeat, args.warmup, args.min_time, args.quick, args.threads)
+                ctx = Context(b, usable, args.repeat, args.warmup, args.min_time, args.quick, args.threads,
+                              args.settle)
                 print(f"xpnet bench: {name} on {b} ...", file=sys.stderr, flush=True)
                 with backend.using(b), backend.default_dtype("float32"):
                     rows += RUNNERS[name](ctx, args, header)

@@ -21,6 +21,7 @@ class Context:
     min_time: float = 0.2
     quick: bool = False
     threads: int = None   # --threads, passed on to child processes (None: all cores)
+    settle: float = 0.0   # seconds of pause before each repetition when xpnet and PyTorch alternate
 
     @property
     def device(self):
@@ -33,7 +34,8 @@ class Context:
         if torch_fn is not None:
             sync = self.torch.cuda.synchronize if self.device == "cuda" else (lambda: None)
             jobs.append(Timed(torch_fn, sync, torch_setup))
-        options = {"repeat": self.repeat, "warmup": self.warmup, "min_time": self.min_time, **kwargs}
+        options = {"repeat": self.repeat, "warmup": self.warmup, "min_time": self.min_time, "settle": self.settle,
+                   **kwargs}
         timings = measure_side_by_side(jobs, **options)
         return timings[0], (timings[1] if torch_fn is not None else None)
 

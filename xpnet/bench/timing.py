@@ -69,14 +69,20 @@ def _calls_per_repetition(job, warmup, number, min_time):
     return number
 
 
-def measure_side_by_side(jobs, repeat=5, warmup=1, number=1, min_time=None):
+def measure_side_by_side(jobs, repeat=5, warmup=1, number=1, min_time=None, settle=0.0):
     """A Timing per `Timed` job: each repetition times every job once, in an order that alternates
-    (forward, then backward) between repetitions, so that no job always runs first."""
+    (forward, then backward) between repetitions, so that no job always runs first.
+
+    With several jobs, `settle` seconds pass before each: BLAS and OpenMP worker threads keep spinning
+    for a while after a call (OpenBLAS for about 2**28 cycles, ~0.1 s) and would otherwise take a core
+    from the job that follows, the other library's."""
     numbers = [_calls_per_repetition(job, warmup, number, min_time) for job in jobs]
     samples = [[] for _ in jobs]
     for r in range(repeat):
         order = range(len(jobs)) if r % 2 == 0 else reversed(range(len(jobs)))
         for i in order:
+            if len(jobs) > 1:
+                time.sleep(settle)
             samples[i].append(_clock(jobs[i], numbers[i]))
     return [Timing.of(s) for s in samples]
 

@@ -37,7 +37,7 @@ class ConvTranspose2D(_Conv):
     def forward(self, x):
         check_input(self, x, 4, self.in_channels)
         n, c, h, w = self.output_shape(x.shape)
-        (ph, pw) = self.padding
+        ph, pw = self.padding
         self._x = x
         _, y = conv_backward(x, self.weight.data, self.stride, self.dilation, self.groups,
                              padded_shape=(n, c, h + 2 * ph, w + 2 * pw))
@@ -47,8 +47,8 @@ class ConvTranspose2D(_Conv):
         x, self._x = self._x, None
         self._bias_grad(dy)
         dypad = padded(dy, self.padding)
-        # With output_padding >= stride (allowed when dilation is larger) dy has windows beyond x's size:
-        # only the first x-sized block of windows is used.
+        # With output_padding >= stride (allowed when dilation is larger) dy has more windows than x has
+        # positions: both passes below read only the first x.shape[2:] of them.
         dw, _ = conv_backward(x, self.weight.data, self.stride, self.dilation, self.groups, xpad=dypad)
         self.weight.accumulate(dw)
         if not self.needs_input_grad:

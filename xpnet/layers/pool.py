@@ -45,7 +45,7 @@ class _Pool2D(Layer):
             fill(ops.windows(dx, self.kernel_size, self.stride, _UNIT))
             return dx
         n, c, h, w = self._x_shape
-        (ph, pw) = self.padding
+        ph, pw = self.padding
         oh, ow = check_window(self, self._x_shape, self.kernel_size, self.stride, self.padding)
         col = ops.full_batch_last((n, c, *self.kernel_size, oh, ow), 0, dtype)
         fill(col)
