@@ -8,7 +8,7 @@ from xpnet import backend
 from xpnet.bench import main
 from xpnet.bench.layers import cases, flops
 from xpnet.bench.report import Section, add_speedup, result_stem, table
-from xpnet.bench.timing import Timed, measure, measure_side_by_side
+from xpnet.bench.timing import Timed, Timing, measure, measure_side_by_side
 from xpnet.layers import (BatchNorm1D, Conv2D, Dense, Dropout, GlobalAvgPool2D, LayerNorm, LeakyReLU, MaxPool2D,
                           ReLU, Residual, Sequential, Tanh)
 from xpnet.models import MODELS, get_model
@@ -106,6 +106,14 @@ def test_side_by_side_alternates_which_job_runs_first():
     a, b = Timed(lambda: calls.append("a")), Timed(lambda: calls.append("b"))
     ta, tb = measure_side_by_side([a, b], repeat=4, warmup=1)
     assert calls == ["a", "b"] + ["a", "b", "b", "a"] * 2 and ta.runs == tb.runs == 4
+
+
+def test_ratio_pairs_the_repetitions_timed_side_by_side():
+    from xpnet.bench.context import ratio
+    xpnet, torch = Timing.of([1.0, 4.0, 3.0]), Timing.of([1.0, 2.0, 3.0])  # the second pair ran in a slow spell
+    assert ratio(xpnet, torch) == 1.0 and xpnet.median / torch.median == 1.5
+    assert ratio(xpnet, Timing.of([2.0])) == 1.5  # unpaired: the ratio of the medians
+    assert ratio(xpnet, None) is None
 
 
 def test_measure_min_time_raises_the_call_count():

@@ -1,4 +1,5 @@
 """`Context`: one backend's benchmark settings, and timing of xpnet and its PyTorch twin on that backend."""
+import statistics
 from dataclasses import dataclass
 
 from ..backend import synchronize, to_numpy
@@ -52,5 +53,12 @@ def fields(t, prefix, unit="ms"):
 
 
 def ratio(xpnet_time, torch_time):
-    """xpnet time / PyTorch time (> 1: xpnet is slower), or None without a PyTorch time."""
-    return None if torch_time is None else xpnet_time.median / torch_time.median
+    """xpnet time / PyTorch time (> 1: xpnet is slower), or None without a PyTorch time.
+
+    Timed side by side, it is the median of the repetitions' own ratios: each pairs two runs made
+    back to back, so a slow spell of the machine cancels out instead of landing on one side."""
+    if torch_time is None:
+        return None
+    if xpnet_time.samples and len(xpnet_time.samples) == len(torch_time.samples):
+        return statistics.median(a / b for a, b in zip(xpnet_time.samples, torch_time.samples))
+    return xpnet_time.median / torch_time.median

@@ -11,19 +11,17 @@ from dataclasses import dataclass
 
 @dataclass
 class Timing:
-    """Seconds per call over `runs` repetitions."""
+    """Seconds per call over `runs` repetitions, with each repetition's time in `samples`."""
 
     median: float
     min: float
     max: float
     runs: int
+    samples: tuple = ()
 
     @classmethod
     def of(cls, samples):
-        return cls(statistics.median(samples), min(samples), max(samples), len(samples))
-
-    def as_dict(self):
-        return {"median_s": self.median, "min_s": self.min, "max_s": self.max, "runs": self.runs}
+        return cls(statistics.median(samples), min(samples), max(samples), len(samples), tuple(samples))
 
 
 @dataclass
