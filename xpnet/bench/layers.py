@@ -1,9 +1,9 @@
 """Layer micro-benchmarks: forward and backward passes timed separately on representative shapes.
 
-The cases are LeNet-5's layers at batch 128 (shapes found by running the model), a
-3x3 convolution 64->64 at 32x32 (batch 64) with the max-pool and batch norm that
-follow it in a VGG block, a 1024x1024 dense layer at batch 256, and the softmax
-cross-entropy loss. Each PyTorch twin gets the same weights and inputs.
+The cases are LeNet-5's layers at batch 128 (shapes and memory layouts found by running
+the model), a 3x3 convolution 64->64 at 32x32 (batch 64) with the max-pool and batch norm
+that follow it in a VGG block (all three fed batch-last arrays, as they get there), a
+1024x1024 dense layer at batch 256, and the softmax cross-entropy loss. Each PyTorch twin gets the same weights and inputs.
 """
 import math
 from dataclasses import dataclass
@@ -58,9 +58,9 @@ def lenet_cases(batch=128):
 def cases():
     """All micro-benchmark cases, in table order."""
     return lenet_cases() + [
-        Case("conv 3x3 64->64 pad 1", lambda: L.Conv2D(64, 64, 3, padding=1), (64, 64, 32, 32)),
-        Case("max-pool 2x2", lambda: L.MaxPool2D(2), (64, 64, 32, 32)),
-        Case("batch-norm 64 (train)", lambda: L.BatchNorm2D(64), (64, 64, 32, 32)),
+        Case("conv 3x3 64->64 pad 1", lambda: L.Conv2D(64, 64, 3, padding=1), (64, 64, 32, 32), batch_last=True),
+        Case("max-pool 2x2", lambda: L.MaxPool2D(2), (64, 64, 32, 32), batch_last=True),
+        Case("batch-norm 64 (train)", lambda: L.BatchNorm2D(64), (64, 64, 32, 32), batch_last=True),
         Case("dense 1024->1024", lambda: L.Dense(1024, 1024), (256, 1024)),
         Case("softmax cross-entropy", SoftmaxCrossEntropy, (128, 10), classes=10),
         Case("softmax cross-entropy", SoftmaxCrossEntropy, (256, 1000), classes=1000),
