@@ -13,7 +13,7 @@ CONV_CASES = [
     (2, 3, (2, 3), (2, 1), (1, 0), 1, 1, True, (2, 2, 7, 6)),  # non-square kernel, stride, padding
     (4, 6, 3, 2, 1, 1, 2, True, (1, 4, 7, 7)),               # groups, batch of one
     (4, 4, 3, 1, 2, 2, 4, False, (2, 4, 6, 5)),              # depthwise, dilation, no bias
-    (3, 2, 1, 1, 0, 1, 1, True, (2, 3, 3, 4)),               # 1x1 kernel (im2col is a view of x)
+    (3, 2, 1, 1, 0, 1, 1, True, (2, 3, 3, 4)),               # 1x1 kernel
 ]
 # (in, out, kernel, stride, padding, output_padding, dilation, groups, bias, input shape)
 TRANSPOSE_CASES = [
@@ -108,6 +108,16 @@ def test_no_input_grad_still_gives_parameter_grads(make, rng):
     assert skip.backward(dy) is None
     for (_, a), (_, b) in zip(full.named_parameters(), skip.named_parameters()):
         np.testing.assert_array_equal(to_numpy(a.grad), to_numpy(b.grad))
+
+
+def test_mixed_dtypes_promote_as_numpy_does(rng):
+    with default_dtype(np.float64):
+        layers = [Conv2D(2, 3, 3, padding=1), ConvTranspose2D(2, 3, 3, stride=2, padding=1)]
+    x = asarray(rng.standard_normal((2, 2, 5, 5)), np.float32)
+    for layer in layers:  # float64 weights on float32 input: float64 out, as Dense and NumPy give
+        y = layer(x)
+        dx = layer.backward(xp.ones_like(y))
+        assert (y.dtype, dx.dtype, layer.weight.grad.dtype) == (np.float64,) * 3, type(layer).__name__
 
 
 def test_shapes_keys_and_dtype(rng):

@@ -4,7 +4,7 @@ a convolution is computed in.
 
 `WindowKernels` is written against an array module passed in, so gpu.py binds the
 same code to CuPy. The module-level names are the `ops` API; gpu.py exports the
-same names with the same signatures.
+same names with the same parameters (row_blocks' optional `budget` is the CPU's own).
 
 Window layout: (N, C, kh, kw, OH, OW), i.e. `win[n, c, i, j, oh, ow] =
 x[n, c, oh*sh + i*dh, ow*sw + j*dw]`.
@@ -91,7 +91,9 @@ _SLICE = 4096
 
 # Bytes of im2col columns per block of output rows: a block's columns are built, multiplied and
 # dropped while they are still in the cache (2 MiB: each of the 2 cores' L2 holds half). Materialising
-# all columns at once writes and re-reads, e.g., 80 MB for LeNet's first layer at batch 1024.
+# all columns at once writes and re-reads, e.g., 80 MB for LeNet's first layer at batch 1024. A block
+# is at least one output row of the whole batch, so wide layers at large batches exceed the budget
+# (e.g. 4.7 MB per row for a 64-channel 3x3 layer on 32x32 at batch 64).
 _BLOCK_BYTES = 2 << 20
 
 
@@ -110,8 +112,9 @@ def scratch(name, size, dtype):
 
     Convolutions build their column blocks in these: a new multi-megabyte array per block would
     come from fresh pages (glibc maps large blocks anew), and faulting those in cost more than the
-    products that use them (measured: 2x the convolution's backward pass). A buffer is valid until
-    the next call with its name; being block-sized, all of them together take a few megabytes."""
+    products that use them (measured: 1.7x the convolution's backward pass). A buffer is valid until
+    the next call with its name and keeps the size of the largest block asked for (a few megabytes
+    for LeNet; one output row of the batch when rows exceed `_BLOCK_BYTES`)."""
     key = (name, numpy.dtype(dtype))
     buf = _scratch.get(key)
     if buf is None or buf.size < size:

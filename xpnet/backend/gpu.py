@@ -23,7 +23,7 @@ from . import cpu
 from .cpu import WindowKernels
 
 # Column bytes per block of output rows: one block for LeNet-sized layers; a 64-channel 3x3 layer
-# on 28x28 at batch 1024 (1.8 GB of columns) runs in 8 blocks.
+# on 28x28 at batch 1024 (1.8 GB of columns) runs in 7 blocks.
 _BLOCK_BYTES = 256 << 20
 
 

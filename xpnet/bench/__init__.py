@@ -49,7 +49,7 @@ def parser():
     p.add_argument("--min-time", type=float,
                    help="seconds each repetition lasts at least; fast calls are repeated (default 0.2, --quick 0.02)")
     p.add_argument("--settle", type=float, default=0.2,
-                   help="seconds to pause before each timed repetition when xpnet and PyTorch alternate, so the "
+                   help="seconds to pause before each library's timed run when xpnet and PyTorch alternate, so the "
                         "other library's spinning worker threads go idle first (default 0.2)")
     p.add_argument("--models", type=_names, default=training.MODELS,
                    help=f"comma-separated models for train and infer (default {','.join(training.MODELS)})")

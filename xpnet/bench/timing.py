@@ -68,8 +68,8 @@ def _calls_per_repetition(job, warmup, number, min_time):
 
 
 def measure_side_by_side(jobs, repeat=5, warmup=1, number=1, min_time=None, settle=0.0):
-    """A Timing per `Timed` job: each repetition times every job once, in an order that alternates
-    (forward, then backward) between repetitions, so that no job always runs first.
+    """A Timing per `Timed` job: each repetition times every job once, in list order and then in
+    reverse order on the next repetition, so that no job always runs first.
 
     With several jobs, `settle` seconds pass before each: BLAS and OpenMP worker threads keep spinning
     for a while after a call (OpenBLAS for about 2**28 cycles, ~0.1 s) and would otherwise take a core

@@ -6,9 +6,10 @@ also the forward pass of a transposed convolution, and vice versa, so Conv2D and
 ConvTranspose2D both use `conv_forward` and `conv_backward`.
 
 Both run over blocks of output rows (`ops.row_blocks`): on the CPU a block's
-columns are built, multiplied and dropped while they are in the cache, so the full
-column matrix (kh*kw times the input) is never stored and the backward pass
-rebuilds each block from the input; on the GPU one block covers every row. The
+columns (about 2 MiB, but never less than one output row of the whole batch) are
+built, multiplied and dropped while they are in the cache, so the full column
+matrix (kh*kw times the input) is never stored and the backward pass rebuilds each
+block from the input; on the GPU blocks are far larger (256 MiB). The
 arrays are logical NCHW stored batch-last, (C, H, W, N) in memory (`ops.batch_last`
 is free for them): one matrix product per group covers the whole batch, and its
 output is already the next layer's input layout.
@@ -44,6 +45,18 @@ def padded(x, padding):
     return xp.moveaxis(ops.batch_last(ops.pad(x, padding)), -1, 0)
 
 
+def padded_shape(shape, padding):
+    """The shape (N, C, H + 2*ph, W + 2*pw) of an (N, C, H, W) array padded by `padding`."""
+    n, c, h, w = shape
+    return n, c, h + 2 * padding[0], w + 2 * padding[1]
+
+
+def unpadded(a, padding):
+    """The interior of a padded (N, C, H, W) array: `padding` rows and columns cut from each side (a view)."""
+    (ph, pw), (h, w) = padding, a.shape[2:]
+    return a[:, :, ph:h - ph, pw:w - pw]
+
+
 def _blocks(k, size, n, dtype):
     """(blocks of output rows, column entries of the largest block) for columns of `k` rows (C*kh*kw)
     over an output `size` (OH, OW) of batch `n`."""
@@ -60,9 +73,9 @@ def conv_forward(xpad, weight, stride, dilation, groups, size):
     """y (N, O, OH, OW), stored batch-last: the convolution of the padded `xpad` (N, C, H, W) with
     weight (O, C/groups, kh, kw) at the first `size` = (OH, OW) output positions."""
     n = xpad.shape[0]
-    o, cg, kh, kw = weight.shape
+    o, _, kh, kw = weight.shape
     w = weight.reshape(groups, o // groups, -1)
-    y = xp.empty((o, *size, n), dtype=xpad.dtype)
+    y = xp.empty((o, *size, n), dtype=xp.result_type(xpad, weight))
     blocks, columns = _blocks(groups * w.shape[2], size, n, xpad.dtype)
     buf = ops.scratch("columns", columns, xpad.dtype)
     for start, stop in blocks:
@@ -77,16 +90,19 @@ def conv_backward(dy, weight, stride, dilation, groups, xpad=None, padded_shape=
     """(dL/dweight or None, dL/dxpad or None) of a convolution from its output gradient dy (N, O, OH, OW).
 
     The weight gradient dy · im2col(xpad)ᵀ needs the forward's padded input `xpad`; the input
-    gradient col2im(weightᵀ · dy), of the padded input's shape `padded_shape`, is stored batch-last."""
+    gradient col2im(weightᵀ · dy), of the padded input's shape `padded_shape`, is stored batch-last.
+    ConvTranspose2D calls it with the roles swapped: its input as `dy` (its forward pass is this
+    input gradient) and its padded output gradient as `xpad` (for its weight gradient)."""
     n, o, oh, ow = dy.shape
     cg, kh, kw = weight.shape[1:]
     dyt = ops.batch_last(dy)
     w = weight.reshape(groups, o // groups, -1)
     k = w.shape[2]
-    dw = xp.zeros(w.shape, dtype=dy.dtype) if xpad is not None else None
-    dx = ops.full_batch_last(padded_shape, 0, dy.dtype) if padded_shape is not None else None
-    blocks, columns = _blocks(groups * k, (oh, ow), n, dy.dtype)
-    buf = ops.scratch("columns", columns, dy.dtype)
+    dtype = xp.result_type(dy, weight, *([] if xpad is None else [xpad]))
+    dw = xp.zeros(w.shape, dtype=dtype) if xpad is not None else None
+    dx = ops.full_batch_last(padded_shape, 0, dtype) if padded_shape is not None else None
+    blocks, columns = _blocks(groups * k, (oh, ow), n, dtype)
+    buf = ops.scratch("columns", columns, dtype)
     for start, stop in blocks:
         rows = _rows(start, stop, (kh, kw), stride, dilation)
         d = dyt[:, start:stop].reshape(groups, o // groups, -1)

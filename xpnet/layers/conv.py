@@ -1,7 +1,7 @@
 """Conv2D: 2-D convolution (cross-correlation, as PyTorch's Conv2d) by im2col and one matrix product."""
 from .. import init
 from ..parameter import Parameter
-from ._conv_util import check_window, conv_backward, conv_forward, padded, pair
+from ._conv_util import check_window, conv_backward, conv_forward, padded, pair, unpadded
 from .base import Layer, check_input
 
 
@@ -76,10 +76,7 @@ class Conv2D(_Conv):
         dw, dx = conv_backward(dy, self.weight.data, self.stride, self.dilation, self.groups, xpad,
                                xpad.shape if self.needs_input_grad else None)
         self.weight.accumulate(dw)
-        if dx is None:
-            return None
-        (ph, pw), (h, w) = self.padding, dx.shape[2:]
-        return dx[:, :, ph:h - ph, pw:w - pw]
+        return None if dx is None else unpadded(dx, self.padding)
 
     def _moved(self, backend_name):
         self._xpad = None

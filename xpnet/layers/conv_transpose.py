@@ -3,7 +3,7 @@
 Its forward pass is a convolution's input gradient and its backward pass a
 convolution's forward pass, so it reuses Conv2D's passes (xpnet/layers/_conv_util.py).
 """
-from ._conv_util import conv_backward, conv_forward, padded, pair
+from ._conv_util import conv_backward, conv_forward, padded, padded_shape, pair, unpadded
 from .base import check_input
 from .conv import _Conv
 
@@ -36,12 +36,10 @@ class ConvTranspose2D(_Conv):
 
     def forward(self, x):
         check_input(self, x, 4, self.in_channels)
-        n, c, h, w = self.output_shape(x.shape)
-        ph, pw = self.padding
         self._x = x
         _, y = conv_backward(x, self.weight.data, self.stride, self.dilation, self.groups,
-                             padded_shape=(n, c, h + 2 * ph, w + 2 * pw))
-        return self._add_bias(y[:, :, ph:ph + h, pw:pw + w])
+                             padded_shape=padded_shape(self.output_shape(x.shape), self.padding))
+        return self._add_bias(unpadded(y, self.padding))
 
     def backward(self, dy):
         x, self._x = self._x, None

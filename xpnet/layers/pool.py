@@ -9,7 +9,7 @@ Outputs keep the input's memory order and gradients are stored batch-last (see
 xpnet/backend/cpu.py), so each pass runs over contiguous runs of N elements.
 """
 from ..backend import ops, xp
-from ._conv_util import check_window, pair
+from ._conv_util import check_window, padded_shape, pair, unpadded
 from .base import Layer, check_input
 
 _UNIT = (1, 1)
@@ -44,13 +44,12 @@ class _Pool2D(Layer):
             dx = ops.full_batch_last(self._x_shape, 0, dtype)
             fill(ops.windows(dx, self.kernel_size, self.stride, _UNIT))
             return dx
-        n, c, h, w = self._x_shape
-        ph, pw = self.padding
+        n, c = self._x_shape[:2]
         oh, ow = check_window(self, self._x_shape, self.kernel_size, self.stride, self.padding)
         col = ops.full_batch_last((n, c, *self.kernel_size, oh, ow), 0, dtype)
         fill(col)
-        dx = ops.full_batch_last((n, c, h + 2 * ph, w + 2 * pw), 0, dtype)
-        return ops.col2im(col, dx, self.stride, _UNIT)[:, :, ph:ph + h, pw:pw + w]
+        dx = ops.full_batch_last(padded_shape(self._x_shape, self.padding), 0, dtype)
+        return unpadded(ops.col2im(col, dx, self.stride, _UNIT), self.padding)
 
     def _offsets(self):
         kh, kw = self.kernel_size
