@@ -6,7 +6,7 @@ also the forward pass of a transposed convolution, and vice versa, so Conv2D and
 ConvTranspose2D both use `conv_forward` and `conv_backward`.
 
 Both run over blocks of output rows (`ops.row_blocks`): on the CPU a block's
-columns (about 2 MiB, but never less than one output row of the whole batch) are
+columns (about 4 MiB, but never less than one output row of the whole batch) are
 built, multiplied and dropped while they are in the cache, so the full column
 matrix (kh*kw times the input) is never stored and the backward pass rebuilds each
 block from the input; on the GPU blocks are far larger (256 MiB). The
