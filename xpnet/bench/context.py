@@ -22,7 +22,7 @@ class Context:
     min_time: float = 0.2
     quick: bool = False
     threads: int = None   # --threads, passed on to child processes (None: all cores)
-    settle: float = 0.0   # seconds of pause before each repetition when xpnet and PyTorch alternate
+    settle: float = 0.0   # seconds of pause before each library's timed run when xpnet and PyTorch alternate
 
     @property
     def device(self):
