@@ -13,7 +13,8 @@ from xpnet.layers import (BatchNorm1D, Conv2D, Dense, Dropout, GlobalAvgPool2D, 
                           ReLU, Residual, Sequential, Tanh)
 from xpnet.models import MODELS, get_model
 
-TINY = ["--quick", "--repeat", "1", "--warmup", "0", "--min-time", "0", "--settle", "0", "--models", "mlp", "--batch-sizes", "8",
+TINY = ["--quick", "--repeat", "1", "--warmup", "0", "--min-time", "0", "--settle", "0", "--models", "mlp",
+        "--batch-sizes", "8",
         "--infer-batch-sizes", "1,8"]
 
 

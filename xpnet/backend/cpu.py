@@ -93,9 +93,9 @@ _SLICE = 4096
 # dropped while they are still in the cache. Materialising all columns at once writes and re-reads,
 # e.g., 80 MB for LeNet's first layer at batch 1024. 4 MiB timed best for LeNet-5 training at batches
 # 32 to 512 among 1 to 16 MiB on the development machine (1 MiB L2 per core, 32 MiB L3): 5-8% faster
-# than 2 MiB (fewer, larger products), 10-17% faster than 1 MiB. A block
-# is at least one output row of the whole batch, so wide layers at large batches exceed the budget
-# (e.g. 4.7 MB per row for a 64-channel 3x3 layer on 32x32 at batch 64).
+# than 2 MiB (fewer, larger products), 10-17% faster than 1 MiB. A block is at least one output row
+# of the whole batch, so wide layers at large batches exceed the budget (e.g. 4.7 MB per row for a
+# 64-channel 3x3 layer on 32x32 at batch 64).
 _BLOCK_BYTES = 4 << 20
 
 

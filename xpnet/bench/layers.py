@@ -3,7 +3,8 @@
 The cases are LeNet-5's layers at batch 128 (shapes and memory layouts found by running
 the model), a 3x3 convolution 64->64 at 32x32 (batch 64) with the max-pool and batch norm
 that follow it in a VGG block (all three fed batch-last arrays, as they get there), a
-1024x1024 dense layer at batch 256, and the softmax cross-entropy loss. Each PyTorch twin gets the same weights and inputs.
+1024x1024 dense layer at batch 256, and the softmax cross-entropy loss. Each PyTorch twin
+gets the same weights and inputs.
 """
 import math
 from dataclasses import dataclass

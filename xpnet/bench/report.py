@@ -36,7 +36,8 @@ TITLES = {
                "Milliseconds per call (median of the repetitions, with min and max). GFLOP/s for convolutions "
                "and dense layers counts 2 x multiply-adds (backward: weight and input gradients); % peak compares "
                "it with the measured float32 matrix-product peak in the header. xpnet/torch is the median of the "
-               "repetitions' paired time ratios (> 1: xpnet slower); GPU/CPU is xpnet's speed-up on the GPU over the CPU."),
+               "repetitions' paired time ratios (> 1: xpnet slower); GPU/CPU is xpnet's speed-up on the GPU over "
+               "the CPU."),
     "train": ("Training throughput",
               "One Trainer-style step (zero_grad, forward, SoftmaxCrossEntropy, backward without the input "
               "gradient, Adam) on a fixed synthetic batch: ms per step, images/s, and seconds per 60,000-image "
