@@ -19,7 +19,7 @@ import math
 
 import cupy
 
-from . import cpu
+from . import cpu, kernels
 from .cpu import WindowKernels
 
 # Column bytes per block of output rows: one block for LeNet-sized layers; a 64-channel 3x3 layer
@@ -59,59 +59,6 @@ generic = WindowKernels(cupy)
 pad, windows = generic.pad, generic.windows
 full_batch_last, batch_last = generic.full_batch_last, generic.batch_last
 
-# The window geometry both fused kernels take, after their own arguments, and a helper for their index math
-# (64-bit throughout: sizes may pass 2**31 elements).
-_WINDOW = "int64 kh, int64 kw, int64 oh_size, int64 ow_size, int64 sh, int64 sw, int64 dh, int64 dw"
-_PREAMBLE = """
-// The next digit of the mixed-radix index `rest`, innermost axis first: returns rest % size, sets rest /= size.
-__device__ long long xpnet_digit(long long& rest, long long size) {
-    const long long digit = rest % size;
-    rest /= size;
-    return digit;
-}
-"""
-
-# One thread per entry of the contiguous batch-last columns (C, kh, kw, OH, OW, N): `i` is that entry's
-# flat index (the output is C-contiguous). `x` is raw: indexing it with a 4-element index array goes
-# through its own byte strides, so any view of x works.
-_im2col_kernel = cupy.ElementwiseKernel(
-    "raw T x, int64 nb, " + _WINDOW,
-    "T col",
-    """
-    long long r = i;
-    const long long b = xpnet_digit(r, nb), ox = xpnet_digit(r, ow_size), oy = xpnet_digit(r, oh_size);
-    const long long q = xpnet_digit(r, kw), p = xpnet_digit(r, kh), c = r;
-    const long long at[4] = {b, c, oy * sh + p * dh, ox * sw + q * dw};
-    col = x[at];
-    """,
-    "xpnet_im2col", preamble=_PREAMBLE)
-
-# One thread per element (b, c, y, z) of the image `img` (N, C, H, W), read and written through its
-# strides (reduce_dims=False keeps its 4-D shape, so `i` is the C-order index decoded below). It adds
-# col[b, c, p, q, oy, ox] for every window position oy*sh + p*dh == y, ox*sw + q*dw == z, in the order
-# (p, q) of cpu.py's slice additions, onto the element's old value: the same sums, no atomics.
-_col2im_kernel = cupy.ElementwiseKernel(
-    "raw T col, int64 channels, int64 height, int64 width, " + _WINDOW,
-    "T img",
-    """
-    long long r = i;
-    const long long z = xpnet_digit(r, width), y = xpnet_digit(r, height), c = xpnet_digit(r, channels), b = r;
-    T acc = img;
-    for (long long p = 0; p < kh; ++p) {
-        const long long ty = y - p * dh;
-        if (ty < 0 || ty % sh != 0 || ty / sh >= oh_size) continue;
-        for (long long q = 0; q < kw; ++q) {
-            const long long tx = z - q * dw;
-            if (tx < 0 || tx % sw != 0 || tx / sw >= ow_size) continue;
-            const long long at[6] = {b, c, p, q, ty / sh, tx / sw};
-            acc += col[at];
-        }
-    }
-    img = acc;
-    """,
-    "xpnet_col2im", reduce_dims=False, preamble=_PREAMBLE)
-
-
 def _fitting(length, k, s, d):
     """How many windows of `k` taps `d` apart, `s` apart, fit in `length` (0 when none)."""
     return max(0, (length - d * (k - 1) - 1) // s + 1)
@@ -127,7 +74,7 @@ def im2col(x, kernel, stride, dilation, size, out=None):
     ow = min(size[1], _fitting(w, kw, sw, dw))
     shape = (c, kh, kw, oh, ow, n)
     col = cupy.empty(shape, x.dtype) if out is None else out[:math.prod(shape)].reshape(shape)
-    _im2col_kernel(x.astype(col.dtype, copy=False), n, kh, kw, oh, ow, sh, sw, dh, dw, col)
+    kernels.im2col(x.astype(col.dtype, copy=False), n, kh, kw, oh, ow, sh, sw, dh, dw, col)
     return cupy.moveaxis(col, -1, 0)
 
 
@@ -141,5 +88,5 @@ def col2im(col, out, stride, dilation):
     (sh, sw), (dh, dw) = stride, dilation
     oh = min(oh, _fitting(h, kh, sh, dh))  # windows that do not fit are dropped, as by the generic slice
     ow = min(ow, _fitting(w, kw, sw, dw))
-    _col2im_kernel(col.astype(out.dtype, copy=False), c, h, w, kh, kw, oh, ow, sh, sw, dh, dw, out)
+    kernels.col2im(col.astype(out.dtype, copy=False), c, h, w, kh, kw, oh, ow, sh, sw, dh, dw, out)
     return out
