@@ -66,12 +66,6 @@ def test_missing_data_is_a_one_line_error(tmp_path, monkeypatch, capsys):
     assert err.startswith("xpnet: error: ") and "Traceback" not in err
 
 
-def test_delegated_command_absent(monkeypatch, capsys):
-    monkeypatch.setitem(sys.modules, "xpnet.parity", None)
-    assert main(["parity", "--anything"]) == 1
-    assert "parity command is not available" in capsys.readouterr().err
-
-
 def test_delegated_command_gets_the_rest(monkeypatch):
     seen = []
     fake = type(sys)("xpnet.bench")

@@ -4,8 +4,9 @@ import pytest
 from util import assert_close
 
 from xpnet import gradcheck
-from xpnet.backend import asarray, default_dtype, ops, to_numpy, xp
+from xpnet.backend import asarray, default_dtype, layout, ops, to_numpy, xp
 from xpnet.layers import Conv2D, ConvTranspose2D
+from xpnet.layers.conv import conv2d_reference
 
 # (in, out, kernel, stride, padding, dilation, groups, bias, input shape)
 CONV_CASES = [
@@ -32,6 +33,50 @@ def _conv(case):
 def _transpose(case):
     cin, cout, k, s, p, op, d, g, b, shape = case
     return ConvTranspose2D(cin, cout, k, stride=s, padding=p, output_padding=op, dilation=d, groups=g, bias=b), shape
+
+
+def _reference(layer, x):
+    """conv2d_reference with the layer's own weights and settings."""
+    bias = None if layer.bias is None else layer.bias.data
+    return conv2d_reference(x, layer.weight.data, bias, layer.stride, layer.padding, layer.dilation, layer.groups)
+
+
+@pytest.mark.parametrize("case", CONV_CASES)
+def test_reference_convolution_matches_torch(case, torch, rng):
+    layer, shape = _conv(case)
+    x = rng.standard_normal(shape)
+    w, b = rng.standard_normal(layer.weight.shape), rng.standard_normal(layer.out_channels)
+    want = torch.nn.functional.conv2d(torch.tensor(x), torch.tensor(w), torch.tensor(b), layer.stride,
+                                      layer.padding, layer.dilation, layer.groups)
+    assert_close(conv2d_reference(asarray(x), asarray(w), asarray(b), layer.stride, layer.padding, layer.dilation,
+                                  layer.groups), want, what="reference convolution")
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("case", CONV_CASES + [(6, 16, 5, 1, 0, 1, 1, True, (3, 6, 14, 14))])
+def test_conv_forward_equals_the_reference(case, dtype, rng, blocks):
+    """The blocked im2col path gives the reference's numbers, on NCHW and on batch-last input."""
+    with default_dtype(dtype):
+        layer, shape = _conv(case)
+    x = asarray(rng.standard_normal(shape), dtype)
+    want = _reference(layer, x)
+    tol = 1e-12 if dtype == np.float64 else 1e-5
+    for given in (x, layout.padded(x, (0, 0))):
+        assert_close(layer(given), want, rtol=tol, atol=tol, what="forward")
+
+
+@pytest.mark.parametrize("case", TRANSPOSE_CASES[:3])
+def test_conv_transpose_is_the_adjoint_of_the_reference(case, rng, blocks):
+    """<ConvTranspose2D(x), z> == <x, conv(z)> for the convolution with the same weight, settings and no bias."""
+    with default_dtype(np.float64):
+        layer, shape = _transpose(case)
+    layer.bias = None
+    x = asarray(rng.standard_normal(shape))
+    y = layer(x)
+    z = asarray(rng.standard_normal(y.shape))
+    back = conv2d_reference(z, layer.weight.data, None, layer.stride, layer.padding, layer.dilation, layer.groups)
+    assert back.shape == x.shape
+    np.testing.assert_allclose(float((y * z).sum()), float((x * back).sum()), rtol=1e-12)
 
 
 @pytest.mark.parametrize("case", CONV_CASES)

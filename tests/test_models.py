@@ -5,6 +5,7 @@ from util import assert_close
 
 import xpnet
 from xpnet.backend import asarray
+from xpnet.bench.twin import torch_twin
 from xpnet.models import MODELS, get_model
 
 CASES = {  # name: (kwargs, expected parameter count)
@@ -22,35 +23,17 @@ VARIANTS = [(name, kwargs) for name, (kwargs, _) in CASES.items()] + [
 ]
 
 
-def torch_twin(torch, name, kwargs):
-    """The same architecture written with torch.nn, layer for layer."""
-    nn = torch.nn
-    if name == "lenet5":
-        return nn.Sequential(nn.Conv2d(1, 6, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(6, 16, 5), nn.ReLU(),
-                             nn.MaxPool2d(2), nn.Flatten(), nn.Linear(400, 120), nn.ReLU(), nn.Linear(120, 84),
-                             nn.ReLU(), nn.Linear(84, 10))
-    if name == "simple_cnn":
-        return nn.Sequential(nn.Conv2d(1, 8, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
-                             nn.Linear(8 * 14 * 14, 10))
-    if name in ("mlp", "fc_net"):
-        hidden = kwargs.get("hidden", (400, 100) if name == "mlp" else (100, 100))
-        norm = {"batch": nn.BatchNorm1d, "layer": nn.LayerNorm}.get(kwargs.get("norm"))
-        layers, width = [nn.Flatten()], 784
-        for size in hidden:
-            layers += [nn.Linear(width, size)] + ([norm(size)] if norm else []) + [nn.ReLU()]
-            layers += [nn.Dropout(kwargs["dropout"])] if kwargs.get("dropout") else []
-            width = size
-        return nn.Sequential(*layers, nn.Linear(width, 10))
-    widths, hidden = kwargs.get("widths", (32, 64)), kwargs.get("hidden", 128)
-    layers, channels = [], 1
-    for w in widths:
-        for c in (channels, w):
-            layers += [nn.Conv2d(c, w, 3, padding=1, bias=False), nn.BatchNorm2d(w), nn.ReLU()]
-        layers.append(nn.MaxPool2d(2))
-        channels = w
-    side = 28 // 2 ** len(widths)
-    return nn.Sequential(*layers, nn.Flatten(), nn.Linear(channels * side * side, hidden), nn.ReLU(),
-                         nn.Dropout(0.5), nn.Linear(hidden, 10))
+LENET5 = ["Conv2D(1, 6, kernel_size=(5, 5), stride=(1, 1), padding=(2, 2), bias=True)", "ReLU()",
+          "MaxPool2D(kernel_size=(2, 2), stride=(2, 2), padding=(0, 0))",
+          "Conv2D(6, 16, kernel_size=(5, 5), stride=(1, 1), padding=(0, 0), bias=True)", "ReLU()",
+          "MaxPool2D(kernel_size=(2, 2), stride=(2, 2), padding=(0, 0))", "Flatten(start_dim=1, end_dim=-1)",
+          "Dense(in_features=400, out_features=120, bias=True)", "ReLU()",
+          "Dense(in_features=120, out_features=84, bias=True)", "ReLU()",
+          "Dense(in_features=84, out_features=10, bias=True)"]
+
+
+def test_lenet5_is_the_classic_architecture():
+    assert [repr(layer) for layer in get_model("lenet5")] == LENET5
 
 
 def test_registry_and_unknown_name():
@@ -74,10 +57,11 @@ def test_parameter_count(name):
 
 @pytest.mark.parametrize("name,kwargs", VARIANTS)
 def test_state_dict_matches_torch(name, kwargs, torch, rng):
-    """Same keys and shapes as the torch.nn twin; torch loads the weights strictly and computes the same output."""
+    """torch.nn builds the same network from the layers' settings, loads the weights strictly under the same keys
+    and shapes, and computes the same output."""
     with xpnet.backend.default_dtype(np.float64):
         model = get_model(name, **kwargs).eval()
-    twin = torch_twin(torch, name, kwargs).double().eval()
+    twin = torch_twin(model).double().eval()
     state = model.state_dict()
     theirs = twin.state_dict()
     assert list(state) == list(theirs)

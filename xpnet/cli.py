@@ -196,14 +196,8 @@ def cmd_info(args):
 
 
 def _delegate(name, argv):
-    """Hand the rest of the command line to `xpnet.<name>.main`, which may not be installed."""
-    try:
-        module = importlib.import_module(f"xpnet.{name}")
-        entry = module.main
-    except (ImportError, AttributeError) as exc:
-        print(f"xpnet: error: the {name} command is not available in this installation ({exc})", file=sys.stderr)
-        return 1
-    return int(entry(list(argv)) or 0)
+    """Hand the rest of the command line to `xpnet.<name>.main`."""
+    return int(importlib.import_module(f"xpnet.{name}").main(list(argv)) or 0)
 
 
 # -- command line ---------------------------------------------------------------------
@@ -216,8 +210,8 @@ def build_parser():
                            formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     train.add_argument("--model", default="lenet5", choices=_model_names())
     train.add_argument("--dataset", default="mnist", choices=DATASETS)
-    train.add_argument("--epochs", type=_positive_int, default=5)
-    train.add_argument("--batch-size", type=_positive_int, default=64)
+    train.add_argument("--epochs", type=positive_int, default=5)
+    train.add_argument("--batch-size", type=positive_int, default=64)
     train.add_argument("--optimizer", default="adam", choices=OPTIMIZERS)
     train.add_argument("--lr", type=float, default=3e-3, help="learning rate (the peak one for onecycle)")
     train.add_argument("--weight-decay", type=float, default=None,
@@ -238,7 +232,7 @@ def build_parser():
     ev.add_argument("--dataset", default=None, choices=DATASETS, help="default: the run's data set")
     ev.add_argument("--model", default=None, choices=_model_names(), help="default: the run's model")
     ev.add_argument("--split", default="test", choices=("train", "test"))
-    ev.add_argument("--batch-size", type=_positive_int, default=1000)
+    ev.add_argument("--batch-size", type=positive_int, default=1000)
     _common(ev)
 
     info = sub.add_parser("info", help="backend, versions, device, BLAS and where the data sets are")
@@ -256,11 +250,28 @@ def _common(parser):
                         help="folder holding mnist/ and fashion-mnist/ (else XPNET_DATA or the cache)")
 
 
-def _positive_int(text):
+def positive_int(text):
+    """An argparse type: an integer of at least 1."""
     value = int(text)
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {text}")
     return value
+
+
+def guarded(prog, command, *args):
+    """`command(*args)`'s exit status, as every xpnet command line reports it: argparse's own for --help and
+    usage errors (2), 130 for an interrupt, and 1 with one line on stderr for a failure while running (missing
+    data, no GPU, a bad file), which OSError, RuntimeError and ValueError carry."""
+    try:
+        return command(*args)
+    except SystemExit as exc:
+        return exc.code or 0
+    except KeyboardInterrupt:
+        print(f"{prog}: interrupted", file=sys.stderr)
+        return 130
+    except (OSError, RuntimeError, ValueError) as exc:
+        print(f"{prog}: error: {exc}", file=sys.stderr)
+        return 1
 
 
 COMMANDS = {"train": cmd_train, "eval": cmd_eval, "info": cmd_info}
@@ -271,17 +282,11 @@ def main(argv=None):
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] in DELEGATED:
         return _delegate(argv[0], argv[1:])
-    try:
-        args = build_parser().parse_args(argv)
-    except SystemExit as exc:  # --help, --version and usage errors (code 2)
-        return exc.code if isinstance(exc.code, int) else 2
-    try:
-        if args.backend is not None:
-            backend.use(args.backend)
-        return COMMANDS[args.command](args)
-    except KeyboardInterrupt:
-        print("xpnet: interrupted", file=sys.stderr)
-        return 130
-    except (OSError, RuntimeError, ValueError) as exc:
-        print(f"xpnet: error: {exc}", file=sys.stderr)
-        return 1
+    return guarded("xpnet", _run, argv)
+
+
+def _run(argv):
+    args = build_parser().parse_args(argv)
+    if args.backend is not None:
+        backend.use(args.backend)
+    return COMMANDS[args.command](args)

@@ -1,26 +1,18 @@
-"""CuPy kernels behind `xpnet.backend.ops` on the GPU.
+"""The GPU (CuPy) forms of `xpnet.backend.ops`, with the same names and parameters as cpu.py's.
 
-`im2col` and `col2im` are fused CuPy elementwise kernels, one launch each (the
-generic forms are one strided copy, and kh*kw strided additions: 25 launches for
-a 5x5 kernel). `im2col` runs one thread per column entry and gathers it from the
-input through the input's strides; `col2im` runs one thread per element of the
-padded image and sums, in a fixed order and with no atomics, every column entry
-whose window covers it. The other window helpers (pad, windows, full_batch_last,
-batch_last) are cpu.py's `WindowKernels` bound to CuPy, kept whole as `generic`
-(the tests compare the fused kernels with it). Convolutions run in row blocks
-far larger than the CPU's (launches, not caches, limit the GPU), which bound the
-column memory of wide layers at large batches.
-
-The fused kernels were written without a GPU at hand and have not yet run on
-one: tests/parity/test_gpu_kernels.py checks them against `generic` and NumPy
-wherever CuPy and a device are present.
+`im2col` and `col2im` are fused kernels from kernels.py, one launch each where the
+generic forms take one strided copy, or kh*kw strided additions. `im2col` runs one
+thread per column entry and gathers it from the input through the input's strides;
+`col2im` runs one thread per element of the padded image and sums, in a fixed order
+and with no atomics, every column entry whose window covers it. Convolutions run in
+row blocks far larger than the CPU's: kernel launches, not caches, limit the GPU, and
+the blocks only bound the column memory of wide layers at large batches.
 """
 import math
 
 import cupy
 
-from . import cpu, kernels
-from .cpu import WindowKernels
+from . import cpu, kernels, layout
 
 # Column bytes per block of output rows: one block for LeNet-sized layers; a 64-channel 3x3 layer
 # on 28x28 at batch 1024 (1.8 GB of columns) runs in 7 blocks.
@@ -53,12 +45,6 @@ def matmul_nt(a, b):
     return a @ b.transpose(0, 2, 1)
 
 
-# cpu.py's generic window kernels on CuPy: pad, windows and the layout helpers, and the reference
-# im2col/col2im that the fused kernels below replace.
-generic = WindowKernels(cupy)
-pad, windows = generic.pad, generic.windows
-full_batch_last, batch_last = generic.full_batch_last, generic.batch_last
-
 def _fitting(length, k, s, d):
     """How many windows of `k` taps `d` apart, `s` apart, fit in `length` (0 when none)."""
     return max(0, (length - d * (k - 1) - 1) // s + 1)
@@ -75,7 +61,7 @@ def im2col(x, kernel, stride, dilation, size, out=None):
     shape = (c, kh, kw, oh, ow, n)
     col = cupy.empty(shape, x.dtype) if out is None else out[:math.prod(shape)].reshape(shape)
     kernels.im2col(x.astype(col.dtype, copy=False), n, kh, kw, oh, ow, sh, sw, dh, dw, col)
-    return cupy.moveaxis(col, -1, 0)
+    return layout.batch_first(col)
 
 
 def col2im(col, out, stride, dilation):
@@ -90,3 +76,9 @@ def col2im(col, out, stride, dilation):
     ow = min(ow, _fitting(w, kw, sw, dw))
     kernels.col2im(col.astype(out.dtype, copy=False), c, h, w, kh, kw, oh, ow, sh, sw, dh, dw, out)
     return out
+
+
+def random(shape, dtype):
+    """Uniform draws in [0, 1) of `dtype` from CuPy's generator on the device (seeded by `xpnet.backend.seed`),
+    so no random numbers cross from the host each step."""
+    return cupy.random.random(shape, dtype=dtype)

@@ -13,6 +13,7 @@ import os
 import sys
 
 from .. import backend
+from ..cli import guarded, positive_int
 from ..backend import registry
 from . import layers, memory, training
 from .child import run_bench
@@ -26,13 +27,6 @@ SECTIONS = ("layers", "train", "infer", "epoch", "memory")
 QUICK_SECTIONS = ("layers", "train", "infer")
 
 
-def _results_dir():
-    """bench/results of the source checkout this xpnet lives in, else of the working folder."""
-    checkout = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    bench = os.path.join(checkout, "bench")
-    return os.path.join(bench if os.path.isdir(bench) else "bench", "results")
-
-
 def parser():
     p = argparse.ArgumentParser(prog="xpnet bench", description=(
         "Time xpnet's layers, training and inference, and the same models in PyTorch (when importable) "
@@ -44,7 +38,7 @@ def parser():
     p.add_argument("--backend", default="auto", choices=("auto", "cpu", "gpu", "both"),
                    help="auto: the CPU, and the GPU too when CuPy finds one; both: CPU and GPU (default auto)")
     p.add_argument("--format", default="plain", choices=("github", "plain", "json"), help="output format")
-    p.add_argument("--repeat", type=_positive, help="timed repetitions per row (default 5, --quick 2)")
+    p.add_argument("--repeat", type=positive_int, help="timed repetitions per row (default 5, --quick 2)")
     p.add_argument("--warmup", type=int, default=1, help="untimed calls before the repetitions (default 1)")
     p.add_argument("--min-time", type=float,
                    help="seconds each repetition lasts at least; fast calls are repeated (default 0.2, --quick 0.02)")
@@ -55,29 +49,22 @@ def parser():
                    help=f"comma-separated models for train and infer (default {','.join(training.MODELS)})")
     p.add_argument("--batch-sizes", type=_sizes, help="training batch sizes (default 32,128,512; --quick 128)")
     p.add_argument("--infer-batch-sizes", type=_sizes, help="inference batch sizes (default 1,128,1024; --quick 1,128)")
-    p.add_argument("--epochs", type=_positive, help="epochs timed in the epoch section (default 3, --quick 1)")
-    p.add_argument("--memory-steps", type=_positive, default=20, help="training steps in each memory run")
-    p.add_argument("--threads", type=_positive,
+    p.add_argument("--epochs", type=positive_int, help="epochs timed in the epoch section (default 3, --quick 1)")
+    p.add_argument("--memory-steps", type=positive_int, default=20, help="training steps in each memory run")
+    p.add_argument("--threads", type=positive_int,
                    help="threads for PyTorch and NumPy's BLAS (default: all cores); BLAS reads its thread count "
                         "when NumPy loads, so the benchmark then re-runs itself with OPENBLAS_NUM_THREADS etc. set")
     p.add_argument("--no-torch", action="store_true", help="leave out the PyTorch reference columns")
     p.add_argument("--save", action="store_true",
                    help="also write the tables (markdown) and JSON to <results-dir>/<date>-<cpu|gpu>-<name>.{md,json}")
-    p.add_argument("--results-dir", default=_results_dir(),
-                   help="folder for --save (default: bench/results of the checkout)")
+    p.add_argument("--results-dir", default=os.path.join("bench", "results"),
+                   help="folder for --save (default bench/results: run from the repository root)")
     p.add_argument("--memory-child", choices=("xpnet", "torch"), help=argparse.SUPPRESS)
     return p
 
 
-def _positive(text):
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text}")
-    return value
-
-
 def _sizes(text):
-    return tuple(_positive(t) for t in text.split(","))
+    return tuple(positive_int(t) for t in text.split(","))
 
 
 def _names(text):
@@ -186,23 +173,17 @@ def _run(args):
 def main(argv=None):
     """Run the benchmark with command line `argv` (default sys.argv[1:]); returns the exit status."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    try:
-        args = _settings(parser().parse_args(argv))
-    except SystemExit as exc:  # --help and usage errors
-        return exc.code if isinstance(exc.code, int) else 2
+    return guarded("xpnet bench", _main, argv)
+
+
+def _main(argv):
+    args = _settings(parser().parse_args(argv))
     if args.threads and any(os.environ.get(v) != str(args.threads) for v in BLAS_THREAD_VARS):
         return run_bench(argv, env={v: str(args.threads) for v in BLAS_THREAD_VARS}).returncode
-    try:
-        if args.memory_child:
-            backend.use(args.backend if args.backend in ("cpu", "gpu") else "cpu")
-            return memory.child(args.memory_child, args.memory_steps, threads=args.threads)
-        return _run(args)
-    except KeyboardInterrupt:
-        print("xpnet bench: interrupted", file=sys.stderr)
-        return 130
-    except (OSError, RuntimeError, ValueError) as exc:
-        print(f"xpnet bench: error: {exc}", file=sys.stderr)
-        return 1
+    if args.memory_child:
+        backend.use(args.backend if args.backend in ("cpu", "gpu") else "cpu")
+        return memory.child(args.memory_child, args.memory_steps, threads=args.threads)
+    return _run(args)
 
 
 __all__ = ["Context", "SECTIONS", "Section", "Timing", "describe", "main", "matmul_peak", "measure", "torch_twin"]

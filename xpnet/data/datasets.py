@@ -19,6 +19,7 @@ import os
 
 import numpy as host  # host-side IO: arrays are read on the host and moved to the backend later
 
+from ..environment import flag
 from . import download as downloads
 from .idx import DataError, read_idx
 
@@ -108,7 +109,7 @@ def where(name, root=None, split=None):
 def _offline_reason(download):
     if not download:
         return "downloading is off (download=False)"
-    if os.environ.get("XPNET_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on"):
+    if flag("XPNET_OFFLINE"):
         return "downloading is off (XPNET_OFFLINE is set)"
     return None
 

@@ -16,13 +16,8 @@ from .reshape import Flatten
 from .residual import Residual
 from .softmax import LogSoftmax, Softmax
 
-Linear = Dense
-Conv2d = Conv2D
-ConvTranspose2d = ConvTranspose2D
-MaxPool2d = MaxPool2D
-AvgPool2d = AvgPool2D
-BatchNorm1d = BatchNorm1D
-BatchNorm2d = BatchNorm2D
+Linear, Conv2d, ConvTranspose2d, MaxPool2d, AvgPool2d = Dense, Conv2D, ConvTranspose2D, MaxPool2D, AvgPool2D
+BatchNorm1d, BatchNorm2d = BatchNorm1D, BatchNorm2D
 
 __all__ = ["AvgPool2D", "AvgPool2d", "BatchNorm1D", "BatchNorm1d", "BatchNorm2D", "BatchNorm2d", "Conv2D", "Conv2d",
            "ConvTranspose2D", "ConvTranspose2d", "Dense", "Dropout", "ELU", "Flatten", "GELU", "GlobalAvgPool2D",

@@ -20,7 +20,6 @@ class Layer:
         object.__setattr__(self, "_buffers", OrderedDict())
         object.__setattr__(self, "_children", OrderedDict())
         self.training = True
-        self.needs_input_grad = True
 
     def __setattr__(self, name, value):
         if isinstance(value, Parameter):
@@ -30,6 +29,23 @@ class Layer:
         elif isinstance(value, Layer):
             self._children[name] = None
         object.__setattr__(self, name, value)
+
+    @property
+    def needs_input_grad(self):
+        """Whether `backward` must return the input gradient. False lets a network's first layer skip
+        that work (the Trainer sets it: nobody needs d loss / d images); it passes on to the children
+        that see this layer's input (`_input_children`)."""
+        return self.__dict__.get("_needs_input_grad", True)
+
+    @needs_input_grad.setter
+    def needs_input_grad(self, value):
+        self.__dict__["_needs_input_grad"] = value
+        for child in self._input_children():
+            child.needs_input_grad = value
+
+    def _input_children(self):
+        """The sub-layers that take this layer's own input (none for a layer without children)."""
+        return []
 
     def register_buffer(self, name, value):
         """A non-trainable array saved in `state_dict` and moved by `to()` (e.g. running_mean)."""

@@ -1,31 +1,9 @@
-"""Batch normalisation (Ioffe & Szegedy, 2015) over every axis but the channel axis 1.
-
-`normalize` / `normalize_backward` are the statistics and their gradient, shared
-with `LayerNorm`, which normalises over other axes.
-"""
+"""Batch normalisation (Ioffe & Szegedy, 2015) over every axis but the channel axis 1."""
 from .. import init
 from ..backend import xp
 from ..parameter import Parameter
 from .base import Layer, check_input
-
-
-def normalize(x, axes, eps):
-    """(x - mean) / sqrt(var + eps) over `axes` (biased variance); returns x_hat, mean, var, 1/std."""
-    mean = x.mean(axis=axes, keepdims=True)
-    xc = x - mean
-    var = (xc * xc).mean(axis=axes, keepdims=True)
-    inv_std = 1 / xp.sqrt(var + eps)
-    xc *= inv_std
-    return xc, mean, var, inv_std
-
-
-def normalize_backward(g, x_hat, inv_std, axes):
-    """Gradient of `normalize` with batch statistics, given g = dL/dx_hat:
-    inv_std * (g - mean(g) - x_hat * mean(g * x_hat))."""
-    dx = g - g.mean(axis=axes, keepdims=True)
-    dx -= x_hat * (g * x_hat).mean(axis=axes, keepdims=True)
-    dx *= inv_std
-    return dx
+from .norm import normalize, normalize_backward
 
 
 class _BatchNorm(Layer):

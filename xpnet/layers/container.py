@@ -1,4 +1,4 @@
-"""Containers: `Sequential` chains layers; `Residual` adds a shortcut around a body."""
+"""`Sequential`: layers applied in order."""
 from .base import Layer
 
 
@@ -14,21 +14,14 @@ class Sequential(Layer):
         for layer in layers:
             self.append(layer)
 
-    @property
-    def needs_input_grad(self):
-        return self.__dict__.get("_needs_input_grad", True)
-
-    @needs_input_grad.setter
-    def needs_input_grad(self, value):
-        self.__dict__["_needs_input_grad"] = value
-        if self._children:
-            self[0].needs_input_grad = value
+    def _input_children(self):
+        return [self[0]] if self._children else []
 
     def append(self, layer):
         if not isinstance(layer, Layer):
             raise TypeError(f"Sequential takes Layer instances, got {type(layer).__name__}")
         setattr(self, str(len(self._children)), layer)
-        self[0].needs_input_grad = self.needs_input_grad
+        self.needs_input_grad = self.needs_input_grad  # a first layer added now gets the setting
         return self
 
     def __getitem__(self, index):

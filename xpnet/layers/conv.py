@@ -1,8 +1,104 @@
-"""Conv2D: 2-D convolution (cross-correlation, as PyTorch's Conv2d) by im2col and one matrix product."""
+"""Conv2D: 2-D convolution (cross-correlation, as PyTorch's Conv2d), and the passes ConvTranspose2D reuses.
+
+Start with `conv2d_reference`: the whole convolution in a few lines, im2col as one
+strided view and one product with the weight. Conv2D computes the same thing faster:
+
+- `conv_forward` runs over blocks of output rows (`ops.row_blocks`): each block's
+  columns are built by `ops.im2col` in a reused buffer (`ops.scratch`), multiplied
+  by the weight and dropped while still in the cache, so the full column matrix
+  (kh*kw times the input) is never stored. On the GPU the blocks are far larger.
+- `conv_backward` gives the weight gradient dy · columnsᵀ (rebuilding each block's
+  columns from the saved padded input) and the input gradient col2im(Wᵀ · dy).
+
+The input gradient of a convolution is the forward pass of a transposed convolution
+and vice versa, so ConvTranspose2D (conv_transpose.py) runs the same two passes with
+the roles swapped. Arrays are NCHW stored batch-last (backend/layout.py), so one
+matrix product per group covers the whole batch and its output is the next layer's
+input layout.
+"""
 from .. import init
+from ..backend import layout, ops, xp
 from ..parameter import Parameter
-from ._conv_util import check_window, conv_backward, conv_forward, padded, pair, unpadded
 from .base import Layer, check_input
+from .window import check_window, pair
+
+
+def conv2d_reference(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    """The convolution of `x` (N, C, H, W) with `weight` (O, C/groups, kh, kw), as torch.nn.functional.conv2d:
+
+        y[n, o, i, j] = bias[o] + sum over c, p, q of  xpad[n, c, i*sh + p*dh, j*sw + q*dw] * weight[o, c, p, q]
+
+    with c running over the input channels of o's group. im2col is the strided view `cols`, which copies
+    nothing; the convolution is one product of it with the weight."""
+    (sh, sw), (ph, pw), (dh, dw) = pair(stride, "stride", 1), pair(padding, "padding", 0), pair(dilation, "dilation", 1)
+    o, cg, kh, kw = weight.shape
+    xpad = xp.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
+    cols = layout.windows(xpad, (kh, kw), (sh, sw), (dh, dw))  # (N, C, kh, kw, OH, OW), a view of xpad
+    n, _, _, _, oh, ow = cols.shape
+    cols = cols.reshape(n, groups, cg, kh, kw, oh, ow)
+    y = xp.einsum("ngcpqij,gocpq->ngoij", cols, weight.reshape(groups, o // groups, cg, kh, kw))
+    y = y.reshape(n, o, oh, ow)
+    return y if bias is None else y + bias.reshape(1, o, 1, 1)
+
+
+def _blocks(k, size, n, dtype):
+    """(blocks of output rows, column entries of the largest block) for columns of `k` rows (C*kh*kw)
+    over an output `size` (OH, OW) of batch `n`."""
+    blocks = ops.row_blocks(size[0], k * size[1] * n * xp.dtype(dtype).itemsize)
+    return blocks, k * (blocks[0][1] - blocks[0][0]) * size[1] * n
+
+
+def _rows(start, stop, kernel, stride, dilation):
+    """The padded input rows that output rows start..stop-1 read."""
+    return slice(start * stride[0], (stop - 1) * stride[0] + dilation[0] * (kernel[0] - 1) + 1)
+
+
+def conv_forward(xpad, weight, stride, dilation, groups, size):
+    """y (N, O, OH, OW), stored batch-last: the convolution of the padded `xpad` (N, C, H, W) with
+    weight (O, C/groups, kh, kw) at the first `size` = (OH, OW) output positions."""
+    n = xpad.shape[0]
+    o, _, kh, kw = weight.shape
+    w = weight.reshape(groups, o // groups, -1)
+    y = layout.empty((n, o, *size), xp.result_type(xpad, weight))
+    yt = layout.batch_last(y)  # (O, OH, OW, N): a view the blocks' products write into
+    blocks, columns = _blocks(groups * w.shape[2], size, n, xpad.dtype)
+    buf = ops.scratch("columns", columns, xpad.dtype)
+    for start, stop in blocks:
+        rows = xpad[:, :, _rows(start, stop, (kh, kw), stride, dilation)]
+        col = ops.im2col(rows, (kh, kw), stride, dilation, (stop - start, size[1]), buf)
+        ops.matmul(w, layout.batch_last(col).reshape(groups, w.shape[2], -1),
+                   out=yt[:, start:stop].reshape(groups, o // groups, -1))
+    return y
+
+
+def conv_backward(dy, weight, stride, dilation, groups, xpad=None, padded_shape=None):
+    """(dL/dweight or None, dL/dxpad or None) of a convolution from its output gradient dy (N, O, OH, OW).
+
+    The weight gradient dy · im2col(xpad)ᵀ needs the forward's padded input `xpad`; the input
+    gradient col2im(weightᵀ · dy), of the padded input's shape `padded_shape`, is stored batch-last.
+    ConvTranspose2D calls it with the roles swapped: its input as `dy` (its forward pass is this
+    input gradient) and its padded output gradient as `xpad` (for its weight gradient)."""
+    n, o, oh, ow = dy.shape
+    cg, kh, kw = weight.shape[1:]
+    dyt = layout.batch_last(dy)
+    w = weight.reshape(groups, o // groups, -1)
+    k = w.shape[2]
+    dtype = xp.result_type(dy, weight, *([] if xpad is None else [xpad]))
+    dw = xp.zeros(w.shape, dtype=dtype) if xpad is not None else None
+    dx = layout.zeros(padded_shape, dtype) if padded_shape is not None else None
+    blocks, columns = _blocks(groups * k, (oh, ow), n, dtype)
+    buf = ops.scratch("columns", columns, dtype)
+    for start, stop in blocks:
+        rows = _rows(start, stop, (kh, kw), stride, dilation)
+        d = dyt[:, start:stop].reshape(groups, o // groups, -1)
+        if dw is not None:
+            col = ops.im2col(xpad[:, :, rows], (kh, kw), stride, dilation, (stop - start, ow), buf)
+            dw += ops.matmul_nt(d, layout.batch_last(col).reshape(groups, k, -1))
+        if dx is not None:
+            dcol = ops.matmul(w.transpose(0, 2, 1), d, out=buf[:groups * k * d.shape[2]].reshape(groups, k, -1))
+            ops.col2im(layout.batch_first(dcol.reshape(groups * cg, kh, kw, stop - start, ow, n)), dx[:, :, rows],
+                       stride, dilation)
+    return (None if dw is None else dw.reshape(weight.shape)), dx
 
 
 class _Conv(Layer):
@@ -49,12 +145,8 @@ class _Conv(Layer):
 class Conv2D(_Conv):
     """y = W ⋆ x + b on NCHW input; weight (out, in/groups, kh, kw), bias (out,), as torch.nn.Conv2d.
 
-    Forward: im2col and one matrix product per group for the whole batch, block by block
-    of output rows (see _conv_util). Backward: the weight gradient by a second product
-    with the columns rebuilt from the saved padded input, the input gradient (skipped
-    when `needs_input_grad` is False) by a third product and col2im. Outputs and input
-    gradients are NCHW arrays stored batch-last, (C, H, W, N) in memory, which the next
-    convolution reads without a copy (see xpnet/backend/cpu.py).
+    Forward: `conv_forward`. Backward: `conv_backward`, skipping the input gradient when
+    `needs_input_grad` is False (as the first layer in training).
     """
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1, groups=1,
@@ -66,7 +158,7 @@ class Conv2D(_Conv):
     def forward(self, x):
         check_input(self, x, 4, self.in_channels)
         size = check_window(self, x.shape, self.kernel_size, self.stride, self.padding, self.dilation)
-        self._xpad = padded(x, self.padding)
+        self._xpad = layout.padded(x, self.padding)
         return self._add_bias(conv_forward(self._xpad, self.weight.data, self.stride, self.dilation, self.groups,
                                            size))
 
@@ -76,7 +168,7 @@ class Conv2D(_Conv):
         dw, dx = conv_backward(dy, self.weight.data, self.stride, self.dilation, self.groups, xpad,
                                xpad.shape if self.needs_input_grad else None)
         self.weight.accumulate(dw)
-        return None if dx is None else unpadded(dx, self.padding)
+        return None if dx is None else layout.unpadded(dx, self.padding)
 
     def _moved(self, backend_name):
         self._xpad = None

@@ -1,11 +1,12 @@
 """ConvTranspose2D: the adjoint of Conv2D (as PyTorch's ConvTranspose2d).
 
 Its forward pass is a convolution's input gradient and its backward pass a
-convolution's forward pass, so it reuses Conv2D's passes (xpnet/layers/_conv_util.py).
+convolution's forward pass, so it reuses Conv2D's passes (conv.py).
 """
-from ._conv_util import conv_backward, conv_forward, padded, padded_shape, pair, unpadded
+from ..backend import layout
 from .base import check_input
-from .conv import _Conv
+from .conv import _Conv, conv_backward, conv_forward
+from .window import pair
 
 
 class ConvTranspose2D(_Conv):
@@ -38,13 +39,13 @@ class ConvTranspose2D(_Conv):
         check_input(self, x, 4, self.in_channels)
         self._x = x
         _, y = conv_backward(x, self.weight.data, self.stride, self.dilation, self.groups,
-                             padded_shape=padded_shape(self.output_shape(x.shape), self.padding))
-        return self._add_bias(unpadded(y, self.padding))
+                             padded_shape=layout.padded_shape(self.output_shape(x.shape), self.padding))
+        return self._add_bias(layout.unpadded(y, self.padding))
 
     def backward(self, dy):
         x, self._x = self._x, None
         self._bias_grad(dy)
-        dypad = padded(dy, self.padding)
+        dypad = layout.padded(dy, self.padding)
         # With output_padding >= stride (allowed when dilation is larger) dy has more windows than x has
         # positions: both passes below read only the first x.shape[2:] of them.
         dw, _ = conv_backward(x, self.weight.data, self.stride, self.dilation, self.groups, xpad=dypad)

@@ -1,14 +1,13 @@
 """`Dropout`: inverted dropout, zeroing each element with probability p while training.
 
 Kept elements are scaled by 1 / (1 - p) so the expected output equals the input and
-evaluation is the identity. The mask comes from `Dropout._mask` alone:
-on the CPU it is drawn from xpnet's seeded host generator (`xpnet.backend.seed`
-makes runs repeatable); on the GPU it is drawn on the device by CuPy's generator
-(seeded by the same call when the gpu backend is active), so no mask crosses from
-host to device each step. The two backends therefore draw different masks; tests
-that need the same one on both override `_mask`.
+evaluation is the identity. The mask comes from `ops.random`: xpnet's seeded host
+generator on the CPU, CuPy's device generator on the GPU (both seeded by
+`xpnet.backend.seed`), so no mask crosses from host to device each step. The two
+backends therefore draw different masks; tests that need the same one on both
+override `_mask`.
 """
-from ..backend import current, rng, xp
+from ..backend import ops
 from .base import Layer, check_input
 
 
@@ -24,8 +23,7 @@ class Dropout(Layer):
 
     def _mask(self, shape, dtype):
         """1 / (1 - p) where an element is kept, 0 where dropped, as an array of `dtype`."""
-        u = rng().random(shape, dtype=dtype) if current() == "cpu" else xp.random.random(shape, dtype=dtype)
-        mask = (u >= self.p).astype(dtype)
+        mask = (ops.random(shape, dtype) >= self.p).astype(dtype)
         mask *= 1 / (1 - self.p)
         return mask
 

@@ -2,7 +2,7 @@
 from .. import init
 from ..parameter import Parameter
 from .base import Layer, check_input
-from .batchnorm import normalize, normalize_backward
+from .norm import normalize, normalize_backward
 
 
 class LayerNorm(Layer):

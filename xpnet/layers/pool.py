@@ -1,16 +1,14 @@
 """Pooling over NCHW windows: MaxPool2D, AvgPool2D (PyTorch defaults) and GlobalAvgPool2D.
 
-Windows are strided views of the (padded) input (`ops.windows`), reduced by one
+Windows are strided views of the (padded) input (`layout.windows`), reduced by one
 elementwise operation per kernel offset: kh*kw passes over output-sized arrays,
 much faster in NumPy than a reduction over the window axes. Backward writes the
 window gradients straight into a view of dx when windows do not overlap (e.g.
 stride == kernel, as in LeNet), and otherwise sums them back with `ops.col2im`.
-Outputs keep the input's memory order and gradients are stored batch-last (see
-xpnet/backend/cpu.py), so each pass runs over contiguous runs of N elements.
 """
-from ..backend import ops, xp
-from ._conv_util import check_window, padded_shape, pair, unpadded
+from ..backend import layout, ops, xp
 from .base import Layer, check_input
+from .window import check_window, pair
 
 _UNIT = (1, 1)
 
@@ -35,21 +33,21 @@ class _Pool2D(Layer):
         check_input(self, x, 4)
         check_window(self, x.shape, self.kernel_size, self.stride, self.padding)
         self._x_shape = x.shape
-        return ops.windows(ops.pad(x, self.padding, self.pad_value), self.kernel_size, self.stride, _UNIT)
+        return layout.windows(layout.pad(x, self.padding, self.pad_value), self.kernel_size, self.stride, _UNIT)
 
     def _input_grad(self, fill, dtype):
         """dx from `fill(win)`, which writes the window gradients (N, C, kh, kw, OH, OW) into zeroed `win`."""
         disjoint = self.padding == (0, 0) and all(s >= k for s, k in zip(self.stride, self.kernel_size))
         if disjoint:  # each input element lies in at most one window: write into dx directly
-            dx = ops.full_batch_last(self._x_shape, 0, dtype)
-            fill(ops.windows(dx, self.kernel_size, self.stride, _UNIT))
+            dx = layout.zeros(self._x_shape, dtype)
+            fill(layout.windows(dx, self.kernel_size, self.stride, _UNIT))
             return dx
         n, c = self._x_shape[:2]
         oh, ow = check_window(self, self._x_shape, self.kernel_size, self.stride, self.padding)
-        col = ops.full_batch_last((n, c, *self.kernel_size, oh, ow), 0, dtype)
+        col = layout.zeros((n, c, *self.kernel_size, oh, ow), dtype)
         fill(col)
-        dx = ops.full_batch_last(padded_shape(self._x_shape, self.padding), 0, dtype)
-        return unpadded(ops.col2im(col, dx, self.stride, _UNIT), self.padding)
+        dx = layout.zeros(layout.padded_shape(self._x_shape, self.padding), dtype)
+        return layout.unpadded(ops.col2im(col, dx, self.stride, _UNIT), self.padding)
 
     def _offsets(self):
         kh, kw = self.kernel_size
@@ -74,7 +72,7 @@ class MaxPool2D(_Pool2D):
 
     def forward(self, x):
         win = self._windows(x)
-        y = win[:, :, 0, 0].copy(order="K")  # keep the input's memory order
+        y = layout.copy(win[:, :, 0, 0])
         for i, j in self._offsets()[1:]:
             xp.maximum(y, win[:, :, i, j], out=y)
         self._win, self._y = win, y
@@ -85,8 +83,8 @@ class MaxPool2D(_Pool2D):
         self._win = self._y = None
 
         def fill(g):
-            rest = xp.empty_like(y)  # gradient not yet given to a window position, in y's memory order
-            rest[...] = dy  # (dy from Flatten is NCHW; mixed orders would make every pass below strided)
+            rest = layout.empty_like(y)  # the gradient not yet given to a window position
+            rest[...] = dy
             offsets = self._offsets()
             for k, (i, j) in enumerate(offsets, 1):
                 # A multiply by the mask, not `where`: several times faster in NumPy on these strided views.
@@ -105,7 +103,7 @@ class AvgPool2D(_Pool2D):
 
     def forward(self, x):
         win = self._windows(x)
-        y = win[:, :, 0, 0].copy(order="K")  # keep the input's memory order
+        y = layout.copy(win[:, :, 0, 0])
         for i, j in self._offsets()[1:]:
             y += win[:, :, i, j]
         y *= 1.0 / len(self._offsets())

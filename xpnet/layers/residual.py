@@ -18,15 +18,8 @@ class Residual(Layer):
         self.shortcut = shortcut
         self.needs_input_grad = self.needs_input_grad
 
-    @property
-    def needs_input_grad(self):
-        return self.__dict__.get("_needs_input_grad", True)
-
-    @needs_input_grad.setter
-    def needs_input_grad(self, value):
-        self.__dict__["_needs_input_grad"] = value
-        for _, child in self.named_children():
-            child.needs_input_grad = value
+    def _input_children(self):
+        return [child for _, child in self.named_children()]
 
     def forward(self, x):
         y = self.body(x)

@@ -8,12 +8,8 @@ from .cross_entropy import SoftmaxCrossEntropy
 from .margin import MultiMargin
 from .regression import L1, MSE, Huber
 
-CrossEntropyLoss = SoftmaxCrossEntropy
-BCEWithLogitsLoss = BCEWithLogits
-MSELoss = MSE
-L1Loss = L1
-HuberLoss = Huber
-MultiMarginLoss = MultiMargin
+CrossEntropyLoss, BCEWithLogitsLoss, MultiMarginLoss = SoftmaxCrossEntropy, BCEWithLogits, MultiMargin
+MSELoss, L1Loss, HuberLoss = MSE, L1, Huber
 
 __all__ = ["BCEWithLogits", "BCEWithLogitsLoss", "CrossEntropyLoss", "Huber", "HuberLoss", "L1", "L1Loss", "Loss",
            "MSE", "MSELoss", "MultiMargin", "MultiMarginLoss", "SoftmaxCrossEntropy"]

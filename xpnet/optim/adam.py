@@ -3,14 +3,16 @@ from ..backend import xp
 from .optimizer import Optimizer, buffer, check_betas, check_nonnegative, lerp_, next_step, with_weight_decay
 
 
-def check_adam_group(opt, group):
-    """Hyper-parameter checks shared by Adam and RAdam."""
-    check_nonnegative(opt, group, "lr", "eps", "weight_decay")
-    check_betas(opt, group)
+class MomentOptimizer(Optimizer):
+    """The base of Adam and RAdam: their hyper-parameter checks and the moment estimates they share."""
+
+    def _check_group(self, group):
+        check_nonnegative(self, group, "lr", "eps", "weight_decay")
+        check_betas(self, group)
 
 
 def moments(p, g, state, group):
-    """Weight decay (coupled or decoupled) and the moment updates Adam and RAdam share.
+    """Weight decay (coupled or decoupled) and the running moments of Adam and RAdam.
 
     Returns the step count t and the updated first and second moments m, v."""
     t = next_step(state)
@@ -26,7 +28,7 @@ def moments(p, g, state, group):
     return t, exp_avg, exp_avg_sq
 
 
-class Adam(Optimizer):
+class Adam(MomentOptimizer):
     """PyTorch's Adam: p -= lr / (1 - b1^t) * m / (sqrt(v) / sqrt(1 - b2^t) + eps).
 
     `amsgrad` normalises by the running maximum of v; `decoupled_weight_decay` (AdamW) shrinks p by
@@ -37,9 +39,6 @@ class Adam(Optimizer):
                  maximize=False, decoupled_weight_decay=False):
         super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay, amsgrad=amsgrad,
                                       maximize=maximize, decoupled_weight_decay=decoupled_weight_decay))
-
-    def _check_group(self, group):
-        check_adam_group(self, group)
 
     @staticmethod
     def _update(p, g, state, group):

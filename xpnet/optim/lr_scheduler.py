@@ -232,6 +232,8 @@ class ReduceLROnPlateau(LRScheduler):
     `step(metric)` takes a Python float (e.g. the validation loss fetched once per epoch).
     """
 
+    needs_metric = True  # the Trainer passes the monitored loss to step()
+
     def __init__(self, optimizer, mode="min", factor=0.1, patience=10, threshold=1e-4, threshold_mode="rel",
                  cooldown=0, min_lr=0, eps=1e-8):
         _check_optimizer(self, optimizer)

@@ -1,10 +1,9 @@
 """RAdam: Adam whose adaptive step is switched on, and rectified, once its variance estimate is reliable."""
 from ..backend import xp
-from .adam import check_adam_group, moments
-from .optimizer import Optimizer
+from .adam import MomentOptimizer, moments
 
 
-class RAdam(Optimizer):
+class RAdam(MomentOptimizer):
     """PyTorch's RAdam: plain momentum steps while rho_t <= 5, then rectified Adam steps.
 
     rho_inf = 2 / (1 - b2) - 1, rho_t = rho_inf - 2 t b2^t / (1 - b2^t); the rectification factor is
@@ -15,9 +14,6 @@ class RAdam(Optimizer):
                  *, maximize=False):
         super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay,
                                       decoupled_weight_decay=decoupled_weight_decay, maximize=maximize))
-
-    def _check_group(self, group):
-        check_adam_group(self, group)
 
     @staticmethod
     def _update(p, g, state, group):

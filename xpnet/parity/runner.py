@@ -11,19 +11,16 @@ import numpy as host  # results are compared as host copies
 
 from .. import backend
 from ..backend import registry
+from ..environment import flag
 from .compare import Row, compare_results, tolerance
 
 TF32_ENV = "CUPY_TF32"
 ALLOW_TF32_ENV = "XPNET_PARITY_ALLOW_TF32"
 
 
-def _truthy(value):
-    return str(value).strip().lower() in ("1", "true", "yes", "on")
-
-
-def tf32_allowed(flag=False):
+def tf32_allowed(allow=False):
     """True when TF32 was allowed by `--allow-tf32` or XPNET_PARITY_ALLOW_TF32=1."""
-    return bool(flag) or _truthy(os.environ.get(ALLOW_TF32_ENV, ""))
+    return bool(allow) or flag(ALLOW_TF32_ENV)
 
 
 def check_tf32(allow=False):
@@ -32,7 +29,7 @@ def check_tf32(allow=False):
     TF32 matmuls keep only 10 mantissa bits, so float32 results would miss the
     float32 tolerances for reasons that are no bug of xpnet's.
     """
-    if _truthy(os.environ.get(TF32_ENV, "")) and not tf32_allowed(allow):
+    if flag(TF32_ENV) and not tf32_allowed(allow):
         raise RuntimeError(f"{TF32_ENV}=1 makes CuPy use TF32 matmuls (10-bit mantissa), which float32 parity "
                            f"cannot meet; unset it, or pass --allow-tf32 (or {ALLOW_TF32_ENV}=1) to loosen "
                            "the float32 tolerances")

@@ -5,7 +5,6 @@ count of correct predictions are summed as device arrays, and read on the host o
 every `log_every` steps (when the progress bar is shown) and at the end of the epoch.
 """
 import contextlib
-import inspect
 import time
 from pathlib import Path
 
@@ -57,18 +56,12 @@ def _mode(model, training):
         model.train(saved)
 
 
-def _wants_metric(scheduler):
-    """True for ReduceLROnPlateau-like schedulers, whose step() requires the monitored value."""
-    params = inspect.signature(scheduler.step).parameters.values()
-    return any(p.default is p.empty and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) for p in params)
-
-
 class Trainer:
     """Trains `model` with `loss` and `optimizer`; `scheduler` is optional.
 
-    Schedulers step once per epoch after validation; ReduceLROnPlateau-like ones (step() with a
-    required argument) get the validation loss, or the training loss without a validation set.
-    A scheduler with a true class attribute `per_batch` (OneCycleLR) steps after every batch instead.
+    Schedulers step once per epoch after validation; one with a true `needs_metric` attribute
+    (ReduceLROnPlateau) gets the validation loss, or the training loss without a validation set.
+    One with a true `per_batch` attribute (OneCycleLR) steps after every batch instead.
     """
 
     def __init__(self, model, loss, optimizer, scheduler=None, log_every=20):
@@ -125,7 +118,7 @@ class Trainer:
         lr = self.optimizer.param_groups[0]["lr"]
         val = self.evaluate(val_loader) if val_loader is not None else {"loss": None, "accuracy": None}
         if self.scheduler is not None and not self.per_batch:
-            if _wants_metric(self.scheduler):
+            if getattr(self.scheduler, "needs_metric", False):
                 self.scheduler.step(train_loss if val["loss"] is None else val["loss"])
             else:
                 self.scheduler.step()

@@ -1,0 +1,13 @@
+"""The environment variables xpnet reads, and how a yes/no one is read.
+
+- XPNET_BACKEND: cpu (default), gpu or auto (backend/registry.py).
+- XPNET_DATA, XPNET_CACHE: where data sets are looked for and downloaded to (data/datasets.py).
+- XPNET_OFFLINE: never download a data set.
+- XPNET_PARITY_ALLOW_TF32, and CuPy's CUPY_TF32: TF32 matrix products in the parity check (parity/runner.py).
+"""
+import os
+
+
+def flag(name):
+    """True when the environment variable `name` is 1, true, yes or on (in any case)."""
+    return os.environ.get(name, "").strip().lower() in ("1", "true", "yes", "on")
