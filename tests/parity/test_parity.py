@@ -29,6 +29,6 @@ def test_runner_really_uses_the_gpu():
 
 
 def test_command_passes_on_the_gpu(allow_tf32, capsys):
-    args = ["--only", "Dense(7,5)", "--format", "json"] + (["--allow-tf32"] if allow_tf32 else [])
+    args = ["--only", "Dense(in_features=7,", "--format", "json"] + (["--allow-tf32"] if allow_tf32 else [])
     assert main(args) == 0
     assert '"failed": 0' in capsys.readouterr().out

@@ -3,7 +3,8 @@
 `main(argv)` is `xpnet parity`; `run_case`/`run_all` compare cases from `catalogue()`;
 `compare` holds the tolerances. See `compare.py` for why the tolerances are what they are.
 """
-from .cases import Case, catalogue
+from .case import Case
+from .cases import catalogue
 from .cli import main
 from .compare import Row, compare_arrays, compare_results, errors, tolerance
 from .runner import check_tf32, gpu_asked_for, gpu_status, run_all, run_case, run_side, tf32_allowed

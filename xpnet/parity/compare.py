@@ -16,8 +16,9 @@ typically about sqrt(K) * eps * sum|terms|. Hence:
   float32 round trip: those are 1e-7 or larger).
 * float32: rtol = C32 * eps32 * sqrt(K) * depth. K is the longest reduction the
   case performs (a conv's in/groups*kh*kw, a matmul's inner size, a batch-norm's
-  N*H*W, a weight gradient's N*Ho*Wo); each case declares it. `depth` counts
-  chained steps that let rounding build up (training steps, optimizer steps).
+  N*H*W, a weight gradient's N*Ho*Wo), computed from each case's component and
+  shapes by reduction.py. `depth` counts chained steps that let rounding build
+  up (training steps, optimizer steps).
   C32 = 16 leaves room for the worst-case K-vs-sqrt(K) gap on short sums and for
   transcendental functions (exp, tanh, erf) that differ by a few ulps between
   libm and CUDA's math library. A planted error of a few times this rtol fails.
