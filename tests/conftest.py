@@ -43,3 +43,12 @@ def data_root():
     if not root or not os.path.isdir(os.path.join(root, "mnist")):
         pytest.skip("XPNET_DATA does not point at a folder with mnist/: data-set tests skipped")
     return root
+
+
+@pytest.fixture(params=["one block", "row blocks"])
+def blocks(request, monkeypatch):
+    """Run a test with the CPU's cache-sized blocks (one block at these sizes) and with blocks of one row
+    (a convolution's output row, a batch norm's channel), as large inputs run."""
+    if request.param == "row blocks":
+        import xpnet.backend.cpu as cpu
+        monkeypatch.setattr(cpu, "_BLOCK_BYTES", 1)

@@ -115,15 +115,6 @@ def _against_torch(torch, layer, tlayer, x, rng):
         assert_close(p.grad, getattr(tlayer, name).grad, what=f"{name} gradient")
 
 
-@pytest.fixture(params=["one block", "row blocks"])
-def blocks(request, monkeypatch):
-    """Run a test with the CPU's cache-sized row blocks (one block at these sizes) and with one output row
-    per block, as large batches run."""
-    if request.param == "row blocks":
-        import xpnet.backend.cpu as cpu
-        monkeypatch.setattr(cpu, "_BLOCK_BYTES", 1)
-
-
 @pytest.mark.parametrize("case", CONV_CASES + [(6, 16, 5, 1, 0, 1, 1, True, (4, 6, 14, 14))])
 def test_conv_matches_torch(case, torch, rng, blocks):
     cin, cout, k, s, p, d, g, b, shape = case

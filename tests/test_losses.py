@@ -45,6 +45,10 @@ CASES = {
     "ce_probs_smoothing_weight": (
         lambda r: losses.SoftmaxCrossEntropy(WEIGHT, reduction=r, label_smoothing=0.3),
         lambda t, r: t.nn.CrossEntropyLoss(t.tensor(WEIGHT), reduction=r, label_smoothing=0.3), _probs),
+    "ce_weight_ignore": (
+        lambda r: losses.SoftmaxCrossEntropy(WEIGHT, ignore_index=1, reduction=r),
+        lambda t, r: t.nn.CrossEntropyLoss(t.tensor(WEIGHT), ignore_index=1, reduction=r),
+        lambda rng: np.array([0, 1, 2, 3, 4, 1])),
     "ce_weight_ignore_smoothing": (
         lambda r: losses.SoftmaxCrossEntropy(WEIGHT, ignore_index=1, reduction=r, label_smoothing=0.1),
         lambda t, r: t.nn.CrossEntropyLoss(t.tensor(WEIGHT), ignore_index=1, reduction=r, label_smoothing=0.1),

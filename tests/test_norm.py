@@ -39,7 +39,7 @@ def test_batchnorm_gradcheck(cls, shape, training, rng):
 @pytest.mark.parametrize("cls,shape", BN_CASES)
 @pytest.mark.parametrize("kwargs", [{}, {"momentum": None}, {"momentum": 0.3, "affine": False},
                                     {"track_running_stats": False}])
-def test_batchnorm_matches_torch(cls, shape, kwargs, rng, torch):
+def test_batchnorm_matches_torch(cls, shape, kwargs, rng, torch, blocks):
     with xpnet.backend.default_dtype(np.float64):
         layer = cls(shape[1], eps=1e-3, **kwargs)
     tlayer = getattr(torch.nn, cls.__name__.replace("D", "d"))(shape[1], eps=1e-3, **kwargs).double()

@@ -1,9 +1,15 @@
-"""Batch normalisation (Ioffe & Szegedy, 2015) over every axis but the channel axis 1."""
+"""Batch normalisation (Ioffe & Szegedy, 2015) over every axis but the channel axis 1.
+
+The work runs on the channel-major view of the input, (C, everything else), which a
+convolution's batch-last output gives for free, in blocks of channels that fit in
+the cache: each block's statistics are exact two-pass ones, yet the input is read
+from memory once in the forward pass and once in the backward pass.
+"""
 from .. import init
-from ..backend import xp
+from ..backend import layout, ops, xp
 from ..parameter import Parameter
 from .base import Layer, check_input
-from .norm import normalize, normalize_backward
+from .norm import channel_moments
 
 
 class _BatchNorm(Layer):
@@ -26,29 +32,41 @@ class _BatchNorm(Layer):
         else:
             self.running_mean = self.running_var = self.num_batches_tracked = None
 
-    def _per_channel(self, v, ndim):
-        """A (C,) array shaped to broadcast along axis 1 of a rank-`ndim` input."""
-        return v.reshape((-1,) + (1,) * (ndim - 2))
-
     def forward(self, x):
         check_input(self, x, self.ranks, self.num_features, what="channels")
-        axes = (0,) + tuple(range(2, x.ndim))
+        c = self.num_features
+        xc = layout.batch_last(x).reshape(c, -1)  # channel-major (C, everything else): free after a convolution
+        n = xc.shape[1]
         self._batch_stats = self.training or not self.track_running_stats
-        if self._batch_stats:
-            n = x.size // self.num_features
-            if n < 2 and self.training:
-                raise ValueError(f"{type(self).__name__} needs more than 1 value per channel in training, "
-                                 f"got input shape {tuple(x.shape)}")
-            x_hat, mean, var, inv_std = normalize(x, axes, self.eps)
-            if self.training and self.track_running_stats:
-                self._update_running(mean.reshape(-1), var.reshape(-1), n)
-        else:
-            inv_std = 1 / xp.sqrt(self._per_channel(self.running_var, x.ndim) + self.eps)
-            x_hat = (x - self._per_channel(self.running_mean, x.ndim)) * inv_std
-        self._x_hat, self._inv_std, self._axes = x_hat, inv_std, axes
-        if not self.affine:
-            return x_hat
-        return x_hat * self._per_channel(self.weight.data, x.ndim) + self._per_channel(self.bias.data, x.ndim)
+        if self._batch_stats and n < 2 and self.training:
+            raise ValueError(f"{type(self).__name__} needs more than 1 value per channel in training, "
+                             f"got input shape {tuple(x.shape)}")
+        blocks = ops.row_blocks(c, 3 * n * xc.itemsize)  # the block, its output and a temporary stay in the cache
+        mean = xp.empty(c, x.dtype)
+        var = xp.empty(c, x.dtype)
+        y = xp.empty_like(xc)
+        for c0, c1 in blocks:
+            if self._batch_stats:
+                mean[c0:c1], var[c0:c1] = channel_moments(xc[c0:c1])
+            else:
+                mean[c0:c1], var[c0:c1] = self.running_mean[c0:c1], self.running_var[c0:c1]
+            scale, shift = self._scale_shift(mean[c0:c1], var[c0:c1], c0, c1)
+            xp.multiply(xc[c0:c1], scale[:, None], out=y[c0:c1])
+            y[c0:c1] += shift[:, None]
+        if self._batch_stats and self.training and self.track_running_stats:
+            self._update_running(mean, var, n)
+        self._xc, self._mean, self._inv_std, self._blocks = xc, mean, 1 / xp.sqrt(var + self.eps), blocks
+        return layout.batch_first(y.reshape(x.shape[1:] + x.shape[:1]))
+
+    def _scale_shift(self, mean, var, c0, c1):
+        """(scale, shift) of channels c0..c1 with y = x * scale + shift = (x - mean) / std * weight + bias."""
+        scale = 1 / xp.sqrt(var + self.eps)
+        if self.affine:
+            scale *= self.weight.data[c0:c1]
+        shift = -mean * scale
+        if self.affine:
+            shift += self.bias.data[c0:c1]
+        return scale, shift
 
     def _update_running(self, mean, var, n):
         """PyTorch's update: an exponential average (or cumulative, momentum=None), unbiased variance."""
@@ -62,16 +80,34 @@ class _BatchNorm(Layer):
         self.running_var += (m * n / (n - 1)) * var
 
     def backward(self, dy):
-        x_hat, axes = self._x_hat, self._axes
+        """With x_hat = (x - mean) / std and g = dy * weight: d weight = sum(dy * x_hat), d bias = sum(dy), and
+        d x = (g - mean(g) - x_hat * mean(g * x_hat)) / std with batch statistics (g / std with running ones),
+        all per channel, computed block by block of channels while each block is in the cache."""
+        c = self.num_features
+        dyc = layout.batch_last(dy).reshape(c, -1)
+        xc, mean, inv_std = self._xc, self._mean, self._inv_std
+        n = xc.shape[1]
+        sum_dy = xp.empty(c, dy.dtype)
+        sum_dy_xhat = xp.empty(c, dy.dtype)
+        dx = xp.empty_like(dyc) if self.needs_input_grad else None
+        for c0, c1 in self._blocks:
+            dyb, centred = dyc[c0:c1], xc[c0:c1] - mean[c0:c1, None]
+            sum_dy[c0:c1] = dyb.sum(axis=1)
+            sum_dy_xhat[c0:c1] = xp.einsum("cp,cp->c", dyb, centred) * inv_std[c0:c1]
+            if dx is None:
+                continue
+            k = inv_std[c0:c1] * (self.weight.data[c0:c1] if self.affine else 1)
+            xp.multiply(dyb, k[:, None], out=dx[c0:c1])
+            if self._batch_stats:
+                centred *= (k * inv_std[c0:c1] * sum_dy_xhat[c0:c1] / n)[:, None]
+                dx[c0:c1] -= centred
+                dx[c0:c1] -= (k * sum_dy[c0:c1] / n)[:, None]
         if self.affine:
-            self.weight.accumulate((dy * x_hat).sum(axis=axes))
-            self.bias.accumulate(dy.sum(axis=axes))
-        if not self.needs_input_grad:
+            self.weight.accumulate(sum_dy_xhat)
+            self.bias.accumulate(sum_dy)
+        if dx is None:
             return None
-        g = dy * self._per_channel(self.weight.data, dy.ndim) if self.affine else dy
-        if self._batch_stats:
-            return normalize_backward(g, x_hat, self._inv_std, axes)
-        return g * self._inv_std
+        return layout.batch_first(dx.reshape(dy.shape[1:] + dy.shape[:1]))
 
     def extra_repr(self):
         return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}, "

@@ -22,3 +22,11 @@ def normalize_backward(g, x_hat, inv_std, axes):
     dx -= x_hat * (g * x_hat).mean(axis=axes, keepdims=True)
     dx *= inv_std
     return dx
+
+
+def channel_moments(a):
+    """(mean, biased variance) of each row of `a` (C, P), by the two-pass formula (exact to rounding,
+    no cancellation when the mean is large); call it on a block of rows small enough to stay in the cache."""
+    mean = a.mean(axis=1)
+    centred = a - mean[:, None]
+    return mean, xp.einsum("cp,cp->c", centred, centred) / a.shape[1]

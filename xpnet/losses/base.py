@@ -77,13 +77,13 @@ def same_shape_target(loss, pred, target):
 
 
 def class_targets(loss, pred, target, ignore_index=None):
-    """Class indices for logits `pred` (N, C): (one-hot (N, C), per-sample factor (N,)), both in pred's dtype.
+    """Class indices for scores `pred` (N, C): (indices (N,) safe to gather with, per-sample factor (N,) in
+    pred's dtype).
 
-    The factor is 1 for a valid class and 0 for `ignore_index`. An index outside
-    [0, C) raises ValueError when the target is a host array, where checking is a
-    free host read. On a device target checking would stall the GPU on every step,
-    so instead such a sample's factor is NaN: the loss and its gradient turn NaN
-    rather than silently wrong.
+    The factor is 1 for a valid class and 0 for `ignore_index` (whose index becomes 0). An index outside
+    [0, C) raises ValueError when the target is a host array, where checking is a free host read. On a
+    device target checking would stall the GPU on every step, so instead such a sample's factor is NaN
+    (and its index 0): the loss and its gradient turn NaN rather than silently wrong.
     """
     n, c = pred.shape
     target = host_view(target)
@@ -96,12 +96,18 @@ def class_targets(loss, pred, target, ignore_index=None):
                              f"{'' if ignore_index is None else f' or ignore_index {ignore_index}'}, "
                              f"got values from {kept.min()} to {kept.max()}")
     t = asarray(target)
-    onehot = (xp.arange(c) == t[:, None]).astype(pred.dtype)
-    bad = (t < 0) | (t >= c)
-    factor = xp.where(bad, float("nan"), 1.0)
+    valid = (t >= 0) & (t < c)
+    factor = xp.where(valid, 1.0, float("nan"))
     if ignore_index is not None:
-        factor = xp.where(t == ignore_index, 0.0, factor)
-    return onehot, factor.astype(pred.dtype)
+        ignored = t == ignore_index
+        factor = xp.where(ignored, 0.0, factor)
+        valid &= ~ignored
+    return xp.where(valid, t, 0), factor.astype(pred.dtype)
+
+
+def one_hot(t, c, dtype):
+    """(N, C) rows with 1 at each sample's class index `t` and 0 elsewhere."""
+    return (xp.arange(c) == t[:, None]).astype(dtype)
 
 
 def class_weight(loss, weight, pred):

@@ -15,15 +15,16 @@ class MultiMargin(Loss):
     def _unreduced(self, x, target):
         check_logits(self, x)
         n, c = x.shape
-        onehot, factor = class_targets(self, x, target)
-        w = class_weight(self, self.weight, x)
-        if w is not None:
-            factor = factor * (onehot @ w)
-        x_y = (x * onehot).sum(axis=1, keepdims=True)
-        h = xp.maximum(self.margin - x_y + x, 0) * (1 - onehot)  # hinge of each wrong class
+        t, factor = class_targets(self, x, target)
+        if self.weight is not None:
+            factor = factor * class_weight(self, self.weight, x)[t]
+        rows = xp.arange(n)
+        h = xp.maximum(self.margin - x[rows, t][:, None] + x, 0)
+        h[rows, t] = 0  # only the wrong classes have a hinge
         slope = (h > 0).astype(x.dtype) if self.p == 1 else 2 * h
-        slope = slope * (factor / c)[:, None]
-        self._slope = slope - onehot * slope.sum(axis=1, keepdims=True)
+        slope *= (factor / c)[:, None]
+        slope[rows, t] -= slope.sum(axis=1)
+        self._slope = slope
         return factor / c * (h if self.p == 1 else h * h).sum(axis=1), n
 
     def _grad(self, g):
