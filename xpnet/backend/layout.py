@@ -42,6 +42,16 @@ def empty_like(a, dtype=None):
     return xp.empty_like(a, dtype=dtype, order="K")
 
 
+def match(a, like):
+    """`a` in the memory order of `like` (same shape): `a` itself when it already is, else a copy, so that
+    passes combining the two run over matching strides."""
+    if a.strides == like.strides:
+        return a
+    out = empty_like(like, dtype=a.dtype)
+    out[...] = a
+    return out
+
+
 def copy(a):
     """A copy of `a` (or of a strided view) in the same memory order."""
     return a.copy(order="K")
