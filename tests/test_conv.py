@@ -240,3 +240,53 @@ def test_conv_output_is_stored_batch_last_and_chains_like_nchw(rng):
     assert_close(second(xp.ascontiguousarray(y)), z, rtol=1e-6)
     assert_close(second.backward(dz), dy, rtol=1e-6)
     assert_close(second.weight.grad, grad, rtol=1e-6)
+
+
+@pytest.fixture(params=["never", "f2", "f4"])
+def algorithm(request, monkeypatch):
+    """Run a test with im2col, and with Winograd's F(2x2, 3x3) and F(4x4, 3x3) wherever they apply."""
+    from xpnet.layers import winograd
+    monkeypatch.setattr(winograd, "MODE", request.param)
+    return request.param
+
+
+SAME_3X3 = [(3, 5, (2, 3, 8, 12)), (4, 2, (1, 4, 4, 8)), (2, 3, (3, 2, 12, 4))]
+
+
+@pytest.mark.parametrize("cin, cout, shape", SAME_3X3)
+def test_same_3x3_convolution_on_every_path_matches_torch(cin, cout, shape, algorithm, torch, rng, blocks):
+    layer = Conv2D(cin, cout, 3, padding=1)
+    _against_torch(torch, layer, torch.nn.Conv2d(cin, cout, 3, padding=1).double(), rng.standard_normal(shape),
+                   rng)
+    assert bool(layer._tile) == (algorithm != "never")  # the path asked for was taken
+
+
+@pytest.mark.parametrize("cin, cout, shape", SAME_3X3[:2])
+def test_same_3x3_convolution_on_every_path_gradcheck(cin, cout, shape, algorithm, rng):
+    layer = Conv2D(cin, cout, 3, padding=1)
+    gradcheck(layer, rng.standard_normal(shape))
+    assert bool(layer._tile) == (algorithm != "never")
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_winograd_float_error_stays_within_the_reference_tolerance(algorithm, dtype, rng):
+    """float32 rounding of the transforms (larger for F(4x4, 3x3)) stays within what the tests allow im2col."""
+    with default_dtype(dtype):
+        layer = Conv2D(16, 8, 3, padding=1)
+    x = asarray(rng.standard_normal((4, 16, 8, 8)), dtype)
+    tol = 1e-12 if dtype == np.float64 else 1e-5
+    assert_close(layer(layout.padded(x, (0, 0))), _reference(layer, x), rtol=tol, atol=tol)
+
+
+def test_winograd_applies_only_to_same_3x3_convolutions_of_whole_tiles(monkeypatch):
+    from xpnet.layers import winograd
+    monkeypatch.setattr(winograd, "MODE", "auto")
+    wide = Conv2D(64, 64, 3, padding=1)
+    assert winograd.tile(wide, (32, 32)) == 4 and winograd.tile(wide, (14, 14)) is None  # too small to pay
+    assert winograd.tile(Conv2D(32, 64, 3, padding=1), (32, 32)) is None  # too few channels to pay
+    assert winograd.tile(wide, (30, 30)) is None  # not whole 4x4 tiles
+    for other in (Conv2D(64, 64, 3), Conv2D(64, 64, 3, padding=1, stride=2), Conv2D(64, 64, 5, padding=2),
+                  Conv2D(64, 64, 3, padding=2, dilation=2), Conv2D(64, 64, 3, padding=1, groups=2)):
+        assert winograd.tile(other, (32, 32)) is None, other
+    monkeypatch.setattr(winograd, "MODE", "f2")
+    assert winograd.tile(Conv2D(1, 1, 3, padding=1), (6, 6)) == 2 and winograd.tile(wide, (7, 8)) is None

@@ -19,6 +19,7 @@ input layout.
 from .. import init
 from ..backend import layout, ops, xp
 from ..parameter import Parameter
+from . import winograd
 from .base import Layer, check_input
 from .window import check_window, pair
 
@@ -145,8 +146,9 @@ class _Conv(Layer):
 class Conv2D(_Conv):
     """y = W ⋆ x + b on NCHW input; weight (out, in/groups, kh, kw), bias (out,), as torch.nn.Conv2d.
 
-    Forward: `conv_forward`. Backward: `conv_backward`, skipping the input gradient when
-    `needs_input_grad` is False (as the first layer in training).
+    Forward: `conv_forward`, or Winograd's algorithm for "same" 3x3 convolutions (winograd.py decides).
+    Backward: `conv_backward` (or Winograd's), skipping the input gradient when `needs_input_grad` is
+    False (as the first layer in training).
     """
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1, groups=1,
@@ -159,12 +161,18 @@ class Conv2D(_Conv):
         check_input(self, x, 4, self.in_channels)
         size = check_window(self, x.shape, self.kernel_size, self.stride, self.padding, self.dilation)
         self._xpad = layout.padded(x, self.padding)
+        self._tile = winograd.tile(self, size)
+        if self._tile:
+            return self._add_bias(winograd.conv2d(self._xpad, self.weight.data, self._tile))
         return self._add_bias(conv_forward(self._xpad, self.weight.data, self.stride, self.dilation, self.groups,
                                            size))
 
     def backward(self, dy):
         xpad, self._xpad = self._xpad, None  # free the saved input once used, as PyTorch frees saved tensors
         self._bias_grad(dy)
+        if self._tile:
+            self.weight.accumulate(winograd.weight_grad(xpad, dy, self._tile))
+            return winograd.input_grad(dy, self.weight.data, self._tile) if self.needs_input_grad else None
         dw, dx = conv_backward(dy, self.weight.data, self.stride, self.dilation, self.groups, xpad,
                                xpad.shape if self.needs_input_grad else None)
         self.weight.accumulate(dw)
