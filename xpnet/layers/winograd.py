@@ -18,7 +18,7 @@ It applies to "same" 3x3 convolutions (stride 1, padding 1, undilated, ungrouped
 Conv2D takes it by itself where it is faster (`tile`), and im2col (conv.py) does
 everything else.
 """
-import numpy as host  # the transform matrices are constants built on the host
+import math
 
 from ..backend import asarray, layout, ops, xp
 
@@ -62,8 +62,8 @@ def tile(conv, size):
 
 def _matrices(m, dtype):
     """(Bᵀ ⊗ Bᵀ, Aᵀ ⊗ Aᵀ, G) for F(m, 3): the Kronecker products transform a tile flattened row by row."""
-    bt, g, at = (host.array(a, dtype=host.float64) for a in MATRICES[m])
-    return asarray(host.kron(bt, bt), dtype), asarray(host.kron(at, at), dtype), g
+    bt, g, at = (asarray(a, dtype) for a in MATRICES[m])
+    return xp.kron(bt, bt), xp.kron(at, at), g
 
 
 def _tiles(a, rows, m, t):
@@ -81,9 +81,9 @@ def _transformed_input(xb, rows, m, bb, name):
     t = m + 2
     d = _tiles(xb, rows, m, t)
     shape = d.shape
-    flat = ops.scratch(name + ".tiles", int(host.prod(shape)), xb.dtype).reshape(shape)
+    flat = ops.scratch(name + ".tiles", math.prod(shape), xb.dtype).reshape(shape)
     flat[...] = d
-    v = ops.scratch(name, int(host.prod(shape)), xb.dtype).reshape(t * t, -1)
+    v = ops.scratch(name, math.prod(shape), xb.dtype).reshape(t * t, -1)
     ops.matmul(bb[None], flat.reshape(1, t * t, -1), out=v[None])
     return v.reshape(t * t, shape[2], -1)
 
@@ -102,7 +102,7 @@ def conv2d(xpad, weight, m):
     oh, ow = h - 2, w - 2
     dtype = xp.result_type(xpad, weight)
     bb, aa, g = _matrices(m, dtype)
-    u = xp.einsum("xi,ocij,yj->xyoc", asarray(g, dtype), weight.astype(dtype), asarray(g, dtype))
+    u = xp.einsum("xi,ocij,yj->xyoc", g, weight.astype(dtype), g)
     u = u.reshape(t * t, o, c)
     y = layout.empty((n, o, oh, ow), dtype)
     yb = layout.batch_last(y)  # (O, OH, OW, N), written tile row by tile row
@@ -130,13 +130,13 @@ def weight_grad(xpad, dy, m):
     for rows in _blocks(oh // m, t * t * max(c, o) * (ow // m) * n * xb.itemsize):
         v = _transformed_input(xb, rows, m, bb, "winograd.v")
         tiles = _tiles(db, rows, m, m)  # (m, m, O, rows, TW, N)
-        flat = ops.scratch("winograd.dy", int(host.prod(tiles.shape)), dtype).reshape(tiles.shape)
+        flat = ops.scratch("winograd.dy", math.prod(tiles.shape), dtype).reshape(tiles.shape)
         flat[...] = tiles
         dm = ops.scratch("winograd.m", t * t * o * v.shape[2], dtype).reshape(1, t * t, -1)
         ops.matmul(aa.T[None], flat.reshape(1, m * m, -1), out=dm)  # dM = A dY Aᵀ, tile by tile
         du += ops.matmul_nt(v, dm.reshape(t * t, o, -1)).transpose(0, 2, 1)
     du = du.reshape(t, t, o, c)
-    return xp.einsum("xi,xyoc,yj->ocij", asarray(g, dtype), du, asarray(g, dtype))
+    return xp.einsum("xi,xyoc,yj->ocij", g, du, g)
 
 
 def input_grad(dy, weight, m):
