@@ -5,16 +5,12 @@ whose fastest form differs between backends (im2col, col2im, ...), with one
 signature for both (cpu.py, gpu.py); `layout` says how image arrays lie in
 memory. Everything else in xpnet computes through these.
 """
-import importlib
-
 from .arrays import (asarray, backend_of, default_dtype, get_default_dtype, get_rng_state, move, rng,
                      seed, set_default_dtype, set_rng_state, synchronize, to_numpy)
 from . import layout
 from .info import info
-from .proxy import ModuleProxy, xp
+from .proxy import ops, xp
 from .registry import NAMES, current, use, using
-
-ops = ModuleProxy("ops", lambda: importlib.import_module(f"{__name__}.{current()}"))
 
 __all__ = ["NAMES", "asarray", "backend_of", "current", "default_dtype", "get_default_dtype", "get_rng_state",
            "info", "layout", "move", "ops", "rng", "seed", "set_default_dtype", "set_rng_state", "synchronize",

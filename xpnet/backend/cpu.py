@@ -29,7 +29,7 @@ def im2col(x, kernel, stride, dilation, size, out=None):
     win = layout.windows(x, kernel, stride, dilation)[..., :size[0], :size[1]]
     shape = win.shape[1:] + win.shape[:1]
     col = numpy.empty(shape, x.dtype) if out is None else out[:math.prod(shape)].reshape(shape)
-    numpy.copyto(col, numpy.moveaxis(win, 0, -1))
+    numpy.copyto(col, win.transpose(1, 2, 3, 4, 5, 0))
     return layout.batch_first(col)
 
 

@@ -62,17 +62,22 @@ def batch_last(x):
     """`x` (N, ...) with its first axis moved last, contiguous: NCHW -> (C, H, W, N).
 
     A free view when `x` is stored batch-last; a copy otherwise."""
-    return xp.ascontiguousarray(xp.moveaxis(x, 0, -1))
+    return xp.ascontiguousarray(x.transpose(_FIRST_TO_LAST[x.ndim]))
 
 
 def batch_first(a):
     """A (..., N) array viewed as (N, ...): the logical view of batch-last memory (no copy)."""
-    return xp.moveaxis(a, -1, 0)
+    return a.transpose(_LAST_TO_FIRST[a.ndim])
 
 
 def is_batch_last(x):
     """True when `x` (N, ...) is stored batch-last, i.e. `batch_last(x)` is free."""
-    return xp.moveaxis(x, 0, -1).flags.c_contiguous
+    return x.transpose(_FIRST_TO_LAST[x.ndim]).flags.c_contiguous
+
+
+# The axis orders of the two moves, by rank (transpose with a ready tuple costs far less than moveaxis).
+_FIRST_TO_LAST = {n: tuple(range(1, n)) + (0,) for n in range(1, 9)}
+_LAST_TO_FIRST = {n: (n - 1,) + tuple(range(n - 1)) for n in range(1, 9)}
 
 
 # -- padding and windows ---------------------------------------------------------------------------
@@ -114,5 +119,7 @@ def windows(x, kernel, stride, dilation):
     (kh, kw), (sh, sw), (dh, dw) = kernel, stride, dilation
     oh = (h - dh * (kh - 1) - 1) // sh + 1
     ow = (w - dw * (kw - 1) - 1) // sw + 1
+    if (kh, kw) == (sh, sw) and (dh, dw) == (1, 1):  # windows side by side: split H and W, a cheaper view
+        return x[:, :, :oh * kh, :ow * kw].reshape(n, c, oh, kh, ow, kw).transpose(0, 1, 3, 5, 2, 4)
     bn, bc, bh, bw = x.strides
     return xp.lib.stride_tricks.as_strided(x, (n, c, kh, kw, oh, ow), (bn, bc, bh * dh, bw * dw, bh * sh, bw * sw))
