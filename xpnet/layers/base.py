@@ -8,7 +8,7 @@ the ones PyTorch would give (`"0.weight"`, `"3.running_mean"`).
 """
 from collections import OrderedDict
 
-from ..backend import backend_of, move, to_numpy
+from ..backend import backend_of, current, move, to_numpy
 from ..parameter import Parameter
 
 
@@ -180,6 +180,7 @@ def check_input(layer, x, ndim=None, size=None, axis=1, what="channels", min_ndi
     dtype = getattr(x, "dtype", None)
     if dtype is None or dtype.kind != "f":
         raise ValueError(f"{name} expects a floating-point array, got {type(x).__name__} of dtype {dtype}")
+    check_device(layer, x)
     if ndim is not None:
         ranks = (ndim,) if isinstance(ndim, int) else tuple(ndim)
         if x.ndim not in ranks:
@@ -189,3 +190,26 @@ def check_input(layer, x, ndim=None, size=None, axis=1, what="channels", min_ndi
         raise ValueError(f"{name} expects an input of at least {min_ndim} dimensions, got shape {tuple(x.shape)}")
     if size is not None and x.shape[axis] != size:
         raise ValueError(f"{name} expects {size} {what} (axis {axis}), got shape {tuple(x.shape)}")
+
+
+_LIBRARY = {"cpu": "NumPy", "gpu": "CuPy"}
+
+
+def check_device(layer, x):
+    """Raise ValueError naming `layer` unless its input `x` and its own parameters and buffers are arrays of
+    the current backend: a model moved with `model.to(...)`, or data made on the other backend, would
+    otherwise fail deep inside NumPy or CuPy."""
+    here = current()
+    where = backend_of(x)
+    if where != here:
+        raise ValueError(f"{type(layer).__name__} got a {where} ({_LIBRARY[where]}) input array, but the current "
+                         f"backend is {here}: call xpnet.backend.use({where!r}) first, or pass "
+                         f"xpnet.backend.asarray(x) to run on {here}")
+    for key in (*layer._params, *layer._buffers):
+        value = getattr(layer, key)
+        array = value.data if isinstance(value, Parameter) else value
+        if array is not None and backend_of(array) != here:
+            there = backend_of(array)
+            raise ValueError(f"{type(layer).__name__}: its {key!r} is a {there} ({_LIBRARY[there]}) array, but the "
+                             f"current backend is {here}: call model.to({here!r}) to move the model, or "
+                             f"xpnet.backend.use({there!r}) to run it where it is")

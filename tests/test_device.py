@@ -1,0 +1,45 @@
+"""One device truth: a layer refuses inputs, parameters or buffers of another backend than the current one,
+naming the layer, both backends and the fix (tests/cuda runs the same with an emulated GPU)."""
+import numpy as np
+import pytest
+
+import xpnet.layers.base as base
+from xpnet.layers import BatchNorm2D, Conv2D, Dense, ReLU, Sequential
+
+
+@pytest.fixture
+def on_gpu(monkeypatch):
+    """Pretend that the arrays in the returned set live on the GPU."""
+    gpu = set()
+    monkeypatch.setattr(base, "backend_of", lambda a: "gpu" if id(a) in gpu else "cpu")
+    return gpu
+
+
+def test_input_from_another_backend_is_refused(on_gpu):
+    x = np.zeros((2, 3), np.float32)
+    on_gpu.add(id(x))
+    for layer in (Dense(3, 4), ReLU()):
+        with pytest.raises(ValueError, match=rf"{type(layer).__name__} got a gpu \(CuPy\) input array, but the current "
+                                             r"backend is cpu: call xpnet.backend.use\('gpu'\) first"):
+            layer(x)
+
+
+@pytest.mark.parametrize("key", ["weight", "bias"])
+def test_parameters_on_another_backend_are_refused(on_gpu, key):
+    model = Sequential(Conv2D(1, 2, 3), ReLU())
+    on_gpu.add(id(getattr(model[0], key).data))
+    with pytest.raises(ValueError, match=rf"Conv2D: its '{key}' is a gpu \(CuPy\) array, but the current backend "
+                                         r"is cpu: call model.to\('cpu'\)"):
+        model(np.zeros((1, 1, 5, 5), np.float32))
+
+
+def test_buffers_on_another_backend_are_refused(on_gpu):
+    bn = BatchNorm2D(2)
+    on_gpu.add(id(bn.running_var))
+    with pytest.raises(ValueError, match=r"BatchNorm2D: its 'running_var' is a gpu"):
+        bn(np.zeros((2, 2, 3, 3), np.float32))
+
+
+def test_arrays_of_the_current_backend_pass():
+    assert Sequential(Conv2D(1, 2, 3, bias=False), BatchNorm2D(2, track_running_stats=False))(
+        np.ones((2, 1, 5, 5), np.float32)).shape == (2, 2, 3, 3)
