@@ -6,6 +6,8 @@ from util import assert_close
 from xpnet import gradcheck
 from xpnet.backend import asarray, layout, to_numpy
 from xpnet.layers import AvgPool2D, GlobalAvgPool2D, MaxPool2D
+from xpnet.layers.pool import max_pool2d_reference
+from xpnet.layers.window import pair
 
 # (kernel, stride, padding, input shape)
 CASES = [
@@ -20,6 +22,24 @@ CASES = [
 def _distinct(rng, shape):
     """Inputs without near-ties, so the max is stable under finite differences."""
     return rng.permutation(int(np.prod(shape))).reshape(shape) / 7.0 - 3.0
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("case", CASES)
+def test_maxpool_equals_the_reference(case, dtype, rng):
+    k, s, p, shape = case
+    x = asarray(rng.integers(-2, 3, size=shape), dtype)  # many ties
+    layer = MaxPool2D(k, s, p)
+    want = max_pool2d_reference(x, layer.kernel_size, layer.stride, layer.padding)
+    np.testing.assert_array_equal(to_numpy(layer(x)), to_numpy(want))
+    np.testing.assert_array_equal(to_numpy(layer(layout.padded(x, (0, 0)))), to_numpy(want))
+
+
+def test_reference_maxpool_matches_torch(torch, rng):
+    for k, s, p, shape in CASES:
+        x = rng.standard_normal(shape)
+        want = torch.nn.functional.max_pool2d(torch.tensor(x), k, s if s is not None else k, p)
+        assert_close(max_pool2d_reference(asarray(x), pair(k, "k", 1), pair(s or k, "s", 1), pair(p, "p", 0)), want)
 
 
 @pytest.mark.parametrize("case", CASES)
@@ -109,7 +129,7 @@ def test_moved_drops_cache(rng):
     pool = MaxPool2D(2)
     pool(asarray(rng.standard_normal((1, 1, 4, 4)), np.float32))
     pool.to("cpu")
-    assert pool._win is None and pool._y is None
+    assert pool._saved is None
 
 
 def _stored_batch_last(x):

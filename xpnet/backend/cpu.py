@@ -87,3 +87,36 @@ def matmul_nt(a, b):
 def random(shape, dtype):
     """Uniform draws in [0, 1) of `dtype` from xpnet's seeded host generator (`xpnet.backend.seed`)."""
     return rng().random(shape, dtype=dtype)
+
+
+def max_pool(x, kernel, stride, padding):
+    """(y, saved): the maximum of each window of `x` (N, C, H, W) padded with -inf, in x's memory order, by
+    one elementwise maximum per kernel offset over output-sized strided views (much faster in NumPy than a
+    reduction over the window axes); `saved` is what `max_pool_backward` needs."""
+    win = layout.windows(layout.pad(x, padding, -numpy.inf), kernel, stride, (1, 1))
+    y = layout.copy(win[:, :, 0, 0])
+    for i, j in numpy.ndindex(*kernel):
+        if i or j:
+            numpy.maximum(y, win[:, :, i, j], out=y)
+    return y, (win, y, x.shape, kernel, stride, padding)
+
+
+def max_pool_backward(dy, saved):
+    """dx: each window's gradient routed to its first maximum in row-major order (ties go to the first, as
+    in PyTorch), found by comparing each window position with the maximum."""
+    win, y, shape, kernel, stride, padding = saved
+    dy = layout.match(dy, y)
+
+    def fill(g):
+        free = None  # per window: True while no earlier position has taken the gradient
+        offsets = list(numpy.ndindex(*kernel))
+        for k, (i, j) in enumerate(offsets):
+            taken = win[:, :, i, j] == y
+            if free is None:
+                free = ~taken
+            else:
+                taken &= free
+                if k < len(offsets) - 1:
+                    free ^= taken
+            numpy.multiply(dy, taken, out=g[:, :, i, j])  # a multiply by the mask: faster than `where` here
+    return layout.window_grad(fill, shape, kernel, stride, padding, dy.dtype)

@@ -82,3 +82,24 @@ def random(shape, dtype):
     """Uniform draws in [0, 1) of `dtype` from CuPy's generator on the device (seeded by `xpnet.backend.seed`),
     so no random numbers cross from the host each step."""
     return cupy.random.random(shape, dtype=dtype)
+
+
+def max_pool(x, kernel, stride, padding):
+    """(y, saved): the maximum of each window of `x` (N, C, H, W, any strides), stored batch-last, and the
+    position of each window's first maximum for the backward pass; one kernel launch."""
+    n, c, h, w = x.shape
+    (kh, kw), (sh, sw), (ph, pw) = kernel, stride, padding
+    oh, ow = (h + 2 * ph - kh) // sh + 1, (w + 2 * pw - kw) // sw + 1
+    y = layout.empty((n, c, oh, ow), x.dtype)
+    arg = cupy.empty((c, oh, ow, n), cupy.int32)
+    kernels.max_pool(x, n, h, w, kh, kw, oh, ow, sh, sw, ph, pw, layout.batch_last(y), arg)
+    return y, (arg, x.shape, kernel, stride, padding)
+
+
+def max_pool_backward(dy, saved):
+    """dx (N, C, H, W), stored batch-last: each window's gradient routed to its first maximum; one launch."""
+    arg, (n, c, h, w), (kh, kw), (sh, sw), (ph, pw) = saved
+    oh, ow = dy.shape[2:]
+    dx = layout.empty((n, c, h, w), dy.dtype)
+    kernels.max_pool_backward(dy, arg, n, c, h, w, kh, kw, oh, ow, sh, sw, ph, pw, layout.batch_last(dx))
+    return dx

@@ -57,3 +57,62 @@ col2im = cupy.ElementwiseKernel(
     img = acc;
     """,
     "xpnet_col2im", reduce_dims=False, preamble=_PREAMBLE)
+
+# Max-pooling, one thread per output element in batch-last order (C, OH, OW, N): the maximum of its window
+# of `x` (any strides; positions in the padding are skipped, as -inf padding never wins), and `arg`, the
+# window position p*kw + q of its first maximum (ties go to the first, as in PyTorch). A NaN in the window
+# makes the output NaN and `arg` -1: the window passes no gradient, as cpu.py's comparison with the maximum.
+max_pool = cupy.ElementwiseKernel(
+    "raw T x, int64 nb, int64 height, int64 width, int64 kh, int64 kw, int64 oh_size, int64 ow_size, "
+    "int64 sh, int64 sw, int64 ph, int64 pw",
+    "T y, int32 arg",
+    """
+    long long r = i;
+    const long long b = xpnet_digit(r, nb), ox = xpnet_digit(r, ow_size), oy = xpnet_digit(r, oh_size), c = r;
+    T best = 0;
+    int k = -1;
+    bool nan = false;
+    for (long long p = 0; p < kh; ++p) {
+        const long long yy = oy * sh - ph + p;
+        if (yy < 0 || yy >= height) continue;
+        for (long long q = 0; q < kw; ++q) {
+            const long long xx = ox * sw - pw + q;
+            if (xx < 0 || xx >= width) continue;
+            const long long at[4] = {b, c, yy, xx};
+            const T v = x[at];
+            if (nan) continue;
+            if (v != v) { nan = true; best = v; }
+            else if (k < 0 || v > best) { best = v; k = (int)(p * kw + q); }
+        }
+    }
+    y = best;
+    arg = nan ? -1 : k;
+    """,
+    "xpnet_max_pool", preamble=_PREAMBLE)
+
+# Max-pooling's input gradient, one thread per input element in batch-last order (C, H, W, N): the sum of
+# dy over the windows whose first maximum (`arg`, batch-last (C, OH, OW, N)) it is, taken in the order
+# (p, q) of cpu.py's window sums, so both give the same numbers. dy has any strides.
+max_pool_backward = cupy.ElementwiseKernel(
+    "raw T dy, raw int32 arg, int64 nb, int64 channels, int64 height, int64 width, int64 kh, int64 kw, "
+    "int64 oh_size, int64 ow_size, int64 sh, int64 sw, int64 ph, int64 pw",
+    "T dx",
+    """
+    long long r = i;
+    const long long b = xpnet_digit(r, nb), xx = xpnet_digit(r, width), yy = xpnet_digit(r, height), c = r;
+    T acc = 0;
+    for (long long p = 0; p < kh; ++p) {
+        const long long ty = yy + ph - p;
+        if (ty < 0 || ty % sh != 0 || ty / sh >= oh_size) continue;
+        for (long long q = 0; q < kw; ++q) {
+            const long long tx = xx + pw - q;
+            if (tx < 0 || tx % sw != 0 || tx / sw >= ow_size) continue;
+            const long long oy = ty / sh, ox = tx / sw;
+            if (arg[((c * oh_size + oy) * ow_size + ox) * nb + b] != p * kw + q) continue;
+            const long long at[4] = {b, c, oy, ox};
+            acc += dy[at];
+        }
+    }
+    dx = acc;
+    """,
+    "xpnet_max_pool_backward", preamble=_PREAMBLE)

@@ -18,7 +18,7 @@ Arrays from outside (a DataLoader batch, a Flatten gradient) are plain NCHW; a
 convolution turns them batch-last once (`batch_last`) and the rest of the network
 keeps that. Nothing here depends on the backend: it is written against `xp`.
 """
-from .proxy import xp
+from .proxy import ops, xp
 
 
 # -- new arrays ---------------------------------------------------------------------------------------
@@ -123,3 +123,21 @@ def windows(x, kernel, stride, dilation):
         return x[:, :, :oh * kh, :ow * kw].reshape(n, c, oh, kh, ow, kw).transpose(0, 1, 3, 5, 2, 4)
     bn, bc, bh, bw = x.strides
     return xp.lib.stride_tricks.as_strided(x, (n, c, kh, kw, oh, ow), (bn, bc, bh * dh, bw * dw, bh * sh, bw * sw))
+
+
+def window_grad(fill, shape, kernel, stride, padding, dtype):
+    """The input gradient dx of a window operation (pooling) on an input of `shape` (N, C, H, W), stored
+    batch-last, from `fill(win)`, which writes the gradient of every window position (N, C, kh, kw, OH, OW)
+    into `win`: straight into a view of dx where windows do not overlap, else into columns that
+    `ops.col2im` sums back."""
+    n, c, h, w = shape
+    if padding == (0, 0) and all(s >= k for s, k in zip(stride, kernel)):  # each input element in one window
+        tiled = tuple(stride) == tuple(kernel) and h % kernel[0] == 0 and w % kernel[1] == 0
+        dx = (empty if tiled else zeros)(shape, dtype)  # untiled: elements outside every window stay 0
+        fill(windows(dx, kernel, stride, (1, 1)))
+        return dx
+    dx = zeros(padded_shape(shape, padding), dtype)
+    oh, ow = windows(dx, kernel, stride, (1, 1)).shape[-2:]
+    col = empty((n, c, *kernel, oh, ow), dtype)
+    fill(col)
+    return unpadded(ops.col2im(col, dx, stride, (1, 1)), padding)

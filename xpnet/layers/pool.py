@@ -1,10 +1,11 @@
 """Pooling over NCHW windows: MaxPool2D, AvgPool2D (PyTorch defaults) and GlobalAvgPool2D.
 
-Windows are strided views of the (padded) input (`layout.windows`), reduced by one
-elementwise operation per kernel offset: kh*kw passes over output-sized arrays,
-much faster in NumPy than a reduction over the window axes. Backward writes the
-window gradients straight into a view of dx when windows do not overlap (e.g.
-stride == kernel, as in LeNet), and otherwise sums them back with `ops.col2im`.
+`max_pool2d_reference` is the whole of max-pooling in one line: the windows are a
+strided view of the padded input (`layout.windows`), and the output their maxima.
+MaxPool2D computes the same with `ops.max_pool`, whose fastest form differs per
+backend: elementwise passes over strided views with NumPy, one kernel on the GPU.
+AvgPool2D sums its windows by one addition per kernel offset. Both backward passes
+write window gradients through `layout.window_grad`.
 """
 from ..backend import layout, ops, xp
 from .base import Layer, check_input
@@ -13,10 +14,14 @@ from .window import check_window, pair
 _UNIT = (1, 1)
 
 
-class _Pool2D(Layer):
-    """Window arguments, input checks and the scatter of window gradients, shared by Max and Avg pooling."""
+def max_pool2d_reference(x, kernel_size, stride, padding=(0, 0)):
+    """The maximum of each `kernel_size` window of `x` (N, C, H, W), `stride` apart, padding counting as -inf:
+    torch.nn.functional.max_pool2d with pairs of ints."""
+    return layout.windows(layout.pad(x, padding, float("-inf")), kernel_size, stride, _UNIT).max(axis=(2, 3))
 
-    pad_value = 0.0
+
+class _Pool2D(Layer):
+    """Window arguments and input checks, shared by Max and Avg pooling."""
 
     def __init__(self, kernel_size, stride=None, padding=0):
         super().__init__()
@@ -28,28 +33,10 @@ class _Pool2D(Layer):
             raise ValueError(f"{name}: padding {self.padding} must be at most half of kernel_size {self.kernel_size}")
         self._x_shape = None
 
-    def _windows(self, x):
-        """The (N, C, kh, kw, OH, OW) windows of `x`, padded with `pad_value`."""
+    def _check(self, x):
         check_input(self, x, 4)
         check_window(self, x.shape, self.kernel_size, self.stride, self.padding)
         self._x_shape = x.shape
-        return layout.windows(layout.pad(x, self.padding, self.pad_value), self.kernel_size, self.stride, _UNIT)
-
-    def _input_grad(self, fill, dtype):
-        """dx from `fill(win)`, which writes every window gradient (N, C, kh, kw, OH, OW) into `win`."""
-        disjoint = self.padding == (0, 0) and all(s >= k for s, k in zip(self.stride, self.kernel_size))
-        if disjoint:  # each input element lies in at most one window: write into dx directly
-            h, w = self._x_shape[2:]
-            tiled = h % self.stride[0] == 0 and w % self.stride[1] == 0 and self.stride == self.kernel_size
-            dx = (layout.empty if tiled else layout.zeros)(self._x_shape, dtype)  # fill writes every element
-            fill(layout.windows(dx, self.kernel_size, self.stride, _UNIT))
-            return dx
-        n, c = self._x_shape[:2]
-        oh, ow = check_window(self, self._x_shape, self.kernel_size, self.stride, self.padding)
-        col = layout.empty((n, c, *self.kernel_size, oh, ow), dtype)
-        fill(col)
-        dx = layout.zeros(layout.padded_shape(self._x_shape, self.padding), dtype)
-        return layout.unpadded(ops.col2im(col, dx, self.stride, _UNIT), self.padding)
 
     def _offsets(self):
         kh, kw = self.kernel_size
@@ -66,43 +53,21 @@ class MaxPool2D(_Pool2D):
     (ties go to the first, as PyTorch); NaNs propagate.
     """
 
-    pad_value = float("-inf")
-
     def __init__(self, kernel_size, stride=None, padding=0):
         super().__init__(kernel_size, stride, padding)
-        self._win = self._y = None
+        self._saved = None
 
     def forward(self, x):
-        win = self._windows(x)
-        y = layout.copy(win[:, :, 0, 0])
-        for i, j in self._offsets()[1:]:
-            xp.maximum(y, win[:, :, i, j], out=y)
-        self._win, self._y = win, y
+        self._check(x)
+        y, self._saved = ops.max_pool(x, self.kernel_size, self.stride, self.padding)
         return y
 
     def backward(self, dy):
-        win, y = self._win, self._y
-        self._win = self._y = None
-
-        dy = layout.match(dy, y)
-
-        def fill(g):
-            free = None  # per window: True while no earlier position has taken the gradient
-            offsets = self._offsets()
-            for k, (i, j) in enumerate(offsets):
-                taken = win[:, :, i, j] == y
-                if free is None:
-                    free = ~taken
-                else:
-                    taken &= free
-                    if k < len(offsets) - 1:
-                        free ^= taken
-                # A multiply by the mask, not `where`: several times faster in NumPy on these strided views.
-                xp.multiply(dy, taken, out=g[:, :, i, j])
-        return self._input_grad(fill, dy.dtype)
+        saved, self._saved = self._saved, None
+        return ops.max_pool_backward(dy, saved)
 
     def _moved(self, backend_name):
-        self._win = self._y = None
+        self._saved = None
 
 
 class AvgPool2D(_Pool2D):
@@ -110,7 +75,8 @@ class AvgPool2D(_Pool2D):
     zero padding counts in the divisor kh*kw."""
 
     def forward(self, x):
-        win = self._windows(x)
+        self._check(x)
+        win = layout.windows(layout.pad(x, self.padding), self.kernel_size, self.stride, _UNIT)
         y = layout.copy(win[:, :, 0, 0])
         for i, j in self._offsets()[1:]:
             y += win[:, :, i, j]
@@ -122,7 +88,7 @@ class AvgPool2D(_Pool2D):
 
         def fill(g):
             g[...] = share[:, :, None, None]
-        return self._input_grad(fill, dy.dtype)
+        return layout.window_grad(fill, self._x_shape, self.kernel_size, self.stride, self.padding, dy.dtype)
 
 
 class GlobalAvgPool2D(Layer):
