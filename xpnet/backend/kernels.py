@@ -16,6 +16,12 @@ __device__ long long xpnet_digit(long long& rest, long long size) {
     rest /= size;
     return digit;
 }
+
+// The window, `stride` apart, whose tap at `offset` covers position `pos`; -1 when none of the `count` does.
+__device__ long long xpnet_window(long long pos, long long offset, long long stride, long long count) {
+    const long long t = pos - offset;
+    return (t < 0 || t % stride != 0 || t / stride >= count) ? -1 : t / stride;
+}
 """
 
 # One thread per entry of the contiguous batch-last columns (C, kh, kw, OH, OW, N): `i` is that entry's
@@ -45,12 +51,12 @@ col2im = cupy.ElementwiseKernel(
     const long long z = xpnet_digit(r, width), y = xpnet_digit(r, height), c = xpnet_digit(r, channels), b = r;
     T acc = img;
     for (long long p = 0; p < kh; ++p) {
-        const long long ty = y - p * dh;
-        if (ty < 0 || ty % sh != 0 || ty / sh >= oh_size) continue;
+        const long long oy = xpnet_window(y, p * dh, sh, oh_size);
+        if (oy < 0) continue;
         for (long long q = 0; q < kw; ++q) {
-            const long long tx = z - q * dw;
-            if (tx < 0 || tx % sw != 0 || tx / sw >= ow_size) continue;
-            const long long at[6] = {b, c, p, q, ty / sh, tx / sw};
+            const long long ox = xpnet_window(z, q * dw, sw, ow_size);
+            if (ox < 0) continue;
+            const long long at[6] = {b, c, p, q, oy, ox};
             acc += col[at];
         }
     }
@@ -102,13 +108,11 @@ max_pool_backward = cupy.ElementwiseKernel(
     const long long b = xpnet_digit(r, nb), xx = xpnet_digit(r, width), yy = xpnet_digit(r, height), c = r;
     T acc = 0;
     for (long long p = 0; p < kh; ++p) {
-        const long long ty = yy + ph - p;
-        if (ty < 0 || ty % sh != 0 || ty / sh >= oh_size) continue;
+        const long long oy = xpnet_window(yy + ph, p, sh, oh_size);
+        if (oy < 0) continue;
         for (long long q = 0; q < kw; ++q) {
-            const long long tx = xx + pw - q;
-            if (tx < 0 || tx % sw != 0 || tx / sw >= ow_size) continue;
-            const long long oy = ty / sh, ox = tx / sw;
-            if (arg[((c * oh_size + oy) * ow_size + ox) * nb + b] != p * kw + q) continue;
+            const long long ox = xpnet_window(xx + pw, q, sw, ow_size);
+            if (ox < 0 || arg[((c * oh_size + oy) * ow_size + ox) * nb + b] != p * kw + q) continue;
             const long long at[4] = {b, c, oy, ox};
             acc += dy[at];
         }
