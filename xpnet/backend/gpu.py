@@ -103,3 +103,30 @@ def max_pool_backward(dy, saved):
     dx = layout.empty((n, c, h, w), dy.dtype)
     kernels.max_pool_backward(dy, arg, n, c, h, w, kh, kw, oh, ow, sh, sw, ph, pw, layout.batch_last(dx))
     return dx
+
+
+def _sgd(p, g, lr, weight_decay):
+    kernels.sgd(g, lr, weight_decay, p)
+
+
+def _sgd_momentum(p, g, buf, lr, momentum, dampening, weight_decay, nesterov, first):
+    kernels.sgd_momentum(g, lr, momentum, 1 - dampening, weight_decay, nesterov, first, p, buf)
+
+
+def _adam(p, g, m, v, vmax, lr, beta1, beta2, weight_decay, decoupled, eps, step_size, root_correction2):
+    kernels.adam(g, 1 - lr * weight_decay, weight_decay, decoupled, 1 - beta1, beta2, 1 - beta2, vmax is not None,
+                 eps, step_size, root_correction2, p, m, v, v if vmax is None else vmax)
+
+
+def _rmsprop(p, g, square_avg, grad_avg, buf, lr, alpha, eps, weight_decay, momentum):
+    kernels.rmsprop(g, lr, alpha, 1 - alpha, eps, weight_decay, momentum, grad_avg is not None, buf is not None,
+                    p, square_avg, square_avg if grad_avg is None else grad_avg, square_avg if buf is None else buf)
+
+
+_FUSED = {"sgd": _sgd, "sgd_momentum": _sgd_momentum, "adam": _adam, "rmsprop": _rmsprop}
+
+
+def fused(name, arithmetic):
+    """The form of an elementwise computation to run here: the fused kernel called `name` (one launch, with
+    `arithmetic`'s parameters and meaning), or `arithmetic` itself, CuPy's launches one per operation."""
+    return _FUSED.get(name, arithmetic)

@@ -19,7 +19,7 @@ class Adagrad(Optimizer):
     def _update(p, g, state, group):
         t = next_step(state)
         total = buffer(state, "sum", p, group["initial_accumulator_value"])
-        g = with_weight_decay(p, g, group["weight_decay"])
+        g = with_weight_decay(p.data, g, group["weight_decay"])
         clr = group["lr"] / (1 + (t - 1) * group["lr_decay"])
         total += g * g
         std = xp.sqrt(total)

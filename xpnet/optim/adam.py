@@ -1,5 +1,5 @@
 """Adam and AdamW: bias-corrected first and second moment estimates."""
-from ..backend import xp
+from ..backend import ops, xp
 from .optimizer import Optimizer, buffer, check_betas, check_nonnegative, lerp_, next_step, with_weight_decay
 
 
@@ -11,21 +11,39 @@ class MomentOptimizer(Optimizer):
         check_betas(self, group)
 
 
-def moments(p, g, state, group):
-    """Weight decay (coupled or decoupled) and the running moments of Adam and RAdam.
-
-    Returns the step count t and the updated first and second moments m, v."""
-    t = next_step(state)
-    lr, wd, (beta1, beta2) = group["lr"], group["weight_decay"], group["betas"]
-    if group["decoupled_weight_decay"]:
-        p.data *= 1 - lr * wd
+def moments_arithmetic(p, g, m, v, lr, beta1, beta2, weight_decay, decoupled):
+    """Weight decay, decoupled (p *= 1 - lr * weight_decay) or folded into g, then the running moments
+    m += (1 - beta1) (g - m) and v = beta2 v + (1 - beta2) g²; in place on p, m and v."""
+    if decoupled:
+        p *= 1 - lr * weight_decay
     else:
-        g = with_weight_decay(p, g, wd)
-    exp_avg, exp_avg_sq = buffer(state, "exp_avg", p), buffer(state, "exp_avg_sq", p)
-    lerp_(exp_avg, g, 1 - beta1)
-    exp_avg_sq *= beta2
-    exp_avg_sq += (1 - beta2) * (g * g)
-    return t, exp_avg, exp_avg_sq
+        g = with_weight_decay(p, g, weight_decay)
+    lerp_(m, g, 1 - beta1)
+    v *= beta2
+    v += (1 - beta2) * (g * g)
+
+
+def moments(p, g, state, group):
+    """The step count t and the first and second moments m, v of parameter `p`, updated by `g`."""
+    t = next_step(state)
+    m, v = buffer(state, "exp_avg", p), buffer(state, "exp_avg_sq", p)
+    moments_arithmetic(p.data, g, m, v, group["lr"], *group["betas"], group["weight_decay"],
+                       group["decoupled_weight_decay"])
+    return t, m, v
+
+
+def adam_arithmetic(p, g, m, v, vmax, lr, beta1, beta2, weight_decay, decoupled, eps, step_size, root_correction2):
+    """The moments (`moments_arithmetic`), then p -= step_size * m / (sqrt(v) / root_correction2 + eps), with the
+    running maximum `vmax` of v in place of v when it is given (amsgrad); in place."""
+    moments_arithmetic(p, g, m, v, lr, beta1, beta2, weight_decay, decoupled)
+    if vmax is not None:
+        v = xp.maximum(vmax, v, out=vmax)
+    denom = xp.sqrt(v)
+    denom /= root_correction2
+    denom += eps
+    xp.divide(m, denom, out=denom)
+    denom *= step_size
+    p -= denom
 
 
 class Adam(MomentOptimizer):
@@ -42,17 +60,13 @@ class Adam(MomentOptimizer):
 
     @staticmethod
     def _update(p, g, state, group):
-        t, exp_avg, exp_avg_sq = moments(p, g, state, group)
+        t = next_step(state)
         lr, (beta1, beta2) = group["lr"], group["betas"]
-        if group["amsgrad"]:
-            max_sq = buffer(state, "max_exp_avg_sq", p)
-            exp_avg_sq = xp.maximum(max_sq, exp_avg_sq, out=max_sq)
-        denom = xp.sqrt(exp_avg_sq)
-        denom /= (1 - beta2 ** t) ** 0.5
-        denom += group["eps"]
-        xp.divide(exp_avg, denom, out=denom)
-        denom *= lr / (1 - beta1 ** t)
-        p.data -= denom
+        m, v = buffer(state, "exp_avg", p), buffer(state, "exp_avg_sq", p)
+        vmax = buffer(state, "max_exp_avg_sq", p) if group["amsgrad"] else None
+        ops.fused("adam", adam_arithmetic)(p.data, g, m, v, vmax, lr, beta1, beta2, group["weight_decay"],
+                                           group["decoupled_weight_decay"], group["eps"], lr / (1 - beta1 ** t),
+                                           (1 - beta2 ** t) ** 0.5)
 
 
 class AdamW(Adam):

@@ -163,8 +163,9 @@ def next_step(state):
 
 
 def with_weight_decay(p, g, weight_decay):
-    """L2 penalty folded into the gradient (a new array: `p.grad` is left untouched, as in PyTorch)."""
-    return g + weight_decay * p.data if weight_decay != 0 else g
+    """The gradient `g` of parameter array `p` plus the L2 penalty's, weight_decay * p (a new array: the
+    parameter's `.grad` is left untouched, as in PyTorch)."""
+    return g + weight_decay * p if weight_decay != 0 else g
 
 
 def lerp_(a, b, weight):

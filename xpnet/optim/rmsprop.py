@@ -1,6 +1,30 @@
 """RMSprop: divide the gradient by a running root-mean-square of recent gradients."""
-from ..backend import xp
+from ..backend import ops, xp
 from .optimizer import Optimizer, buffer, check_nonnegative, lerp_, next_step, with_weight_decay
+
+
+def rmsprop_arithmetic(p, g, square_avg, grad_avg, buf, lr, alpha, eps, weight_decay, momentum):
+    """With d = g + weight_decay * p: square_avg = alpha square_avg + (1 - alpha) d², and, when given, grad_avg
+    += (1 - alpha) (d - grad_avg); avg = sqrt(square_avg - grad_avg²) + eps; then p -= lr * d / avg, or through
+    the momentum buffer `buf` = momentum buf + d / avg when given. In place."""
+    d = with_weight_decay(p, g, weight_decay)
+    square_avg *= alpha
+    square_avg += (1 - alpha) * (d * d)
+    if grad_avg is not None:
+        lerp_(grad_avg, d, 1 - alpha)
+        avg = square_avg - grad_avg * grad_avg
+        xp.sqrt(avg, out=avg)
+    else:
+        avg = xp.sqrt(square_avg)
+    avg += eps
+    if buf is not None:
+        buf *= momentum
+        buf += d / avg
+        p -= lr * buf
+    else:
+        xp.divide(d, avg, out=avg)
+        avg *= lr
+        p -= avg
 
 
 class RMSprop(Optimizer):
@@ -20,25 +44,8 @@ class RMSprop(Optimizer):
     @staticmethod
     def _update(p, g, state, group):
         next_step(state)
-        alpha = group["alpha"]
-        g = with_weight_decay(p, g, group["weight_decay"])
         square_avg = buffer(state, "square_avg", p)
-        square_avg *= alpha
-        square_avg += (1 - alpha) * (g * g)
-        if group["centered"]:
-            grad_avg = buffer(state, "grad_avg", p)
-            lerp_(grad_avg, g, 1 - alpha)
-            avg = square_avg - grad_avg * grad_avg
-            xp.sqrt(avg, out=avg)
-        else:
-            avg = xp.sqrt(square_avg)
-        avg += group["eps"]
-        if group["momentum"] > 0:
-            buf = buffer(state, "momentum_buffer", p)
-            buf *= group["momentum"]
-            buf += g / avg
-            p.data -= group["lr"] * buf
-        else:
-            xp.divide(g, avg, out=avg)
-            avg *= group["lr"]
-            p.data -= avg
+        grad_avg = buffer(state, "grad_avg", p) if group["centered"] else None
+        buf = buffer(state, "momentum_buffer", p) if group["momentum"] > 0 else None
+        ops.fused("rmsprop", rmsprop_arithmetic)(p.data, g, square_avg, grad_avg, buf, group["lr"], group["alpha"],
+                                                 group["eps"], group["weight_decay"], group["momentum"])

@@ -1,5 +1,26 @@
 """Stochastic gradient descent with optional momentum, dampening, Nesterov and weight decay."""
-from .optimizer import Optimizer, check_nonnegative, with_weight_decay
+from ..backend import ops
+from .optimizer import Optimizer, buffer, check_nonnegative, with_weight_decay
+
+
+def sgd_arithmetic(p, g, lr, weight_decay):
+    """p -= lr * (g + weight_decay * p), in place."""
+    step = with_weight_decay(p, g, weight_decay) * lr
+    p -= step
+
+
+def sgd_momentum_arithmetic(p, g, buf, lr, momentum, dampening, weight_decay, nesterov, first):
+    """With d = g + weight_decay * p: buf = d on the first step, else momentum * buf + (1 - dampening) * d;
+    p -= lr * (d + momentum * buf if nesterov else buf). In place on p and buf."""
+    d = with_weight_decay(p, g, weight_decay)
+    if first:
+        buf[...] = d
+    else:
+        buf *= momentum
+        buf += (1 - dampening) * d
+    step = d + momentum * buf if nesterov else buf.copy()
+    step *= lr
+    p -= step
 
 
 class SGD(Optimizer):
@@ -20,14 +41,11 @@ class SGD(Optimizer):
 
     @staticmethod
     def _update(p, g, state, group):
-        g = with_weight_decay(p, g, group["weight_decay"])
-        momentum = group["momentum"]
-        if momentum != 0:
-            buf = state.get("momentum_buffer")
-            if buf is None:
-                buf = state["momentum_buffer"] = g.copy()
-            else:
-                buf *= momentum
-                buf += (1 - group["dampening"]) * g
-            g = g + momentum * buf if group["nesterov"] else buf
-        p.data -= group["lr"] * g
+        lr, momentum, weight_decay = group["lr"], group["momentum"], group["weight_decay"]
+        if momentum == 0:
+            ops.fused("sgd", sgd_arithmetic)(p.data, g, lr, weight_decay)
+            return
+        first = state.get("momentum_buffer") is None
+        buf = buffer(state, "momentum_buffer", p)
+        ops.fused("sgd_momentum", sgd_momentum_arithmetic)(p.data, g, buf, lr, momentum, group["dampening"],
+                                                           weight_decay, group["nesterov"], first)
