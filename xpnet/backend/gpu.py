@@ -123,7 +123,8 @@ def _rmsprop(p, g, square_avg, grad_avg, buf, lr, alpha, eps, weight_decay, mome
                     p, square_avg, square_avg if grad_avg is None else grad_avg, square_avg if buf is None else buf)
 
 
-_FUSED = {"sgd": _sgd, "sgd_momentum": _sgd_momentum, "adam": _adam, "rmsprop": _rmsprop}
+_FUSED = {"sgd": _sgd, "sgd_momentum": _sgd_momentum, "adam": _adam, "rmsprop": _rmsprop,
+          "relu_grad": kernels.relu_grad, "scale_shift": kernels.scale_shift, "normalized_grad": kernels.normalized_grad}
 
 
 def fused(name, arithmetic):

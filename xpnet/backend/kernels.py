@@ -182,3 +182,15 @@ rmsprop = cupy.ElementwiseKernel(
     }
     """,
     "xpnet_rmsprop")
+
+
+# Elementwise chains of the layers, one launch each instead of one per operation; each is the arithmetic of
+# the function of the same name in xpnet/layers, in the same order.
+relu_grad = cupy.ElementwiseKernel("T dy, T y", "T out", "out = dy * (T)(y > 0);", "xpnet_relu_grad")
+
+scale_shift = cupy.ElementwiseKernel("T x, T scale, T shift", "T out", "out = x * scale + shift;",
+                                     "xpnet_scale_shift")
+
+normalized_grad = cupy.ElementwiseKernel(
+    "T dy, T centred, T k, T k_centred, T k_shift", "T out", "out = dy * k - centred * k_centred - k_shift;",
+    "xpnet_normalized_grad")

@@ -5,11 +5,16 @@ a function of it (ReLU, Sigmoid, Tanh), else a sign mask or the input.
 """
 import math
 
-from ..backend import xp
+from ..backend import layout, ops, xp
 from ..backend.special import erf
 from ..init import constant
 from ..parameter import Parameter
 from .base import Layer, check_input
+
+
+def relu_grad(dy, y, out):
+    """out = dy where y > 0, else 0: ReLU's input gradient from its output y."""
+    return xp.multiply(dy, y > 0, out=out)
 
 
 def sigmoid(z):
@@ -37,11 +42,11 @@ class ReLU(Activation):
     """max(x, 0); the gradient at 0 is 0, as in PyTorch."""
 
     def _forward(self, x):
-        self._y = xp.maximum(x, 0)
+        self._y = xp.maximum(x, 0, out=layout.empty_like(x))
         return self._y
 
     def _backward(self, dy):
-        return dy * (self._y > 0)
+        return ops.fused("relu_grad", relu_grad)(dy, self._y, layout.empty_like(self._y))
 
 
 class LeakyReLU(Activation):

@@ -12,6 +12,21 @@ from .base import Layer, check_input
 from .norm import channel_moments
 
 
+def scale_shift(x, scale, shift, out):
+    """out = x * scale + shift (scale and shift broadcast along x's rows, the channels)."""
+    xp.multiply(x, scale, out=out)
+    out += shift
+
+
+def normalized_grad(dy, centred, k, k_centred, k_shift, out):
+    """out = k dy - k_centred (x - mean) - k_shift, the input gradient of batch normalisation with batch
+    statistics (factors per channel, broadcast along the rows); `centred` = x - mean is overwritten."""
+    xp.multiply(dy, k, out=out)
+    centred *= k_centred
+    out -= centred
+    out -= k_shift
+
+
 class _BatchNorm(Layer):
     """Shared by BatchNorm1D and BatchNorm2D, which differ only in the input ranks they accept."""
 
@@ -51,8 +66,7 @@ class _BatchNorm(Layer):
             else:
                 mean[c0:c1], var[c0:c1] = self.running_mean[c0:c1], self.running_var[c0:c1]
             scale, shift = self._scale_shift(mean[c0:c1], var[c0:c1], c0, c1)
-            xp.multiply(xc[c0:c1], scale[:, None], out=y[c0:c1])
-            y[c0:c1] += shift[:, None]
+            ops.fused("scale_shift", scale_shift)(xc[c0:c1], scale[:, None], shift[:, None], y[c0:c1])
         if self._batch_stats and self.training and self.track_running_stats:
             self._update_running(mean, var, n)
         self._xc, self._mean, self._inv_std, self._blocks = xc, mean, 1 / xp.sqrt(var + self.eps), blocks
@@ -97,11 +111,12 @@ class _BatchNorm(Layer):
             if dx is None:
                 continue
             k = inv_std[c0:c1] * (self.weight.data[c0:c1] if self.affine else 1)
-            xp.multiply(dyb, k[:, None], out=dx[c0:c1])
             if self._batch_stats:
-                centred *= (k * inv_std[c0:c1] * sum_dy_xhat[c0:c1] / n)[:, None]
-                dx[c0:c1] -= centred
-                dx[c0:c1] -= (k * sum_dy[c0:c1] / n)[:, None]
+                ops.fused("normalized_grad", normalized_grad)(dyb, centred, k[:, None],
+                                                              (k * inv_std[c0:c1] * sum_dy_xhat[c0:c1] / n)[:, None],
+                                                              (k * sum_dy[c0:c1] / n)[:, None], dx[c0:c1])
+            else:
+                xp.multiply(dyb, k[:, None], out=dx[c0:c1])
         if self.affine:
             self.weight.accumulate(sum_dy_xhat)
             self.bias.accumulate(sum_dy)
