@@ -4,7 +4,10 @@ gpu.py exports the same names with the same parameters (row_blocks' optional `bu
 is the CPU's own). Arrays follow the layout of backend/layout.py: logical NCHW,
 stored batch-last.
 """
+import functools
 import math
+import os
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy
 
@@ -123,6 +126,46 @@ def max_pool_backward(dy, saved):
 
 
 def fused(name, arithmetic):
-    """The form of an elementwise computation to run here: `arithmetic` itself, NumPy's in-place passes
-    (gpu.py swaps in one fused kernel where it has one called `name`)."""
-    return arithmetic
+    """The form of an elementwise computation to run here (gpu.py swaps in one fused kernel called `name`):
+    `arithmetic`, whose NumPy passes run on one core, split across all cores where its arrays are large.
+
+    `arithmetic(*args)` works in place on array arguments of one shape (factors may broadcast), so any
+    piece along one axis can be computed on its own; NumPy releases the GIL inside each pass."""
+    return functools.partial(_in_parallel, arithmetic)
+
+
+def _threads():
+    """XPNET_NUM_THREADS, else the number of cores this process may run on."""
+    wanted = os.environ.get("XPNET_NUM_THREADS", "").strip()
+    if wanted:
+        return max(1, int(wanted))
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+THREADS = _threads()  # threads for elementwise passes
+PARALLEL_MIN = 1 << 18  # elements below which splitting a pass costs more than it saves
+_pool = []  # the worker threads, started on first use
+
+
+def _in_parallel(arithmetic, *args):
+    """Run `arithmetic(*args)` in THREADS pieces along the outermost axis in memory of its largest array,
+    one piece in this thread and the others in worker threads."""
+    arrays = [a for a in args if isinstance(a, numpy.ndarray)]
+    big = max(arrays, key=lambda a: a.size, default=None)
+    if big is None or big.size < PARALLEL_MIN or THREADS < 2:
+        return arithmetic(*args)
+    axis = max(range(big.ndim), key=lambda i: abs(big.strides[i]) * (big.shape[i] > 1))
+    length = big.shape[axis]
+    count = min(THREADS, length)
+    edges = [length * k // count for k in range(count + 1)]
+
+    def piece(k):
+        cut = (slice(None),) * axis + (slice(edges[k], edges[k + 1]),)
+        arithmetic(*(a[cut] if isinstance(a, numpy.ndarray) and a.ndim == big.ndim and a.shape[axis] == length
+                     else a for a in args))
+    if not _pool:
+        _pool.append(ThreadPoolExecutor(THREADS - 1, thread_name_prefix="xpnet"))
+    others = [_pool[0].submit(piece, k) for k in range(1, count)]
+    piece(0)
+    for job in others:
+        job.result()

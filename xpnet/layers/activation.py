@@ -12,9 +12,14 @@ from ..parameter import Parameter
 from .base import Layer, check_input
 
 
+def relu(x, out):
+    """out = max(x, 0)."""
+    xp.maximum(x, 0, out=out)
+
+
 def relu_grad(dy, y, out):
     """out = dy where y > 0, else 0: ReLU's input gradient from its output y."""
-    return xp.multiply(dy, y > 0, out=out)
+    xp.multiply(dy, y > 0, out=out)
 
 
 def sigmoid(z):
@@ -42,11 +47,14 @@ class ReLU(Activation):
     """max(x, 0); the gradient at 0 is 0, as in PyTorch."""
 
     def _forward(self, x):
-        self._y = xp.maximum(x, 0, out=layout.empty_like(x))
+        self._y = layout.empty_like(x)
+        ops.fused("relu", relu)(x, self._y)
         return self._y
 
     def _backward(self, dy):
-        return ops.fused("relu_grad", relu_grad)(dy, self._y, layout.empty_like(self._y))
+        dx = layout.empty_like(self._y)
+        ops.fused("relu_grad", relu_grad)(dy, self._y, dx)
+        return dx
 
 
 class LeakyReLU(Activation):

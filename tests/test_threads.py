@@ -1,0 +1,49 @@
+"""Elementwise passes split across threads on the CPU (ops.fused) give exactly the numbers of one pass."""
+import numpy as np
+import pytest
+
+import xpnet.backend.cpu as cpu
+from xpnet import optim
+from xpnet.backend import asarray, layout, to_numpy
+from xpnet.layers import BatchNorm2D, ReLU
+from xpnet.parameter import Parameter
+
+
+def _run(make, x, dy):
+    """Output, input gradient and parameter gradients of a fresh layer from `make`."""
+    layer = make()
+    y = layer(x)
+    dx = layer.backward(dy)
+    return [to_numpy(a).copy() for a in (y, dx, *(p.grad for p in layer.parameters()))]
+
+
+@pytest.mark.parametrize("threads", [2, 3, 5])
+@pytest.mark.parametrize("make", [ReLU, lambda: BatchNorm2D(6)])
+def test_layers_split_across_threads_match_one_thread(make, threads, monkeypatch, rng):
+    x = layout.padded(asarray(rng.standard_normal((4, 6, 5, 7)), np.float32), (0, 0))
+    dy = layout.padded(asarray(rng.standard_normal((4, 6, 5, 7)), np.float32), (0, 0))
+    alone = _run(make, x, dy)
+    monkeypatch.setattr(cpu, "PARALLEL_MIN", 1)
+    monkeypatch.setattr(cpu, "THREADS", threads)
+    for got, want in zip(_run(make, x, dy), alone):
+        np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize("make", [lambda p: optim.Adam(p, lr=0.1, amsgrad=True, weight_decay=0.1),
+                                  lambda p: optim.SGD(p, lr=0.1, momentum=0.9, nesterov=True),
+                                  lambda p: optim.RMSprop(p, lr=0.01, momentum=0.5, centered=True)])
+def test_optimizer_steps_split_across_threads_match_one_thread(make, monkeypatch, rng):
+    start = rng.standard_normal((7, 3)).astype(np.float32)
+    grads = [rng.standard_normal((7, 3)).astype(np.float32) for _ in range(3)]
+
+    def train():
+        p = Parameter(asarray(start.copy()))
+        opt = make([p])
+        for g in grads:
+            p.grad = asarray(g)
+            opt.step()
+        return to_numpy(p.data)
+    alone = train()
+    monkeypatch.setattr(cpu, "PARALLEL_MIN", 1)
+    monkeypatch.setattr(cpu, "THREADS", 3)
+    np.testing.assert_array_equal(train(), alone)
