@@ -10,19 +10,15 @@ under its own time limit and all of them within `BUDGET_S` (7.5 minutes):
     bench    python3 -m bench --backend both --quick --save --results-dir <the results folder>
 
 Everything lands in one folder, `bench/results/<date>-gpu-check-<GPU name>/` unless `--results-dir`
-names another parent: summary.md, summary.json, one <step>.log per step run and the bench's two
-tables (at most 8 files, logs cut to their last `LOG_BYTES`). Exit status 0 when every step passed,
-1 when any failed, timed out or could not run, 2 for a bad command line.
+names another parent: summary.md, summary.json, one <step>.log per step run (long ones cut to their
+end) and the bench's two tables, at most 8 files. Exit status 0 when every step passed, 1 when any
+failed, timed out or could not run, 2 for a bad command line.
 """
 import argparse
-import contextlib
-import dataclasses
 import datetime
 import json
 import os
-import shlex
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -33,24 +29,12 @@ from xpnet.bench.report import _slug
 from xpnet.data import where
 
 from .gpu_check_report import write_summary
+from .gpu_check_steps import Step, not_run, run_step
 
 ROOT = Path(__file__).resolve().parent.parent
 BUDGET_S = 450  # the whole check, so that it ends within 8 minutes
 MIN_STEP_S = 10  # a step that would get less time than this is not started
-LOG_BYTES = 2 << 20  # a longer log keeps its end
 TAIL_LINES = 20  # lines of a failed step's log shown on the console
-
-
-@dataclasses.dataclass(frozen=True)
-class Step:
-    """One command of the check. "{python}", "{data}", "{results}" and "{scratch}" in `command`, `env`
-    and `expects` are filled in when it runs; `expects` names a file the step must leave behind."""
-    name: str
-    command: tuple
-    limit_s: int
-    env: tuple = ()
-    expects: str | None = None
-
 
 MACHINE = Step("machine", ("{python}", "-m", "bench.gpu_check", "--describe"), 120)
 STEPS = (
@@ -110,81 +94,6 @@ def _nvidia_smi():
     return {"nvidia_driver": fields[0], "gpu_memory": fields[1]}
 
 
-# -- running steps --------------------------------------------------------------------------------
-def _fill(text, places):
-    """`text` with each "{name}" of `places` replaced by its value (other braces stay as they are)."""
-    for name, value in places.items():
-        text = text.replace("{" + name + "}", value)
-    return text
-
-
-def run_step(step, places, env, limit_s, log_path=None):
-    """Run `step` in environment `env` for at most `limit_s` seconds; its output goes to `log_path` (else
-    into the record as "output"). Returns the step's record for summary.json."""
-    command = [_fill(part, places) for part in step.command]
-    env_add = {k: _fill(v, places) for k, v in step.env}
-    record = {"name": step.name, "command": shlex.join([f"{k}={v}" for k, v in env_add.items()] + command),
-              "limit_s": round(limit_s), "exit_status": None, "seconds": None}
-    with tempfile.TemporaryFile() as out:
-        start = time.monotonic()
-        # its own process group, so a timeout ends the step's children too
-        proc = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT,
-                                env={**env, **env_add}, start_new_session=True)
-        try:
-            record["exit_status"] = proc.wait(timeout=limit_s)
-        except subprocess.TimeoutExpired:
-            _stop(proc)
-        record["seconds"] = round(time.monotonic() - start, 1)
-        out.seek(0)
-        output = out.read()
-    if log_path is None:
-        record["output"] = output.decode(errors="replace")
-    else:
-        log_path.write_bytes(_tail(output))
-        record["log"] = log_path.name
-    expected = Path(_fill(step.expects, places)) if step.expects else None
-    record["result"] = _result(record["exit_status"], expected, limit_s)
-    if record["result"] == "passed" and expected is not None and expected.suffix == ".json":
-        record["produced"] = json.loads(expected.read_text())
-    return record
-
-
-def _stop(proc):
-    """End a step that ran past its limit, and everything it started: asked first, then killed."""
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(proc.pid, signal.SIGTERM)
-    with contextlib.suppress(subprocess.TimeoutExpired):
-        proc.wait(timeout=5)
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
-
-
-def _tail(output):
-    """`output`, or its last LOG_BYTES after a line saying how much was cut."""
-    cut = len(output) - LOG_BYTES
-    if cut <= 0:
-        return output
-    notice = f"[gpu check: the first {cut} bytes of this log were cut; its last {LOG_BYTES} follow]\n"
-    return notice.encode() + output[cut:]
-
-
-def _result(exit_status, expected, limit_s):
-    """'passed', 'timed out after N s', 'failed (exit status N)' or 'failed: it left no <expected file>'."""
-    if exit_status is None:
-        return f"timed out after {round(limit_s)} s"
-    if exit_status != 0:
-        return f"failed (exit status {exit_status})"
-    if expected is not None and not expected.is_file():
-        return f"failed: it left no {expected.name}"
-    return "passed"
-
-
-def _not_run(step, why):
-    return {"name": step.name, "command": None, "limit_s": step.limit_s, "exit_status": None, "seconds": None,
-            "result": why}
-
-
 # -- the check ------------------------------------------------------------------------------------
 def data_folder(args):
     """The folder holding mnist/: --data, else $XPNET_DATA, else .data in the checkout."""
@@ -230,7 +139,7 @@ def check(args, steps=STEPS, machine=MACHINE):
     env = {**os.environ, "XPNET_DATA": str(data), "XPNET_OFFLINE": "1", "PYTHONUNBUFFERED": "1"}
     summary = {"date": datetime.date.today().isoformat(), "data": str(data), "budget_s": BUDGET_S}
 
-    probe = run_step(machine, places, env, machine.limit_s)
+    probe = run_step(machine, places, env, machine.limit_s, ROOT)
     summary["machine"] = _described(probe)
     problems = [p for p in (summary["machine"].get("error"), _data_problem(data, args.skip)) if p]
     folder = _folder(args.results_dir, summary["date"], summary["machine"].get("device", "no-gpu"))
@@ -239,15 +148,15 @@ def check(args, steps=STEPS, machine=MACHINE):
         places.update(results=str(folder), scratch=scratch)
         for step in steps:
             if step.name in args.skip:
-                summary["steps"].append(_not_run(step, "skipped"))
+                summary["steps"].append(not_run(step, "skipped"))
             elif problems:
-                summary["steps"].append(_not_run(step, "not run: the machine is not ready"))
+                summary["steps"].append(not_run(step, "not run: the machine or the data is not ready"))
             elif deadline - time.monotonic() < MIN_STEP_S:
-                summary["steps"].append(_not_run(step, f"not run: the {BUDGET_S} s budget is spent"))
+                summary["steps"].append(not_run(step, f"not run: the {BUDGET_S} s budget is spent"))
             else:
                 _announce(step)
                 limit_s = min(step.limit_s, deadline - time.monotonic())
-                summary["steps"].append(run_step(step, places, env, limit_s, folder / f"{step.name}.log"))
+                summary["steps"].append(run_step(step, places, env, limit_s, ROOT, folder / f"{step.name}.log"))
                 _report(summary["steps"][-1], folder)
     failed = [s["name"] for s in summary["steps"] if s["result"] not in ("passed", "skipped")]
     summary["problems"], summary["failed"] = problems, failed

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from bench import gpu_check
+from bench import gpu_check, gpu_check_steps
 from bench.gpu_check import Step
 from xpnet.parity import gpu_status
 
@@ -165,7 +165,7 @@ def test_a_machine_without_a_gpu_stops_before_any_step(tmp_path, data, capsys):
     assert status == 1 and folder.name == f"{TODAY}-gpu-check-no-gpu"
     assert summary["machine"] == {"error": "the gpu backend needs a CUDA device but finds no NVIDIA driver"}
     assert summary["problems"] == [summary["machine"]["error"]] and summary["failed"] == ["machine", "tests"]
-    assert summary["steps"][1]["result"] == "not run: the machine is not ready"
+    assert summary["steps"][1]["result"] == "not run: the machine or the data is not ready"
     assert sorted(p.name for p in folder.iterdir()) == ["summary.json", "summary.md"]
     assert "gpu check: the gpu backend needs a CUDA device but finds no NVIDIA driver" in capsys.readouterr().err
 
@@ -173,7 +173,7 @@ def test_a_machine_without_a_gpu_stops_before_any_step(tmp_path, data, capsys):
 def test_missing_mnist_stops_the_check_unless_train_is_skipped(tmp_path):
     steps = (_python("pass", name="train"),)
     status, _, summary = _check(tmp_path, tmp_path / "empty", steps)
-    assert status == 1 and summary["steps"][1]["result"] == "not run: the machine is not ready"
+    assert status == 1 and summary["steps"][1]["result"] == "not run: the machine or the data is not ready"
     (problem,) = summary["problems"]
     assert f"MNIST's four IDX files in {tmp_path / 'empty'}/mnist/" in problem
     assert "cp -r <folder holding mnist>/mnist .data/" in problem and "--skip train" in problem
@@ -188,7 +188,7 @@ def test_steps_past_the_budget_are_not_run(tmp_path, data, monkeypatch):
 
 
 def test_long_logs_keep_their_end(tmp_path, data, monkeypatch):
-    monkeypatch.setattr(gpu_check, "LOG_BYTES", 100)
+    monkeypatch.setattr(gpu_check_steps, "LOG_BYTES", 100)
     steps = (_python("print('x' * 500); print('the last line')", name="tests"),)
     _, folder, _ = _check(tmp_path, data, steps)
     notice, kept = (folder / "tests.log").read_text().split("\n", 1)
@@ -217,7 +217,7 @@ def test_the_script_fails_fast_and_clearly_without_a_gpu(tmp_path):
     assert summary["machine"]["error"].startswith("the gpu backend needs ")  # CuPy, or a driver, ...
     assert f"gpu check: {summary['machine']['error']}" in res.stderr
     assert summary["data"] == str(tmp_path / "nodata") and "MNIST's four IDX files" in summary["problems"][-1]
-    assert [s["result"] for s in summary["steps"][1:]] == ["not run: the machine is not ready"] * 4
+    assert [s["result"] for s in summary["steps"][1:]] == ["not run: the machine or the data is not ready"] * 4
     assert "results in results/" + folder.name in res.stderr  # relative to where it was started
 
 
