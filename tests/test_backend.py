@@ -1,8 +1,9 @@
-"""The backend: which module `xp` is, switching, moving arrays, dtypes, seeding, info."""
+"""The backend: which module `xp` is, switching, moving arrays, dtypes, seeding, info, and the GPU check."""
 import importlib.util
 import os
 import subprocess
 import sys
+import types
 
 import numpy as np
 import pytest
@@ -146,3 +147,220 @@ def test_info_keys(on_cpu):
     out = backend.info()
     assert {"backend", "python", "numpy", "blas", "cpu", "cpu_count"} <= set(out)
     assert out["backend"] == "cpu" and out["numpy"] == np.__version__
+
+
+# -- the GPU check: stand-ins for the points where a real CuPy fails ----------------------------------
+class CUDARuntimeError(RuntimeError):
+    """Stands in for cupy_backends.cuda.api.runtime.CUDARuntimeError."""
+
+
+class DynamicLibNotFoundError(RuntimeError):
+    """Stands in for cuda.pathfinder's error, which CuPy passes on for NVRTC and turns into ImportError for others."""
+
+
+def _missing(lib):
+    return f'Failure finding "lib{lib}.so.13": No such file: lib{lib}.so.13'
+
+
+class FakeCupy(types.ModuleType):
+    """A CuPy whose arrays are NumPy's and whose device, driver and libraries are what a test says."""
+
+    def __init__(self, devices=1, driver=13000, built_for=13020, device_error=None, missing=(), compute_error=None):
+        super().__init__("cupy")
+        self.__version__ = "14.2.0"
+        self.calls = 0
+        self.missing = set(missing)
+
+        def count():
+            self.calls += 1
+            if device_error:
+                raise CUDARuntimeError(device_error)
+            return devices
+
+        def nvrtc_version():
+            if "NVRTC" in self.missing:
+                raise DynamicLibNotFoundError(_missing("nvrtc"))
+            return 13, 2
+
+        runtime = types.SimpleNamespace(getDeviceCount=count, runtimeGetVersion=lambda: built_for,
+                                        driverGetVersion=lambda: driver)
+        self.cuda = _FakeCuda(self, runtime, types.SimpleNamespace(getVersion=nvrtc_version))
+        self.float32, self.random = np.float32, np.random
+        self.compute_error = compute_error
+
+    def ones(self, *args, **kwargs):
+        if self.compute_error:
+            raise CUDARuntimeError(self.compute_error)
+        return np.ones(*args, **kwargs)
+
+
+class _FakeCuda:
+    """cupy.cuda: cublas and curand load their library on first access, as CuPy's lazy attributes do."""
+
+    def __init__(self, cupy, runtime, nvrtc):
+        self._cupy, self.runtime, self.nvrtc = cupy, runtime, nvrtc
+
+    def _lib(self, name):
+        if name in self._cupy.missing:
+            raise ImportError(_missing(name.lower()))
+        return types.SimpleNamespace()
+
+    cublas = property(lambda self: self._lib("cuBLAS"))
+    curand = property(lambda self: self._lib("cuRAND"))
+
+
+@pytest.fixture
+def fake_cupy(monkeypatch):
+    """Install a FakeCupy built from the given settings as `cupy`, with no earlier check remembered."""
+    monkeypatch.setattr(registry, "_checked_cupy", None)
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+
+    def install(**settings):
+        cupy = FakeCupy(**settings)
+        monkeypatch.setitem(sys.modules, "cupy", cupy)
+        return cupy
+    return install
+
+
+def _gpu_error():
+    with pytest.raises(RuntimeError) as info:
+        registry.load("gpu")
+    return str(info.value)
+
+
+def test_gpu_check_passes_once_and_remembers(fake_cupy):
+    cupy = fake_cupy()
+    assert registry.load("gpu") == ("gpu", cupy) and registry.load("auto") == ("gpu", cupy)
+    assert cupy.calls == 1  # checked once per process, not at every load
+
+
+def test_cupy_not_installed(fake_cupy, monkeypatch):
+    monkeypatch.setitem(sys.modules, "cupy", None)  # makes `import cupy` raise ModuleNotFoundError
+    message = _gpu_error()
+    assert "needs CuPy, which is not installed" in message
+    assert 'pip install "xpnet[gpu]" (CUDA 13) or "xpnet[cuda12]" (CUDA 12)' in message
+
+
+def test_cupy_that_fails_to_import(fake_cupy, monkeypatch):
+    def broken(name):
+        raise ModuleNotFoundError("No module named 'cuda.pathfinder'", name="cuda.pathfinder")
+    monkeypatch.setattr(registry, "importlib", types.SimpleNamespace(import_module=broken))
+    message = _gpu_error()
+    assert "installed but fails to import (No module named 'cuda.pathfinder')" in message
+    assert "pip uninstall -y cupy-cuda13x cupy-cuda12x" in message and "not installed" not in message
+
+
+def test_no_driver(fake_cupy):
+    fake_cupy(driver=0, device_error="cudaErrorInsufficientDriver: CUDA driver version is insufficient")
+    message = _gpu_error()
+    assert "needs a CUDA device but CuPy 14.2.0 (built for CUDA 13.2) finds no NVIDIA driver" in message
+    assert "(cudaErrorInsufficientDriver: CUDA driver version is insufficient)" in message
+    assert "install its driver" in message and "XPNET_BACKEND=cpu" in message
+
+
+def test_driver_too_old_points_at_the_cuda12_build(fake_cupy):
+    fake_cupy(driver=12080, device_error="cudaErrorInsufficientDriver: CUDA driver version is insufficient")
+    message = _gpu_error()
+    assert "finds a driver for CUDA 12.8 only" in message and "update the NVIDIA driver to one for CUDA 13" in message
+    assert 'install CuPy for CUDA 12: pip install "xpnet[cuda12]"' in message
+
+
+@pytest.mark.parametrize("visible", [None, ""])
+def test_driver_but_no_device(fake_cupy, monkeypatch, visible):
+    if visible is not None:
+        monkeypatch.setenv("CUDA_VISIBLE_DEVICES", visible)
+    fake_cupy(driver=13000, device_error="cudaErrorNoDevice: no CUDA-capable device is detected")
+    message = _gpu_error()
+    assert "finds the NVIDIA driver (CUDA 13.0) but no device (cudaErrorNoDevice" in message
+    assert "`nvidia-smi` lists a GPU" in message
+    assert ("CUDA_VISIBLE_DEVICES" in message) == (visible is not None)
+    assert visible is None or "and CUDA_VISIBLE_DEVICES='' names a GPU it lists" in message
+
+
+def test_zero_devices_without_an_error(fake_cupy):
+    fake_cupy(devices=0)
+    assert "but no device (CUDA reports 0 devices)" in _gpu_error()
+
+
+@pytest.mark.parametrize("missing", [("NVRTC",), ("cuBLAS",), ("cuRAND",), ("NVRTC", "cuBLAS", "cuRAND")])
+def test_missing_libraries_are_named_with_their_packages(fake_cupy, missing):
+    fake_cupy(missing=missing)
+    message = _gpu_error()
+    assert message.startswith("the gpu backend needs CUDA libraries that CuPy 14.2.0 (for CUDA 13) cannot load:")
+    packages = {"NVRTC": "nvidia-cuda-nvrtc", "cuBLAS": "nvidia-cublas", "cuRAND": "nvidia-curand"}
+    for name, package in packages.items():
+        assert (f"{name}, for " in message) == (name in missing), name
+        assert (f'Failure finding "lib{name.lower()}.so.13"' in message) == (name in missing), name
+    assert f"pip install {' '.join(packages[n] for n in missing)}, or" in message
+    assert 'pip install "cupy-cuda13x[ctk]>=14,<15" (what xpnet\'s "gpu" extra brings)' in message
+    assert "driver" not in message
+
+
+def test_missing_libraries_for_cuda12_name_the_cu12_packages(fake_cupy):
+    fake_cupy(built_for=12090, driver=12090, missing=("cuBLAS", "cuRAND"))
+    message = _gpu_error()
+    assert "pip install nvidia-cublas-cu12 nvidia-curand-cu12, or" in message
+    assert 'pip install "cupy-cuda12x[ctk]>=14,<15" (what xpnet\'s "cuda12" extra brings)' in message
+
+
+def test_a_failing_first_computation_is_reported(fake_cupy):
+    fake_cupy(compute_error="cudaErrorNoKernelImageForDevice: no kernel image is available")
+    message = _gpu_error()
+    assert "finds a CUDA device and its libraries, but a first computation on it failed" in message
+    assert "cudaErrorNoKernelImageForDevice" in message and "cupy.show_config()" in message
+
+
+def test_the_three_kinds_of_failure_say_different_things(fake_cupy, monkeypatch):
+    messages = []
+    for settings in ({"driver": 0, "device_error": "cudaErrorInsufficientDriver: x"}, {"missing": ("cuBLAS",)}):
+        fake_cupy(**settings)
+        messages.append(_gpu_error())
+    monkeypatch.setitem(sys.modules, "cupy", None)
+    messages.append(_gpu_error())
+    fixes = ["install its driver", "pip install nvidia-cublas", 'pip install "xpnet[gpu]"']
+    for i, message in enumerate(messages):
+        assert [fix in message for fix in fixes] == [j == i for j in range(3)], message
+
+
+def test_a_check_that_breaks_is_still_a_reason(fake_cupy):
+    cupy = fake_cupy(device_error="cudaErrorUnknown: x")
+    cupy.cuda.runtime.driverGetVersion = None  # calling it raises TypeError
+    message = _gpu_error()
+    assert message.startswith("the gpu backend could not check CuPy 14.2.0 (TypeError(")
+    assert 'cupy.show_config()' in message
+
+
+@pytest.mark.parametrize("settings", [{"driver": 0, "device_error": "cudaErrorInsufficientDriver: x"},
+                                      {"missing": ("NVRTC",)}, {"compute_error": "boom"}])
+def test_auto_falls_back_quietly_on_every_failure(fake_cupy, capsys, settings):
+    fake_cupy(**settings)
+    assert registry.load("auto") == ("cpu", np)
+    assert capsys.readouterr() == ("", "")
+    assert registry._checked_cupy is None  # a failed check is not remembered: it runs again next time
+
+
+@pytest.mark.skipif(not HAS_CUPY, reason="CuPy is not installed: no real driver check to see")
+def test_real_cupy_without_a_driver_blames_the_driver():
+    cupy = importlib.import_module("cupy")
+    if cupy.cuda.runtime.driverGetVersion() != 0:
+        pytest.skip("this machine has an NVIDIA driver")
+    assert "finds no NVIDIA driver (cudaErrorInsufficientDriver" in _gpu_error()
+
+
+@pytest.mark.skipif(not HAS_CUPY, reason="CuPy is not installed: its library loading cannot be seen")
+@pytest.mark.parametrize("library", registry.LIBRARIES, ids=lambda library: library[0])
+def test_library_loaders_reach_cupys_real_loading(library):
+    """Each loader fails exactly when cuda.pathfinder, which CuPy 14 loads the libraries with, finds no file."""
+    name, _, load, _ = library
+    pathfinder = importlib.import_module("cuda.pathfinder")
+    try:
+        pathfinder.load_nvidia_dynamic_lib(name.lower())
+        found = True
+    except pathfinder.DynamicLibNotFoundError:
+        found = False
+    try:
+        load(importlib.import_module("cupy"))
+        loaded = True
+    except (ImportError, RuntimeError):
+        loaded = False
+    assert loaded == found, name
