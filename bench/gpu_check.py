@@ -25,7 +25,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from xpnet.bench.report import _slug
+from xpnet.bench.report import slug
 from xpnet.data import where
 
 from .gpu_check_report import write_summary
@@ -120,7 +120,7 @@ def _described(probe):
 
 def _folder(parent, date, device):
     """<parent>/<date>-gpu-check-<device>, with -2, -3, ... added when that folder is already there."""
-    base = parent.resolve() / f"{date}-gpu-check-{_slug(device)}"
+    base = parent.resolve() / f"{date}-gpu-check-{slug(device)}"
     path, n = base, 1
     while path.exists():
         n += 1

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from xpnet import backend
-from xpnet.backend import registry
+from xpnet.backend import cupy_check, registry
 
 HAS_CUPY = importlib.util.find_spec("cupy") is not None
 no_cupy = pytest.mark.skipif(HAS_CUPY, reason="CuPy is installed: the CPU-only behaviour cannot be seen")
@@ -212,7 +212,7 @@ class _FakeCuda:
 @pytest.fixture
 def fake_cupy(monkeypatch):
     """Install a FakeCupy built from the given settings as `cupy`, with no earlier check remembered."""
-    monkeypatch.setattr(registry, "_checked_cupy", None)
+    monkeypatch.setattr(cupy_check, "_checked_cupy", None)
     monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
 
     def install(**settings):
@@ -244,7 +244,7 @@ def test_cupy_not_installed(fake_cupy, monkeypatch):
 def test_cupy_that_fails_to_import(fake_cupy, monkeypatch):
     def broken(name):
         raise ModuleNotFoundError("No module named 'cuda.pathfinder'", name="cuda.pathfinder")
-    monkeypatch.setattr(registry, "importlib", types.SimpleNamespace(import_module=broken))
+    monkeypatch.setattr(cupy_check, "importlib", types.SimpleNamespace(import_module=broken))
     message = _gpu_error()
     assert "installed but fails to import (No module named 'cuda.pathfinder')" in message
     assert "pip uninstall -y cupy-cuda13x cupy-cuda12x" in message and "not installed" not in message
@@ -336,7 +336,7 @@ def test_auto_falls_back_quietly_on_every_failure(fake_cupy, capsys, settings):
     fake_cupy(**settings)
     assert registry.load("auto") == ("cpu", np)
     assert capsys.readouterr() == ("", "")
-    assert registry._checked_cupy is None  # a failed check is not remembered: it runs again next time
+    assert cupy_check._checked_cupy is None  # a failed check is not remembered: it runs again next time
 
 
 @pytest.mark.skipif(not HAS_CUPY, reason="CuPy is not installed: no real driver check to see")
@@ -348,7 +348,7 @@ def test_real_cupy_without_a_driver_blames_the_driver():
 
 
 @pytest.mark.skipif(not HAS_CUPY, reason="CuPy is not installed: its library loading cannot be seen")
-@pytest.mark.parametrize("library", registry.LIBRARIES, ids=lambda library: library[0])
+@pytest.mark.parametrize("library", cupy_check.LIBRARIES, ids=lambda library: library[0])
 def test_library_loaders_reach_cupys_real_loading(library):
     """Each loader fails exactly when cuda.pathfinder, which CuPy 14 loads the libraries with, finds no file."""
     name, _, load, _ = library

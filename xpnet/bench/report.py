@@ -125,7 +125,8 @@ def render(header, sections, fmt):
     return top + header_table(header, fmt) + "\n\n" + "\n".join(render_section(s, fmt) for s in sections)
 
 
-def _slug(text):
+def slug(text):
+    """`text` as a file-name part: lower-case letters and digits joined by dashes."""
     return re.sub(r"[^a-z0-9]+", "-", str(text).lower()).strip("-") or "unknown"
 
 
@@ -133,7 +134,7 @@ def result_stem(header):
     """<date>-<cpu|gpu>-<GPU name or short host name>, e.g. 2025-01-31-gpu-nvidia-h100-80gb-hbm3."""
     kind = "gpu" if "device" in header else "cpu"
     name = header.get("device") or (header.get("host") or platform.node()).split(".")[0]
-    return f"{header['date']}-{kind}-{_slug(name)}"
+    return f"{header['date']}-{kind}-{slug(name)}"
 
 
 def save(header, sections, folder):
