@@ -111,7 +111,11 @@ def _broadcast_shape(kernel, args, size):
         return (size,)
     if not shapes:
         raise ValueError("Loop size is undecided.")
-    return numpy.broadcast_shapes(*shapes)
+    try:
+        return numpy.broadcast_shapes(*shapes)
+    except ValueError:
+        raise ValueError("operands could not be broadcast together with shapes "
+                         + " ".join(str(s).replace(" ", "") for s in shapes)) from None
 
 
 def _outputs(kernel, given, out_types, shape, size_given, allocate):

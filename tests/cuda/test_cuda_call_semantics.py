@@ -38,8 +38,9 @@ def test_i_is_the_c_order_index_of_the_output(cp, index_kernel, order):
 def test_inputs_broadcast_and_outputs_are_allocated_c_contiguous(cp, index_kernel):
     y = index_kernel(cp.asarray(np.array([[100.0], [200.0]])), cp.empty((2, 3)))
     np.testing.assert_array_equal(y.get(), [[100, 101, 102], [203, 204, 205]])
-    fresh = index_kernel(cp.asarray(np.ones((2, 1))).transpose(1, 0))
-    assert fresh.shape == (1, 2) and fresh.flags.c_contiguous
+    fresh = index_kernel(cp.asarray(np.zeros((2, 3))).transpose(1, 0))
+    assert fresh.shape == (3, 2) and fresh.flags.c_contiguous
+    np.testing.assert_array_equal(fresh.get(), np.arange(6.0).reshape(3, 2))
 
 
 def test_contiguous_arrays_run_as_one_flat_axis(cp, index_kernel):
@@ -68,7 +69,15 @@ def test_size_one_axes_drop_out(cp, index_kernel):
     assert plan(index_kernel, np.ones((3, 1, 10))[..., ::2], np.empty((3, 1, 5))).shape == (15,)  # evenly strided
 
 
-def test_raw_arrays_keep_their_shape_and_the_loop_has_size(cp):
+def test_raw_arrays_keep_their_shape_while_the_others_merge(cp):
+    gather = cp.ElementwiseKernel("raw T x", "T y", "y = x[i]", "xpnet_test_gather")
+    launch = plan(gather, np.ones((2, 3)), np.empty((2, 3)))
+    assert launch.shape == (6,) and [a.ndim for a in launch.args] == [2, 1, 1]
+    y = gather(cp.asarray(np.arange(6.0).reshape(3, 2)).T, cp.empty((2, 3)))
+    np.testing.assert_array_equal(y.get(), [[0, 2, 4], [1, 3, 5]])  # x[i] is x's own C-order element i
+
+
+def test_size_sets_the_loop_when_every_array_is_raw(cp):
     copy = cp.ElementwiseKernel("raw T x", "raw T y", "y[i] = x[i]", "xpnet_test_copy")
     launch = plan(copy, np.arange(6.0).reshape(2, 3), np.empty((2, 3)), size=6)
     assert launch.shape == (6,) and [a.ndim for a in launch.args] == [2, 2, 1]
@@ -93,13 +102,13 @@ def test_an_empty_loop_launches_nothing(cp, index_kernel):
 
 @pytest.mark.parametrize("call, error", [
     (lambda k, cp: k(), "Wrong number of arguments"),
-    (lambda k, cp: k(cp.empty(3), cp.empty(4)), "could not be broadcast|mismatch"),
+    (lambda k, cp: k(cp.empty(3), cp.empty(4)), "could not be broadcast together with shapes"),
     (lambda k, cp: k(cp.empty((2, 3)), cp.empty(3)), "Out shape is mismatched"),
     (lambda k, cp: k(1.0), "Loop size is undecided"),
     (lambda k, cp: k(cp.empty(3), size=3), "'size' can be used only"),
     (lambda k, cp: k(np.ones(3)), "Unsupported type"),
     (lambda k, cp: k(cp.empty(3, np.float32), cp.empty(3)), "Type is mismatched"),
-])
+], ids=["count", "broadcast", "out-shape", "undecided", "size", "host-array", "types"])
 def test_wrong_calls_raise_cupys_errors(cp, index_kernel, call, error):
     with pytest.raises((TypeError, ValueError), match=error):
         call(index_kernel, cp)
