@@ -30,6 +30,32 @@ def per_step(model_name, batch=128):
     return ops
 
 
+def per_phase(model_name, batch=128):
+    """{phase: DeviceLog} of the same steady-state step, its phases run one by one as xpnet_step runs them
+    (test_cuda_launches.py checks that they add up to `per_step`)."""
+    import gpu_standin
+    from device_log import log
+    with gpu_standin.emulated_gpu(execute=False):
+        from xpnet.bench.training import batch as make_batch
+        from xpnet.bench.training import build
+        from xpnet.losses import SoftmaxCrossEntropy
+        from xpnet.optim import Adam
+        model, _ = build(model_name)
+        model.train()
+        model.needs_input_grad = False
+        loss, optimizer, out = SoftmaxCrossEntropy(), Adam(model.parameters()), {}
+        x, y = make_batch(batch)
+        phases = {"zero_grad": optimizer.zero_grad, "forward": lambda: out.update(y=model(x)),
+                  "loss": lambda: loss(out["y"], y), "backward": lambda: model.backward(loss.backward()),
+                  "Adam step": optimizer.step}
+        counts = {}
+        for warm_up in (True, False):
+            for phase, run in phases.items():
+                with log.counting() as counts[phase]:
+                    run()
+    return counts
+
+
 def table(names, batch):
     lines = [f"device operations per training step at batch {batch} (emulated GPU, tests/cuda/device_log.py rules)",
              "| model | launches | " + " | ".join(KINDS) + " | host<->device copies |",
@@ -51,7 +77,9 @@ def main(argv=None):
     if args.detail:
         for name in args.models:
             ops = per_step(name, args.batch)
-            print(f"\n{name}: " + ", ".join(f"{k} {n}" for k, n in sorted(ops.ops.items())))
+            phases = per_phase(name, args.batch)
+            print(f"\n{name}: " + ", ".join(f"{phase} {log.launches()}" for phase, log in phases.items()))
+            print("  " + ", ".join(f"{k} {n}" for k, n in sorted(ops.ops.items())))
     return 0
 
 

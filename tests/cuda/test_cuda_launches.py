@@ -5,7 +5,7 @@ the full counts.
 """
 import pytest
 
-from launch_counts import per_step
+from launch_counts import per_phase, per_step
 from xpnet.layers import Conv2D
 from xpnet.models import get_model
 
@@ -20,3 +20,9 @@ def test_a_training_step_launches_the_fused_kernels_and_no_transfers(name):
     assert ops.count("kernel xpnet_col2im") == convs - 1  # the first layer computes no input gradient
     assert ops.transfers() == 0, sorted(ops.ops.items())
     assert ops.launches() > ops.count("kernel")
+
+
+def test_the_phases_add_up_to_the_step():
+    phases = per_phase("lenet5", batch=4)
+    assert sum(log.launches() for log in phases.values()) == per_step("lenet5", batch=4).launches()
+    assert phases["backward"].count("kernel xpnet_col2im") == 1 and phases["forward"].count("kernel") == 2
