@@ -4,15 +4,17 @@ generation for ElementwiseKernel, and NVRTC compilation without a device.
 CuPy generates each kernel's CUDA source at its first launch, from the argument layouts
 (dtype, rank, C-contiguity, 32-bit indexing) of that launch. These functions produce the
 same source for a layout described by `elementwise_call.Arg`, so it can be compiled with
-NVRTC (no driver needed) or on the host (`host_kernels`). They were written against CuPy
-14.2 and refuse other major versions: private APIs change without notice, so a new CuPy
-means re-reading cupy/_core/_kernel.pyx and updating this file.
+NVRTC (no driver needed) or on the host (`host_kernels`). They were written against and
+tested with CuPy 14.2 (.ci/run pins it) and refuse other major versions: private APIs
+change without notice, so a new CuPy means re-reading cupy/_core/_kernel.pyx (and
+carray.cuh for host_shim.h) and updating this file.
 
 CuPy is imported lazily: `load()` raises `Unavailable` with the reason when it cannot be
 used, which the tests turn into a skip (or a failure under CI=true, see conftest.py).
 """
 import functools
 import importlib
+import types
 
 import numpy
 
@@ -34,19 +36,15 @@ def load():
     try:
         cupy = importlib.import_module("cupy")
     except ImportError as exc:
-        raise Unavailable(f"CuPy is not installed ({exc}): pip install 'cupy-cuda13x==14.*'") from exc
+        raise Unavailable(f"CuPy is not installed ({exc}): pip install 'cupy-cuda13x==14.2.*'") from exc
     major = int(cupy.__version__.split(".")[0])
     if major != WRITTEN_FOR:
         raise Unavailable(f"tests/cuda/cupy_private.py uses CuPy {WRITTEN_FOR}'s private code generation, but CuPy "
                           f"{cupy.__version__} is installed: check cupy/_core/_kernel.pyx and update it")
     from cupy._core import _carray, _kernel, _scalar, core
     from cupy.cuda import compiler
-
-    class Private:
-        pass
-    ns = Private()
-    ns.cupy, ns.kernel, ns.carray, ns.scalar, ns.core, ns.compiler = cupy, _kernel, _carray, _scalar, core, compiler
-    return ns
+    return types.SimpleNamespace(cupy=cupy, kernel=_kernel, carray=_carray, scalar=_scalar, core=core,
+                                 compiler=compiler)
 
 
 def elementwise_kernel(*args, **kwargs):
@@ -106,20 +104,21 @@ def nvrtc_version():
         raise Unavailable(f"NVRTC cannot be loaded ({exc}): pip install 'nvidia-cuda-nvrtc==13.*'") from exc
 
 
-def compile_options():
-    """CuPy's NVRTC options for its kernels (include paths, C++ standard); Unavailable without the CUDA headers."""
+def compile_options(own=()):
+    """CuPy's NVRTC options around a kernel's `own` (include paths, C++ standard); Unavailable without the
+    CUDA headers."""
     try:
-        return load().core.assemble_cupy_compiler_options(())
+        return load().core.assemble_cupy_compiler_options(tuple(own))
     except RuntimeError as exc:
         raise Unavailable(f"{exc} (pip install 'nvidia-cuda-runtime==13.*' provides them)") from exc
 
 
 def compile_cubin(kernel, source, arch):
     """Compile CuPy-generated `source` of `kernel` with NVRTC for `arch` (e.g. "sm_90") as CuPy does at a
-    launch (its headers, options, -ftz=true, the kernel's own options) and return the cubin bytes.
-    Raises CompileException, whose message holds NVRTC's log, when the code does not compile."""
+    launch (its headers; its options, in its order, but for the precompiled-header speed-up) and return the
+    cubin bytes. Raises CompileException, whose message holds NVRTC's log, when the code does not compile."""
     ns = load()
-    options = (compile_options() + tuple(kernel.kwargs.get("options", ())) +
+    options = (compile_options(kernel.kwargs.get("options", ())) +
                ("-ftz=true", f"-arch={arch}", "--device-as-default-execution-space"))
     program = ns.compiler._NVRTCProgram(cupy_headers() + source, "kern.cu", method="cubin")
     cubin, _ = program.compile(options)
