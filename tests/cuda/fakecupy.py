@@ -2,7 +2,7 @@
 xpnet computes through `xp` to run without a GPU (gpu_standin.py installs it as sys.modules["cupy"]).
 
 - Device arrays are `device_array.ndarray`, not NumPy arrays (see device_array.py for how host and
-  device arrays are kept apart and what counts as a device operation).
+  device arrays are kept apart, device_ufunc.py for their math, device_log.py for what is counted).
 - `ElementwiseKernel` is CuPy's own object for everything but the launch: each call is planned as
   CuPy plans it (elementwise_call.py), recorded with its argument layouts, counted, and its CUDA body
   runs on the host (host_kernels.py) unless `settings.execute` is False (then outputs stay
@@ -22,7 +22,8 @@ import cupy_private
 import device_array
 import elementwise_call
 import host_kernels
-from device_array import call_numpy, device_data, matmul, ndarray, poisoned, ufunc, ufunc_named, wrap  # noqa: F401
+from device_array import call_numpy, device_data, ndarray, poisoned, wrap  # noqa: F401
+from device_ufunc import matmul, ufunc, ufunc_named  # noqa: F401
 from device_log import log as device_log
 
 _real = cupy_private.load().cupy
