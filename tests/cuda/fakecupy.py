@@ -9,7 +9,7 @@ xpnet computes through `xp` to run without a GPU (gpu_standin.py installs it as 
   uninitialised: enough to record layouts and count launches). ReductionKernel, RawKernel,
   RawModule and fuse are refused with a message until tests/cuda learns them.
 - Any other name CuPy exports and NumPy has is NumPy's, run on device memory: ufuncs as
-  `device_array.ufunc`, functions through `device_array.call_numpy`; names CuPy lacks are missing.
+  `device_ufunc.ufunc`, functions through `device_array.call_numpy`; names CuPy lacks are missing.
 - `random` draws from a NumPy generator seeded by `random.seed`; `cuda` answers as one device.
 """
 import collections
@@ -141,7 +141,7 @@ def where(condition, x=None, y=None):
 
 
 class _Where:
-    """numpy.where with the ufunc interface `device_array.ufunc` drives."""
+    """numpy.where with the ufunc interface `device_ufunc.ufunc` drives."""
     nin, nout, __name__ = 3, 1, "where"
 
     def __call__(self, c, x, y, out=None, dtype=None, casting=None):
