@@ -1,0 +1,30 @@
+"""The convolution and pooling layer tests (tests/test_conv.py, tests/test_pool.py: numeric gradients,
+PyTorch agreement, row blocks, layouts) pass with gpu.py's ops standing in for cpu.py's, its fused
+kernels run on the host: one pytest run in a subprocess with emulated_gpu_plugin.py.
+"""
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.cuda_emulated
+
+ROOT = Path(__file__).resolve().parents[2]
+SUITE = ("tests/test_conv.py", "tests/test_pool.py")
+
+
+def test_conv_and_pool_tests_pass_on_the_emulated_gpu():
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).parent), str(ROOT)]
+                                                       + [p for p in [os.environ.get("PYTHONPATH")] if p])}
+    env.pop("XPNET_BACKEND", None)
+    command = [sys.executable, "-m", "pytest", "-p", "emulated_gpu_plugin", "-p", "no:cacheprovider", *SUITE]
+    res = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True)
+    out = res.stdout + res.stderr
+    assert res.returncode == 0, f"the layer tests failed on the emulated GPU:\n{out[-6000:]}"
+    assert "xpnet backend: gpu on fakecupy" in out, out[-3000:]
+    assert int(re.search(r"(\d+) passed", out).group(1)) > 0, out[-3000:]
+    launches = dict(re.findall(r"(xpnet_\w+)=(\d+)", out))
+    assert int(launches.get("xpnet_im2col", 0)) > 0 and int(launches.get("xpnet_col2im", 0)) > 0, out[-3000:]
