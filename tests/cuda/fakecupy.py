@@ -203,8 +203,20 @@ class _Random:
     def uniform(self, low=0.0, high=1.0, size=None, dtype=float):
         return self._draw("uniform", self._gen.uniform(low, high, size), dtype)
 
+    def random_sample(self, size=None, dtype=float):
+        return self.random(size, dtype)
+
+
+class _RandomState(_Random):
+    """cupy.random.RandomState(seed): a generator of its own."""
+
+    def __init__(self, seed=None):
+        super().__init__()
+        self.seed(seed)
+
 
 random = _Random()
+random.RandomState = _RandomState
 
 
 class _Stream:
@@ -233,8 +245,11 @@ _runtime = types.SimpleNamespace(
     getDeviceCount=lambda: 1, runtimeGetVersion=lambda: 13000, driverGetVersion=lambda: 13000, is_hip=False,
     getDeviceProperties=lambda device: {"name": b"xpnet emulated GPU (NumPy, kernels on the host)",
                                         "major": 9, "minor": 0})
+# The CUDA libraries CuPy loads on first use: all present, as after `pip install "xpnet[gpu]"`.
+_libraries = dict(nvrtc=types.SimpleNamespace(getVersion=lambda: (13, 0)), cublas=types.SimpleNamespace(),
+                  curand=types.SimpleNamespace())
 cuda = types.SimpleNamespace(runtime=_runtime, Device=_Device, Stream=_Stream,
-                             get_current_stream=lambda: _Stream(), get_device_id=lambda: 0)
+                             get_current_stream=lambda: _Stream(), get_device_id=lambda: 0, **_libraries)
 
 
 def dot(a, b, out=None):

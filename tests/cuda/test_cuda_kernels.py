@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from xpnet.backend import cpu
+from xpnet.backend import backend_of, cpu, layout as memory, using
 
 
 def _real_gpu_tests():
@@ -39,6 +39,12 @@ pytestmark = pytest.mark.cuda_emulated
 def gpu(emulated_gpu_module):
     import xpnet.backend.gpu as gpu
     return gpu
+
+
+def on_backend(f, *args):
+    """f(*args) on the backend the first array argument lives on (layout helpers go through `xp`)."""
+    with using(backend_of(next(a for a in args if hasattr(a, "shape")))):
+        return f(*args)
 
 
 def laid_out(host, layout, xp=None):
@@ -69,8 +75,8 @@ def case_id(case):
 @pytest.mark.parametrize("geometry, shape, fewer", CASES, ids=case_id)
 def test_im2col_is_numpys_bitwise(gpu, emulated_gpu_module, geometry, shape, fewer, padding, layout, dtype):
     x_host = np.random.default_rng(0).standard_normal(shape).astype(dtype)
-    x = gpu.pad(laid_out(x_host, layout, emulated_gpu_module)[0], padding)
-    want = cpu.im2col(cpu.pad(laid_out(x_host, layout)[0], padding), *geometry,
+    x = on_backend(memory.pad, laid_out(x_host, layout, emulated_gpu_module)[0], padding)
+    want = on_backend(cpu.im2col, on_backend(memory.pad, laid_out(x_host, layout)[0], padding), *geometry,
                       window_count(x.shape, geometry, fewer))
     col = gpu.im2col(x, *geometry, window_count(x.shape, geometry, fewer))
     assert col.shape == want.shape and col.dtype == dtype
@@ -90,7 +96,7 @@ def test_col2im_is_numpys_bitwise(gpu, emulated_gpu_module, geometry, shape, few
     want = laid_out(out_host, out_layout)[0]
     col = laid_out6(col_host, col_layout, emulated_gpu_module)
     assert gpu.col2im(col, out, *geometry[1:]) is out
-    cpu.col2im(laid_out6(col_host, col_layout), want, *geometry[1:])
+    on_backend(cpu.col2im, laid_out6(col_host, col_layout), want, *geometry[1:])
     np.testing.assert_array_equal(out.get(), want)
     if out_layout == "rows":  # the rows around the view are untouched
         assert (whole.get()[:, [0, -1]] == SENTINEL).all()
@@ -104,7 +110,7 @@ def laid_out6(host, layout, xp=None):
 
 
 def rows_read(start, stop, kernel, stride, dilation):
-    """The input rows that output rows start..stop-1 read (as xpnet/layers/_conv_util.py computes them)."""
+    """The input rows that output rows start..stop-1 read (as xpnet/layers/conv.py computes them)."""
     return slice(start * stride[0], (stop - 1) * stride[0] + dilation[0] * (kernel[0] - 1) + 1)
 
 
@@ -116,19 +122,21 @@ def test_row_blocks_as_convolutions_run_them(gpu, emulated_gpu_module, geometry,
     xp, rng = emulated_gpu_module, np.random.default_rng(2)
     kernel, stride, dilation = geometry
     raw = rng.standard_normal((3, 4, 12, 11))
-    x, x_host = gpu.pad(xp.asarray(raw), (1, 2)), cpu.pad(raw, (1, 2))  # padded and stored batch-last
+    x, x_host = on_backend(memory.pad, xp.asarray(raw), (1, 2)), on_backend(memory.pad, raw, (1, 2))  # batch-last
     oh, ow = window_count(x.shape, geometry, False)
     buf = xp.empty(4 * np.prod(kernel) * rows_per_block * ow * 3)
-    dx, dx_host = gpu.full_batch_last(x.shape, 0.5, x.dtype), cpu.full_batch_last(x.shape, 0.5, x.dtype)
+    dx = memory.full(x.shape, 0.5, x.dtype)
+    with using("cpu"):
+        dx_host = memory.full(x.shape, 0.5, x.dtype)
     for start, stop in cpu.row_blocks(oh, 1, rows_per_block):
         rows = rows_read(start, stop, *geometry)
         col = gpu.im2col(x[:, :, rows], kernel, stride, dilation, (stop - start, ow), buf)
-        want = cpu.im2col(x_host[:, :, rows], kernel, stride, dilation, (stop - start, ow))
+        want = on_backend(cpu.im2col, x_host[:, :, rows], kernel, stride, dilation, (stop - start, ow))
         assert xp.shares_memory(col, buf)
         np.testing.assert_array_equal(col.get(), want)
         dcol = rng.standard_normal(want.shape)
         gpu.col2im(xp.asarray(dcol), dx[:, :, rows], stride, dilation)
-        cpu.col2im(dcol, dx_host[:, :, rows], stride, dilation)
+        on_backend(cpu.col2im, dcol, dx_host[:, :, rows], stride, dilation)
     np.testing.assert_array_equal(dx.get(), dx_host)
 
 
