@@ -124,7 +124,8 @@ def _rmsprop(p, g, square_avg, grad_avg, buf, lr, alpha, eps, weight_decay, mome
 
 
 _FUSED = {"sgd": _sgd, "sgd_momentum": _sgd_momentum, "adam": _adam, "rmsprop": _rmsprop,
-          "relu_grad": kernels.relu_grad, "scale_shift": kernels.scale_shift, "normalized_grad": kernels.normalized_grad}
+          **{name: getattr(kernels, name) for name in ("relu_grad", "scale_shift", "normalized_grad", "channel_affine",
+                                                       "running_average", "grad_factors")}}
 
 
 def fused(name, arithmetic):

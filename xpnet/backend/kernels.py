@@ -194,3 +194,29 @@ scale_shift = cupy.ElementwiseKernel("T x, T scale, T shift", "T out", "out = x 
 normalized_grad = cupy.ElementwiseKernel(
     "T dy, T centred, T k, T k_centred, T k_shift", "T out", "out = dy * k - centred * k_centred - k_shift;",
     "xpnet_normalized_grad")
+
+channel_affine = cupy.ElementwiseKernel(
+    "T mean, T var, T weight, T bias, T eps", "T inv_std, T scale, T shift",
+    """
+    inv_std = 1 / sqrt(var + eps);
+    scale = inv_std * weight;
+    shift = bias - mean * scale;
+    """,
+    "xpnet_channel_affine")
+
+running_average = cupy.ElementwiseKernel(
+    "T mean, T var, T keep, T momentum, T momentum_unbiased", "T running_mean, T running_var",
+    """
+    running_mean = running_mean * keep + momentum * mean;
+    running_var = running_var * keep + momentum_unbiased * var;
+    """,
+    "xpnet_running_average")
+
+grad_factors = cupy.ElementwiseKernel(
+    "T inv_std, T weight, T sum_dy, T sum_dy_xhat, T n_inv", "T k, T k_centred, T k_shift",
+    """
+    k = inv_std * weight;
+    k_centred = k * inv_std * sum_dy_xhat * n_inv;
+    k_shift = k * sum_dy * n_inv;
+    """,
+    "xpnet_grad_factors")

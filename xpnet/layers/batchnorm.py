@@ -12,6 +12,36 @@ from .base import Layer, check_input
 from .norm import channel_moments
 
 
+def channel_affine(mean, var, weight, bias, eps, inv_std, scale, shift):
+    """Per channel: inv_std = 1 / sqrt(var + eps), and the scale and shift with which
+    y = x * scale + shift = (x - mean) * inv_std * weight + bias."""
+    xp.add(var, eps, out=inv_std)
+    xp.sqrt(inv_std, out=inv_std)
+    xp.divide(1, inv_std, out=inv_std)
+    xp.multiply(inv_std, weight, out=scale)
+    xp.multiply(mean, scale, out=shift)
+    xp.subtract(bias, shift, out=shift)
+
+
+def running_average(mean, var, keep, momentum, momentum_unbiased, running_mean, running_var):
+    """running = keep * running + momentum * batch statistic, the variance made unbiased by its factor."""
+    running_mean *= keep
+    running_mean += momentum * mean
+    running_var *= keep
+    running_var += momentum_unbiased * var
+
+
+def grad_factors(inv_std, weight, sum_dy, sum_dy_xhat, n_inv, k, k_centred, k_shift):
+    """Per channel, the factors of `normalized_grad`: k = inv_std * weight, k_centred =
+    k * inv_std * sum(dy * x_hat) / n and k_shift = k * sum(dy) / n."""
+    xp.multiply(inv_std, weight, out=k)
+    xp.multiply(k, inv_std, out=k_centred)
+    k_centred *= sum_dy_xhat
+    k_centred *= n_inv
+    xp.multiply(k, sum_dy, out=k_shift)
+    k_shift *= n_inv
+
+
 def scale_shift(x, scale, shift, out):
     """out = x * scale + shift (scale and shift broadcast along x's rows, the channels)."""
     xp.multiply(x, scale, out=out)
@@ -57,30 +87,22 @@ class _BatchNorm(Layer):
             raise ValueError(f"{type(self).__name__} needs more than 1 value per channel in training, "
                              f"got input shape {tuple(x.shape)}")
         blocks = ops.row_blocks(c, 3 * n * xc.itemsize)  # the block, its output and a temporary stay in the cache
-        mean = xp.empty(c, x.dtype)
-        var = xp.empty(c, x.dtype)
+        mean, var = ((xp.empty(c, x.dtype), xp.empty(c, x.dtype)) if self._batch_stats
+                     else (self.running_mean, self.running_var))
+        inv_std, scale, shift = (xp.empty(c, x.dtype) for _ in range(3))
         y = xp.empty_like(xc)
         for c0, c1 in blocks:
+            b = slice(c0, c1)
             if self._batch_stats:
-                mean[c0:c1], var[c0:c1] = channel_moments(xc[c0:c1])
-            else:
-                mean[c0:c1], var[c0:c1] = self.running_mean[c0:c1], self.running_var[c0:c1]
-            scale, shift = self._scale_shift(mean[c0:c1], var[c0:c1], c0, c1)
-            ops.fused("scale_shift", scale_shift)(xc[c0:c1], scale[:, None], shift[:, None], y[c0:c1])
+                channel_moments(xc[b], mean[b], var[b])
+            weight, bias = (self.weight.data[b], self.bias.data[b]) if self.affine else (1.0, 0.0)
+            ops.fused("channel_affine", channel_affine)(mean[b], var[b], weight, bias, self.eps, inv_std[b], scale[b],
+                                                        shift[b])
+            ops.fused("scale_shift", scale_shift)(xc[b], scale[b, None], shift[b, None], y[b])
         if self._batch_stats and self.training and self.track_running_stats:
             self._update_running(mean, var, n)
-        self._xc, self._mean, self._inv_std, self._blocks = xc, mean, 1 / xp.sqrt(var + self.eps), blocks
+        self._xc, self._mean, self._inv_std, self._blocks = xc, mean, inv_std, blocks
         return layout.batch_first(y.reshape(x.shape[1:] + x.shape[:1]))
-
-    def _scale_shift(self, mean, var, c0, c1):
-        """(scale, shift) of channels c0..c1 with y = x * scale + shift = (x - mean) / std * weight + bias."""
-        scale = 1 / xp.sqrt(var + self.eps)
-        if self.affine:
-            scale *= self.weight.data[c0:c1]
-        shift = -mean * scale
-        if self.affine:
-            shift += self.bias.data[c0:c1]
-        return scale, shift
 
     def _update_running(self, mean, var, n):
         """PyTorch's update: an exponential average (or cumulative, momentum=None), unbiased variance."""
@@ -88,10 +110,8 @@ class _BatchNorm(Layer):
         m = self.momentum
         if m is None:
             m = (1 / self.num_batches_tracked).astype(mean.dtype)
-        self.running_mean *= 1 - m
-        self.running_mean += m * mean
-        self.running_var *= 1 - m
-        self.running_var += (m * n / (n - 1)) * var
+        ops.fused("running_average", running_average)(mean, var, 1 - m, m, m * n / (n - 1), self.running_mean,
+                                                      self.running_var)
 
     def backward(self, dy):
         """With x_hat = (x - mean) / std and g = dy * weight: d weight = sum(dy * x_hat), d bias = sum(dy), and
@@ -101,22 +121,23 @@ class _BatchNorm(Layer):
         dyc = layout.batch_last(dy).reshape(c, -1)
         xc, mean, inv_std = self._xc, self._mean, self._inv_std
         n = xc.shape[1]
-        sum_dy = xp.empty(c, dy.dtype)
-        sum_dy_xhat = xp.empty(c, dy.dtype)
+        sum_dy, sum_dy_xhat, k, k_centred, k_shift = (xp.empty(c, dy.dtype) for _ in range(5))
+        weight = self.weight.data if self.affine else None
         dx = xp.empty_like(dyc) if self.needs_input_grad else None
         for c0, c1 in self._blocks:
-            dyb, centred = dyc[c0:c1], xc[c0:c1] - mean[c0:c1, None]
-            sum_dy[c0:c1] = dyb.sum(axis=1)
-            sum_dy_xhat[c0:c1] = xp.einsum("cp,cp->c", dyb, centred) * inv_std[c0:c1]
+            b = slice(c0, c1)
+            dyb, centred = dyc[b], xc[b] - mean[b, None]
+            dyb.sum(axis=1, out=sum_dy[b])
+            xp.multiply(xp.einsum("cp,cp->c", dyb, centred), inv_std[b], out=sum_dy_xhat[b])
             if dx is None:
                 continue
-            k = inv_std[c0:c1] * (self.weight.data[c0:c1] if self.affine else 1)
+            ops.fused("grad_factors", grad_factors)(inv_std[b], 1.0 if weight is None else weight[b], sum_dy[b],
+                                                    sum_dy_xhat[b], 1 / n, k[b], k_centred[b], k_shift[b])
             if self._batch_stats:
-                ops.fused("normalized_grad", normalized_grad)(dyb, centred, k[:, None],
-                                                              (k * inv_std[c0:c1] * sum_dy_xhat[c0:c1] / n)[:, None],
-                                                              (k * sum_dy[c0:c1] / n)[:, None], dx[c0:c1])
+                ops.fused("normalized_grad", normalized_grad)(dyb, centred, k[b, None], k_centred[b, None],
+                                                              k_shift[b, None], dx[b])
             else:
-                xp.multiply(dyb, k[:, None], out=dx[c0:c1])
+                xp.multiply(dyb, k[b, None], out=dx[b])
         if self.affine:
             self.weight.accumulate(sum_dy_xhat)
             self.bias.accumulate(sum_dy)

@@ -24,9 +24,10 @@ def normalize_backward(g, x_hat, inv_std, axes):
     return dx
 
 
-def channel_moments(a):
-    """(mean, biased variance) of each row of `a` (C, P), by the two-pass formula (exact to rounding,
-    no cancellation when the mean is large); call it on a block of rows small enough to stay in the cache."""
-    mean = a.mean(axis=1)
+def channel_moments(a, mean, var):
+    """The mean and biased variance of each row of `a` (C, P) into `mean` and `var` (C,), by the two-pass
+    formula (no cancellation when the mean is large); call it on a block of rows small enough to stay in
+    the cache, so that the second pass reads the cache."""
+    a.mean(axis=1, out=mean)
     centred = a - mean[:, None]
-    return mean, xp.einsum("cp,cp->c", centred, centred) / a.shape[1]
+    xp.divide(xp.einsum("cp,cp->c", centred, centred), a.shape[1], out=var)
