@@ -97,17 +97,18 @@ def test_batchnorm_skips_input_grad(rng):
     assert layer.weight.grad is not None and layer.bias.grad is not None
 
 
-@pytest.mark.parametrize("layer,x,match", [
-    (BatchNorm2D(3), np.zeros((2, 4, 5, 5)), r"BatchNorm2D expects 3 channels \(axis 1\), got shape \(2, 4, 5, 5\)"),
-    (BatchNorm2D(3), np.zeros((2, 3, 5)), "BatchNorm2D expects a 4-D input"),
-    (BatchNorm1D(3), np.zeros((2, 3, 4, 5)), "BatchNorm1D expects a 2-D or 3-D input"),
-    (BatchNorm1D(3), np.zeros((2, 3), np.int32), "BatchNorm1D expects a floating-point array"),
-    (BatchNorm1D(3), np.zeros((1, 3)), "BatchNorm1D needs more than 1 value per channel in training"),
-    (LayerNorm(4), np.zeros((2, 3)), r"LayerNorm expects an input ending in \(4,\), got shape \(2, 3\)"),
-    (LayerNorm((2, 3)), np.zeros(3), "LayerNorm expects an input of at least 2 dimensions"),
-    (LayerNorm(3), np.zeros((2, 3), np.int64), "LayerNorm expects a floating-point array"),
+@pytest.mark.parametrize("make,x,match", [
+    (lambda: BatchNorm2D(3), np.zeros((2, 4, 5, 5)), r"BatchNorm2D expects 3 channels \(axis 1\), got shape \(2, 4, 5, 5\)"),
+    (lambda: BatchNorm2D(3), np.zeros((2, 3, 5)), "BatchNorm2D expects a 4-D input"),
+    (lambda: BatchNorm1D(3), np.zeros((2, 3, 4, 5)), "BatchNorm1D expects a 2-D or 3-D input"),
+    (lambda: BatchNorm1D(3), np.zeros((2, 3), np.int32), "BatchNorm1D expects a floating-point array"),
+    (lambda: BatchNorm1D(3), np.zeros((1, 3)), "BatchNorm1D needs more than 1 value per channel in training"),
+    (lambda: LayerNorm(4), np.zeros((2, 3)), r"LayerNorm expects an input ending in \(4,\), got shape \(2, 3\)"),
+    (lambda: LayerNorm((2, 3)), np.zeros(3), "LayerNorm expects an input of at least 2 dimensions"),
+    (lambda: LayerNorm(3), np.zeros((2, 3), np.int64), "LayerNorm expects a floating-point array"),
 ])
-def test_input_errors(layer, x, match):
+def test_input_errors(make, x, match):
+    layer = make()  # built on the backend under test
     with pytest.raises(ValueError, match=match):
         layer(asarray(x))
 
