@@ -98,7 +98,8 @@ def test_batchnorm_skips_input_grad(rng):
 
 
 @pytest.mark.parametrize("make,x,match", [
-    (lambda: BatchNorm2D(3), np.zeros((2, 4, 5, 5)), r"BatchNorm2D expects 3 channels \(axis 1\), got shape \(2, 4, 5, 5\)"),
+    (lambda: BatchNorm2D(3), np.zeros((2, 4, 5, 5)),
+     r"BatchNorm2D expects 3 channels \(axis 1\), got shape \(2, 4, 5, 5\)"),
     (lambda: BatchNorm2D(3), np.zeros((2, 3, 5)), "BatchNorm2D expects a 4-D input"),
     (lambda: BatchNorm1D(3), np.zeros((2, 3, 4, 5)), "BatchNorm1D expects a 2-D or 3-D input"),
     (lambda: BatchNorm1D(3), np.zeros((2, 3), np.int32), "BatchNorm1D expects a floating-point array"),
