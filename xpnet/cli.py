@@ -23,7 +23,8 @@ from .io import write_json
 OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop", "adagrad", "radam")
 SCHEDULERS = ("none", "cosine", "step", "onecycle")
 DELEGATED = {"parity": "check that the GPU backend gives the CPU backend's outputs and gradients",
-             "bench": "time layers and training steps on this machine"}
+             "bench": "time layers and training steps on this machine",
+             "compare": "train the variants of an experiment (activations, optimizers, models) and compare them"}
 PICTURE_COUNT = 36
 
 

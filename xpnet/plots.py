@@ -15,7 +15,7 @@ from .io import atomic_write
 _INSTALL_HINT = 'pictures need matplotlib: pip install "xpnet[plot]"'
 
 
-def _figure(**kwargs):
+def figure(**kwargs):
     """A new Agg-backed Figure, or an ImportError that says how to get matplotlib."""
     try:
         from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -27,7 +27,7 @@ def _figure(**kwargs):
     return fig
 
 
-def _save(fig, path):
+def save(fig, path):
     """Write `fig` as a PNG at `path` atomically; returns `path` as a string."""
     path = os.fspath(path)
     with atomic_write(path) as f:
@@ -50,7 +50,7 @@ def _names(class_names, count):
 
 def plot_history(history, path):
     """Loss and accuracy against epoch, training and validation side by side. Returns `path`."""
-    fig = _figure(figsize=(10, 4), layout="constrained")
+    fig = figure(figsize=(10, 4), layout="constrained")
     for ax, metric, title in zip(fig.subplots(1, 2), ("loss", "acc"), ("Loss", "Accuracy")):
         for split, style in (("train", "o-"), ("val", "s--")):
             values = _series(history, f"{split}_{metric}")
@@ -62,7 +62,7 @@ def plot_history(history, path):
         ax.grid(alpha=0.3)
         if ax.has_data():
             ax.legend()
-    return _save(fig, path)
+    return save(fig, path)
 
 
 def plot_predictions(images, labels, preds, path, class_names=None, columns=6):
@@ -80,7 +80,7 @@ def plot_predictions(images, labels, preds, path, class_names=None, columns=6):
     names = _names(class_names, int(max(labels.max(initial=0), preds.max(initial=0))) + 1)
     columns = max(1, min(columns, len(images)))
     rows = max(1, -(-len(images) // columns))
-    fig = _figure(figsize=(1.8 * columns, 2.0 * rows), layout="constrained")
+    fig = figure(figsize=(1.8 * columns, 2.0 * rows), layout="constrained")
     axes = fig.subplots(rows, columns, squeeze=False).ravel()
     fig.suptitle("predicted (true); mistakes in red")
     for ax in axes:
@@ -89,7 +89,7 @@ def plot_predictions(images, labels, preds, path, class_names=None, columns=6):
         ax.imshow(image, cmap="gray")
         wrong = label != pred
         ax.set_title(f"{names[pred]} ({names[label]})", fontsize=8, color="red" if wrong else "black")
-    return _save(fig, path)
+    return save(fig, path)
 
 
 def confusion_matrix(labels, preds, num_classes=None):
@@ -106,7 +106,7 @@ def plot_confusion(labels, preds, path, class_names=None):
     """The confusion matrix with the count in each cell (rows true, columns predicted). Returns `path`."""
     counts = confusion_matrix(labels, preds, None if class_names is None else len(class_names))
     names = _names(class_names, len(counts))
-    fig = _figure(figsize=(1 + 0.6 * len(counts), 0.6 * len(counts)), layout="constrained")
+    fig = figure(figsize=(1 + 0.6 * len(counts), 0.6 * len(counts)), layout="constrained")
     ax = fig.subplots()
     shown = ax.imshow(counts, cmap="Blues")
     fig.colorbar(shown, ax=ax)
@@ -117,4 +117,4 @@ def plot_confusion(labels, preds, path, class_names=None):
     threshold = counts.max() / 2
     for (i, j), n in host.ndenumerate(counts):
         ax.text(j, i, str(n), ha="center", va="center", fontsize=7, color="white" if n > threshold else "black")
-    return _save(fig, path)
+    return save(fig, path)

@@ -1,7 +1,9 @@
 """Built-in models: functions that return a `Sequential` with PyTorch-compatible state_dict keys.
 
-`get_model("lenet5")` builds one by name; `MODELS` lists them all.
+`get_model("lenet5")` builds one by name; `MODELS` lists them all. Each takes an `activation`
+(default "relu"; `get_activation` lists the forms).
 """
+from .activations import ACTIVATIONS, get_activation
 from .cnn import fashion_cnn, simple_cnn
 from .lenet import lenet5
 from .mlp import fc_net, mlp
@@ -22,4 +24,5 @@ def get_model(name, **kwargs):
     return MODELS[name](**kwargs)
 
 
-__all__ = ["MODELS", "fashion_cnn", "fc_net", "get_model", "lenet5", "mlp", "simple_cnn"]
+__all__ = ["ACTIVATIONS", "MODELS", "fashion_cnn", "fc_net", "get_activation", "get_model", "lenet5", "mlp",
+           "simple_cnn"]
