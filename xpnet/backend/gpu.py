@@ -101,7 +101,7 @@ def max_pool_backward(dy, saved):
     arg, (n, c, h, w), (kh, kw), (sh, sw), (ph, pw) = saved
     oh, ow = dy.shape[2:]
     dx = layout.empty((n, c, h, w), dy.dtype)
-    kernels.max_pool_backward(dy, arg, n, c, h, w, kh, kw, oh, ow, sh, sw, ph, pw, layout.batch_last(dx))
+    kernels.max_pool_backward(dy, arg, n, h, w, kh, kw, oh, ow, sh, sw, ph, pw, layout.batch_last(dx))
     return dx
 
 

@@ -17,6 +17,15 @@ __device__ long long xpnet_digit(long long& rest, long long size) {
     return digit;
 }
 
+// The position (b, y, x, c) of flat index `i` in a batch-last (C, height, width, N) array.
+__device__ void xpnet_batch_last(long long i, long long nb, long long height, long long width, long long& b,
+                                 long long& y, long long& x, long long& c) {
+    b = xpnet_digit(i, nb);
+    x = xpnet_digit(i, width);
+    y = xpnet_digit(i, height);
+    c = i;
+}
+
 // The window, `stride` apart, whose tap at `offset` covers position `pos`; -1 when none of the `count` does.
 __device__ long long xpnet_window(long long pos, long long offset, long long stride, long long count) {
     const long long t = pos - offset;
@@ -68,13 +77,14 @@ col2im = cupy.ElementwiseKernel(
 # of `x` (any strides; positions in the padding are skipped, as -inf padding never wins), and `arg`, the
 # window position p*kw + q of its first maximum (ties go to the first, as in PyTorch). A NaN in the window
 # makes the output NaN and `arg` -1: the window passes no gradient, as cpu.py's comparison with the maximum.
+_POOL = "int64 nb, int64 height, int64 width, int64 kh, int64 kw, int64 oh_size, int64 ow_size, int64 sh, int64 sw, " \
+        "int64 ph, int64 pw"  # batch, input size, window geometry with padding (ph, pw)
 max_pool = cupy.ElementwiseKernel(
-    "raw T x, int64 nb, int64 height, int64 width, int64 kh, int64 kw, int64 oh_size, int64 ow_size, "
-    "int64 sh, int64 sw, int64 ph, int64 pw",
+    "raw T x, " + _POOL,
     "T y, int32 arg",
     """
-    long long r = i;
-    const long long b = xpnet_digit(r, nb), ox = xpnet_digit(r, ow_size), oy = xpnet_digit(r, oh_size), c = r;
+    long long b, oy, ox, c;
+    xpnet_batch_last(i, nb, oh_size, ow_size, b, oy, ox, c);
     T best = 0;
     int k = -1;
     bool nan = false;
@@ -100,12 +110,11 @@ max_pool = cupy.ElementwiseKernel(
 # dy over the windows whose first maximum (`arg`, batch-last (C, OH, OW, N)) it is, taken in the order
 # (p, q) of cpu.py's window sums, so both give the same numbers. dy has any strides.
 max_pool_backward = cupy.ElementwiseKernel(
-    "raw T dy, raw int32 arg, int64 nb, int64 channels, int64 height, int64 width, int64 kh, int64 kw, "
-    "int64 oh_size, int64 ow_size, int64 sh, int64 sw, int64 ph, int64 pw",
+    "raw T dy, raw int32 arg, " + _POOL,
     "T dx",
     """
-    long long r = i;
-    const long long b = xpnet_digit(r, nb), xx = xpnet_digit(r, width), yy = xpnet_digit(r, height), c = r;
+    long long b, yy, xx, c;
+    xpnet_batch_last(i, nb, height, width, b, yy, xx, c);
     T acc = 0;
     for (long long p = 0; p < kh; ++p) {
         const long long oy = xpnet_window(yy + ph, p, sh, oh_size);
