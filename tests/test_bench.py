@@ -136,3 +136,14 @@ def test_result_names():
     assert result_stem({"date": "2025-01-02", "host": "box.example.org"}) == "2025-01-02-cpu-box"
     assert result_stem({"date": "2025-01-02", "host": "x", "device": "NVIDIA H100 80GB HBM3"}) == \
         "2025-01-02-gpu-nvidia-h100-80gb-hbm3"
+
+
+def test_header_names_the_blas_kernel_numpy_runs(monkeypatch):
+    from xpnet.bench.machine import describe
+    pytest.importorskip("threadpoolctl")
+    monkeypatch.delenv("OPENBLAS_CORETYPE", raising=False)
+    monkeypatch.delenv("OPENBLAS_L2_SIZE", raising=False)
+    header = describe()
+    assert "threads" in header["numpy_blas_kernel"] and "blas_forced_by" not in header
+    monkeypatch.setenv("OPENBLAS_CORETYPE", "Haswell")
+    assert describe()["blas_forced_by"] == "OPENBLAS_CORETYPE=Haswell"
