@@ -126,7 +126,7 @@ def test_erf_matches_math_erf():
     assert np.isnan(erf(np.array([np.nan])))[0]
     x32 = np.linspace(-6, 6, 4001, dtype=np.float32)
     assert erf(x32).dtype == np.float32
-    np.testing.assert_allclose(erf(x32), [math.erf(v) for v in x32], rtol=1.2e-7, atol=6e-8)  # float32 rounding
+    np.testing.assert_allclose(erf(x32), [math.erf(v) for v in x32], rtol=2.5e-7, atol=1e-12)  # a few float32 roundings
 
 
 @pytest.mark.parametrize("layer,x,match", [
