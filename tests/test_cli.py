@@ -181,7 +181,7 @@ def test_bad_model_files_are_named_with_what_was_expected(tiny_mnist, tmp_path, 
     assert "config.json" not in err and "Traceback" not in err and len(err.splitlines()) == 1
 
 
-@pytest.mark.filterwarnings("ignore::RuntimeWarning")  # NumPy's overflow warnings on the way
+@pytest.mark.filterwarnings("error::RuntimeWarning")
 def test_diverging_run_stops_with_one_line(tiny_mnist, tmp_path, capsys):
     run = tmp_path / "run"
     assert main(["train", "--model", "mlp", "--optimizer", "sgd", "--lr", "1e4", "--scheduler", "none",

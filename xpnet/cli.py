@@ -15,6 +15,7 @@ import importlib
 import json
 import os
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as host  # host-side labels and predictions for metrics and pictures
@@ -151,9 +152,13 @@ def cmd_train(args):
     trainer = Trainer(model, SoftmaxCrossEntropy(), optimizer, scheduler=scheduler)
     write_json(os.path.join(run_dir, "config.json"), {**config, "train_args": vars(args)})
 
-    history = trainer.fit(train_loader, val_loader=test_loader, epochs=args.epochs, out_dir=run_dir,
-                          resume=args.resume, verbose=not args.quiet,
-                          metadata=describe(config["model"], config["model_kwargs"], args.dataset))
+    with warnings.catch_warnings():
+        # NumPy's overflow and invalid-value warnings are how divergence shows on the CPU; the trainer
+        # reports it in one clear line (TrainingDiverged) instead
+        warnings.filterwarnings("ignore", r"(overflow|invalid value|divide by zero) encountered", RuntimeWarning)
+        history = trainer.fit(train_loader, val_loader=test_loader, epochs=args.epochs, out_dir=run_dir,
+                              resume=args.resume, verbose=not args.quiet,
+                              metadata=describe(config["model"], config["model_kwargs"], args.dataset))
     result = trainer.evaluate(test_loader)
     preds = _predictions(trainer, x_test)
     metrics = {"model": config["model"], "dataset": args.dataset, "test_loss": float(result["loss"]),

@@ -51,7 +51,7 @@ def describe(model=None, model_kwargs=None, dataset=None):
     return meta
 
 
-def check_metadata(metadata):
+def _check_metadata(metadata):
     """`metadata` as a dict of strings (None stays None); anything else is a TypeError saying what."""
     if metadata is None:
         return None
@@ -63,7 +63,7 @@ def check_metadata(metadata):
 
 def to_bytes(state, metadata=None):
     """A safetensors file's bytes holding the arrays of `state` (a dict) and the `metadata` strings."""
-    return st_numpy.save(dict(state), metadata=check_metadata(metadata))
+    return st_numpy.save(dict(state), metadata=_check_metadata(metadata))
 
 
 def _contents(file):
