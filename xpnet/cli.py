@@ -306,7 +306,7 @@ def build_parser():
 
     ev = sub.add_parser("eval", help="test loss and accuracy of a trained model",
                         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    _model_args(ev)
+    _model_args(ev, "the data set to evaluate on; default: the one the file names")
     ev.add_argument("--split", default="test", choices=("train", "test"))
     ev.add_argument("--batch-size", type=positive_int, default=1000)
     _common(ev)
@@ -317,7 +317,7 @@ def build_parser():
                                     "fitted and centred as the data set's images were, then classified. One line "
                                     "per picture: the file, then the most likely classes with their probabilities.")
     pr.add_argument("images", nargs="+", metavar="IMAGE", help="picture files")
-    _model_args(pr)
+    _model_args(pr, "for a file that does not say: whose class names and preprocessing to use")
     pr.add_argument("--top", type=positive_int, default=3, help="how many classes to list per picture")
     pr.add_argument("--json", action="store_true", help="print a JSON list (file, top classes or error) instead")
     _common(pr, data=False)
@@ -335,12 +335,12 @@ def _recipe_help(key):
     return f"default: the model's recipe, {recipes}, else {DEFAULT_RECIPE[key]}"
 
 
-def _model_args(parser):
+def _model_args(parser, dataset_help):
     parser.add_argument("--checkpoint", required=True, metavar="PATH",
                         help="a model file (.safetensors), a run folder or its checkpoint/ folder")
     parser.add_argument("--model", default=None, choices=_model_names(),
                         help="default: the model the file names (or its run's config.json)")
-    parser.add_argument("--dataset", default=None, choices=DATASETS, help="default: the data set the file names")
+    parser.add_argument("--dataset", default=None, choices=DATASETS, help=dataset_help)
 
 
 def _common(parser, data=True):
