@@ -26,7 +26,7 @@ import time
 from pathlib import Path
 
 from xpnet.bench.report import slug
-from xpnet.data import where
+from xpnet.data.datasets import FILES, file_path
 
 from .gpu_check_report import write_summary
 from .gpu_check_steps import Step, not_run, run_step
@@ -102,7 +102,7 @@ def data_folder(args):
 
 def _data_problem(data, skipped):
     """Why training cannot find MNIST under `data`, or None (also when the train step is skipped)."""
-    if "train" in skipped or where("mnist", root=data) is not None:
+    if "train" in skipped or all(file_path(data / "mnist", base) for base in FILES["train"] + FILES["test"]):
         return None
     return (f"the train step needs MNIST's four IDX files in {data}/mnist/ and found none there; copy them into "
             f"the checkout (mkdir -p .data && cp -r <folder holding mnist>/mnist .data/), or pass --data DIR, "

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 import xpnet
+from xpnet.data import write_idx
 
 
 def pytest_configure(config):
@@ -36,7 +37,7 @@ def torch():
     return torch
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def data_root():
     """The folder holding mnist/ and fashion-mnist/ (XPNET_DATA), or skip."""
     root = os.environ.get("XPNET_DATA")
@@ -52,3 +53,18 @@ def blocks(request, monkeypatch):
     if request.param == "row blocks":
         import xpnet.backend.cpu as cpu
         monkeypatch.setattr(cpu, "_BLOCK_BYTES", 1)
+
+
+@pytest.fixture
+def tiny_mnist(tmp_path):
+    """A folder holding mnist/ with 64 training and 40 test images: class k is a bright k-th row band."""
+    folder = tmp_path / "data" / "mnist"
+    gen = np.random.default_rng(0)
+    for prefix, n in (("train", 64), ("t10k", 40)):
+        labels = gen.integers(0, 10, n)
+        images = gen.integers(0, 60, (n, 28, 28))
+        for i, k in enumerate(labels):
+            images[i, 2 * k + 4: 2 * k + 7] = 255
+        write_idx(folder / f"{prefix}-images-idx3-ubyte.gz", images.astype(np.uint8))
+        write_idx(folder / f"{prefix}-labels-idx1-ubyte.gz", labels.astype(np.uint8))
+    return tmp_path / "data"

@@ -9,8 +9,8 @@ from xpnet.bench import main
 from xpnet.bench.layers import cases, flops
 from xpnet.bench.report import Section, add_speedup, result_stem, table
 from xpnet.bench.timing import Timed, Timing, measure, measure_side_by_side
-from xpnet.layers import (BatchNorm1D, Conv2D, Dense, Dropout, GlobalAvgPool2D, LayerNorm, LeakyReLU, MaxPool2D,
-                          ReLU, Residual, Sequential, Tanh)
+from xpnet.layers import (BatchNorm1D, Conv2D, Dense, Dropout, GlobalAvgPool2D, GroupNorm, LayerNorm, LeakyReLU,
+                          MaxPool2D, ReLU, Residual, Sequential, Tanh)
 from xpnet.models import MODELS, get_model
 
 TINY = ["--quick", "--repeat", "1", "--warmup", "0", "--min-time", "0", "--settle", "0", "--models", "mlp",
@@ -67,7 +67,7 @@ def test_torch_twin_matches_builtin_models(torch, name):
 def test_torch_twin_maps_residual_norms_and_activations(torch):
     from xpnet.bench.twin import torch_twin
     model = Sequential(Conv2D(2, 4, 3, padding=1, bias=False),
-                       Residual(Sequential(Conv2D(4, 4, 3, padding=1), ReLU()), Conv2D(4, 4, 1)),
+                       Residual(Sequential(Conv2D(4, 4, 3, padding=1), ReLU()), Conv2D(4, 4, 1)), GroupNorm(2, 4),
                        MaxPool2D(2), GlobalAvgPool2D(), Dense(4, 6), BatchNorm1D(6), LeakyReLU(0.2), Dropout(0.3),
                        LayerNorm(6), Tanh())
     twin = torch_twin(model)
@@ -75,7 +75,8 @@ def test_torch_twin_maps_residual_norms_and_activations(torch):
     x = backend.rng().standard_normal((2, 2, 8, 8)).astype("float32")
     host.testing.assert_allclose(backend.to_numpy(model(backend.asarray(x))),
                                  twin(torch.from_numpy(x)).detach().numpy(), rtol=1e-4, atol=1e-5)
-    assert twin[6].negative_slope == 0.2 and twin[7].p == 0.3 and not twin[0].bias
+    assert twin[7].negative_slope == 0.2 and twin[8].p == 0.3 and not twin[0].bias
+    assert twin[2].num_groups == 2
 
 
 def test_torch_twin_refuses_unknown_layers(torch):

@@ -12,7 +12,7 @@ import xpnet
 from xpnet.data import DataLoader
 from xpnet.layers import Sequential
 from xpnet.optim import StepLR
-from xpnet.train import checkpoint, load_checkpoint, load_weights, save_checkpoint, save_weights
+from xpnet.train import load_checkpoint, load_weights, model_file, save_checkpoint, save_weights
 
 
 def trained(seed=0, epochs=1):
@@ -96,10 +96,11 @@ def test_damaged_files_name_themselves(tmp_path, damage):
     save_checkpoint(tmp_path / "ck", model)
     file = tmp_path / "ck" / "model.safetensors"
     data = file.read_bytes()
-    file.write_bytes(np.random.default_rng(0).bytes(len(data)) if damage == "random" else data[:len(data) // 2])
+    file.write_bytes(np.random.default_rng(0).bytes(len(data)) if damage == "random" else data[:-10])
     with pytest.raises(ValueError, match=r"model\.safetensors.*checksum"):
         load_checkpoint(tmp_path / "ck", model)
-    with pytest.raises(ValueError, match=r"model\.safetensors: not a valid safetensors file"):
+    expected = "not a safetensors file" if damage == "random" else "truncated: its header lists"
+    with pytest.raises(ValueError, match=rf"model\.safetensors: .*{expected}"):
         load_weights(tmp_path / "ck", model)
 
 
@@ -178,7 +179,7 @@ def test_interrupted_save_keeps_the_previous_checkpoint(tmp_path, monkeypatch, w
     kind, n = where
     with monkeypatch.context() as m:
         if kind == "writer":
-            crash_on_call(m, checkpoint.st_numpy, "save", n)
+            crash_on_call(m, model_file.st_numpy, "save", n)
         else:
             crash_on_call(m, os, "replace", n)
         with pytest.raises(Crash):

@@ -1,38 +1,13 @@
 """The `xpnet` command: argument errors, info, and a tiny train -> eval -> resume run on made-up IDX files."""
-import gzip
 import json
 import os
-import struct
 import subprocess
 import sys
 
-import numpy as np
 import pytest
 
 from xpnet.cli import main
-
-
-def write_idx(path, array):
-    """An unsigned-byte IDX file, gzip-compressed: magic 0x0000 08 <ndim>, big-endian dims, then the bytes."""
-    header = struct.pack(">HBB", 0, 0x08, array.ndim) + struct.pack(f">{array.ndim}I", *array.shape)
-    with gzip.open(path, "wb") as f:
-        f.write(header + array.astype(np.uint8).tobytes())
-
-
-@pytest.fixture
-def tiny_mnist(tmp_path):
-    """A folder holding mnist/ with 64 training and 40 test images: class k is a bright k-th row band."""
-    folder = tmp_path / "data" / "mnist"
-    folder.mkdir(parents=True)
-    gen = np.random.default_rng(0)
-    for prefix, n in (("train", 64), ("t10k", 40)):
-        labels = gen.integers(0, 10, n)
-        images = gen.integers(0, 60, (n, 28, 28))
-        for i, k in enumerate(labels):
-            images[i, 2 * k + 4: 2 * k + 7] = 255
-        write_idx(folder / f"{prefix}-images-idx3-ubyte.gz", images)
-        write_idx(folder / f"{prefix}-labels-idx1-ubyte.gz", labels)
-    return tmp_path / "data"
+from xpnet.train import read_metadata
 
 
 @pytest.mark.parametrize("argv,names", [
@@ -88,6 +63,8 @@ def test_train_eval_resume(tiny_mnist, tmp_path, capsys):
     metrics = json.loads((run / "metrics.json").read_text())
     assert metrics["epochs"] == 1 and metrics["backend"] == "cpu" and 0 <= metrics["test_accuracy"] <= 1
     assert json.loads((run / "config.json").read_text())["model"] == "simple_cnn"
+    meta = read_metadata(run / "checkpoint" / "model.safetensors")
+    assert (meta["model"], meta["model_kwargs"], meta["dataset"]) == ("simple_cnn", {}, "mnist")
     pytest.importorskip("matplotlib")
     for picture in ("curves.png", "predictions.png", "confusion.png"):
         assert os.path.getsize(run / picture) > 1000
@@ -100,6 +77,21 @@ def test_train_eval_resume(tiny_mnist, tmp_path, capsys):
                  "--scheduler", "cosine", "--resume", *common]) == 0
     assert len(json.loads((run / "history.json").read_text())) == 2
     assert json.loads((run / "metrics.json").read_text())["epochs"] == 2
+
+
+def test_the_models_recipe_fills_in_what_the_command_line_leaves_out(tiny_mnist, tmp_path, monkeypatch):
+    from xpnet.cli import DEFAULT_RECIPE, RECIPES
+    monkeypatch.setattr("xpnet.cli._draw_pictures", lambda *args: None)
+    runs = {"lenet5": [], "mlp": [], "given": ["--epochs", "1", "--shift", "1"]}
+    for name, given in runs.items():
+        model = "mlp" if name == "mlp" else "lenet5"
+        assert main(["train", "--model", model, "--out", str(tmp_path / name), "--data", str(tiny_mnist),
+                     "--batch-size", "32", "--quiet", *given]) == 0
+    used = {name: json.loads((tmp_path / name / "config.json").read_text())["train_args"] for name in runs}
+    assert {k: used["lenet5"][k] for k in ("epochs", "shift")} == RECIPES["lenet5"] != DEFAULT_RECIPE
+    assert {k: used["mlp"][k] for k in ("epochs", "shift")} == DEFAULT_RECIPE
+    assert (used["given"]["epochs"], used["given"]["shift"]) == (1, 1)
+    assert len(json.loads((tmp_path / "lenet5" / "history.json").read_text())) == RECIPES["lenet5"]["epochs"]
 
 
 def test_train_without_matplotlib_still_succeeds(tiny_mnist, tmp_path, monkeypatch, capsys):
@@ -125,3 +117,76 @@ def test_python_dash_m_help():
     done = subprocess.run([sys.executable, "-m", "xpnet", "--help"], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0
     assert all(cmd in done.stdout for cmd in ("train", "eval", "info", "parity", "bench"))
+
+
+def _train(data, run, *extra):
+    return main(["train", "--model", "simple_cnn", "--epochs", "1", "--out", str(run), "--data", str(data),
+                 "--batch-size", "16", "--quiet", *extra])
+
+
+def test_eval_needs_only_the_model_file(tiny_mnist, tmp_path, capsys):
+    assert _train(tiny_mnist, tmp_path / "run", "--seed", "1") == 0
+    accuracy = json.loads((tmp_path / "run" / "metrics.json").read_text())["test_accuracy"]
+    alone = tmp_path / "elsewhere" / "mine.safetensors"
+    alone.parent.mkdir()
+    alone.write_bytes((tmp_path / "run" / "checkpoint" / "model.safetensors").read_bytes())
+    capsys.readouterr()
+    assert main(["eval", "--checkpoint", str(alone), "--data", str(tiny_mnist)]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("simple_cnn on mnist test: loss") and f"accuracy {accuracy:.2%} (40 images)" in out
+
+
+def test_checkpoint_without_metadata_uses_the_run_config_or_asks_for_model(tiny_mnist, tmp_path, capsys):
+    from xpnet.models import get_model
+    from xpnet.train import save_weights
+    run = tmp_path / "old"
+    save_weights(run / "checkpoint" / "model.safetensors", get_model("simple_cnn"))  # as before the metadata
+    assert main(["eval", "--checkpoint", str(run), "--data", str(tiny_mnist)]) == 1
+    err = capsys.readouterr().err
+    assert "model.safetensors does not say which model it holds" in err and "pass --model" in err
+    assert main(["eval", "--checkpoint", str(run), "--data", str(tiny_mnist), "--model", "simple_cnn"]) == 0
+    (run / "config.json").write_text(json.dumps({"model": "simple_cnn", "model_kwargs": {}, "dataset": "mnist"}))
+    assert main(["eval", "--checkpoint", str(run / "checkpoint" / "model.safetensors"),
+                 "--data", str(tiny_mnist)]) == 0
+    assert "simple_cnn on mnist test" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("damage,expected", [
+    ("missing", "does not exist (expected a .safetensors model file"),
+    ("text", "not a safetensors file"),
+    ("truncated", "truncated: its header lists"),
+    ("short", "too short for a safetensors file"),
+    ("folder", "no model.safetensors in this folder"),
+])
+@pytest.mark.parametrize("command", ["eval", "predict"])
+def test_bad_model_files_are_named_with_what_was_expected(tiny_mnist, tmp_path, capsys, damage, expected, command):
+    from xpnet.models import get_model
+    from xpnet.train import describe, save_weights
+    save_weights(tmp_path / "good.safetensors", get_model("simple_cnn"), describe("simple_cnn", {}, "mnist"))
+    good = (tmp_path / "good.safetensors").read_bytes()
+    given = tmp_path / "given.safetensors"
+    if damage == "text":
+        given.write_text("not weights at all\n" * 10)
+    elif damage == "truncated":
+        given.write_bytes(good[:-100])
+    elif damage == "short":
+        given.write_bytes(good[:5])
+    elif damage == "folder":
+        given.mkdir()
+    args = ["--data", str(tiny_mnist)] if command == "eval" else [str(tmp_path / "picture.png")]
+    assert main([command, "--checkpoint", str(given), *args]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"xpnet: error: {given}") and expected in err, err
+    assert "config.json" not in err and "Traceback" not in err and len(err.splitlines()) == 1
+
+
+@pytest.mark.filterwarnings("error::RuntimeWarning")
+def test_diverging_run_stops_with_one_line(tiny_mnist, tmp_path, capsys):
+    run = tmp_path / "run"
+    assert main(["train", "--model", "mlp", "--optimizer", "sgd", "--lr", "1e4", "--scheduler", "none",
+                 "--out", str(run), "--data", str(tiny_mnist), "--batch-size", "8", "--quiet"]) == 1
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 1 and err[0].startswith("xpnet: error: training diverged: the loss became nan at step ")
+    assert err[0].endswith("of epoch 1 (learning rate 1e+04); try a lower learning rate; "
+                           "no checkpoint of this run was written")
+    assert not (run / "checkpoint").exists() and not (run / "metrics.json").exists()

@@ -152,3 +152,75 @@ def test_data_is_placed_on_the_backend_once():
     assert backend.backend_of(loader.x) == backend.current()
     if backend.current() == "cpu":
         assert loader.x is x  # host arrays are used in place on the CPU, no copy
+
+
+# -- random shifts -----------------------------------------------------------------
+
+def _images(n=12, channels=2, side=5):
+    """Images whose pixels are all distinct, so each shift of each image is recognisable; y = sample index."""
+    x = np.arange(n * channels * side * side, dtype=np.float32).reshape(n, channels, side, side)
+    return x, np.arange(n, dtype=np.int64)
+
+
+def _shift(image, dr, dc):
+    """Reference: pixel (r, c) of the result is pixel (r - dr, c - dc) of `image`, clipped to its edges."""
+    h, w = image.shape[-2:]
+    rows, cols = np.clip(np.arange(h) - dr, 0, h - 1), np.clip(np.arange(w) - dc, 0, w - 1)
+    return image[..., rows[:, None], cols[None, :]]
+
+
+def _offsets(loader, x):
+    """The (dr, dc) each image of one epoch was moved by, in the order served."""
+    found = []
+    for xb, yb in loader:
+        for image, k in zip(backend.to_numpy(xb), backend.to_numpy(yb)):
+            matches = [(dr, dc) for dr in range(-3, 4) for dc in range(-3, 4)
+                       if np.array_equal(image, _shift(x[k], dr, dc))]
+            assert len(matches) == 1, f"sample {k} is no shift of its image"
+            found.append(matches[0])
+    return found
+
+
+@pytest.mark.parametrize("shuffle", [True, False])
+def test_shift_moves_each_image_by_its_own_offset_within_range(shuffle):
+    x, y = _images(40)
+    loader = DataLoader(x, y, batch_size=7, seed=3, shuffle=shuffle, shift=2)
+    offsets = _offsets(loader, x) + _offsets(loader, x)
+    assert all(max(abs(dr), abs(dc)) <= 2 for dr, dc in offsets)
+    assert len(set(offsets)) > 12  # most of the 25 possible offsets turn up in 80 draws
+    assert {dr for dr, _ in offsets} == {dc for _, dc in offsets} == {-2, -1, 0, 1, 2}
+    xb, _ = next(iter(loader))
+    assert xb.dtype == np.float32 and xb.shape == (7, 2, 5, 5) and backend.backend_of(xb) == backend.current()
+
+
+def test_shift_is_reproducible_and_resumes_mid_epoch():
+    x, y = _images()
+    first = DataLoader(x, y, batch_size=3, seed=4, shift=1)
+    second = DataLoader(x, y, batch_size=3, seed=4, shift=1)
+    assert _offsets(first, x) == _offsets(second, x)
+    batches = iter(first)
+    next(batches)
+    state = first.state_dict()
+    rest = [backend.to_numpy(xb) for xb, _ in batches]
+    other = DataLoader(x, y, batch_size=3, seed=0, shift=1)
+    other.load_state_dict(state)
+    resumed = [backend.to_numpy(xb) for xb, _ in other]
+    assert len(resumed) == len(rest) == 3 and all(np.array_equal(a, b) for a, b in zip(resumed, rest))
+
+
+def test_shift_moves_data_to_the_backend_once_per_epoch(monkeypatch):
+    x, y = _images()
+    loader = DataLoader(x, y, batch_size=2, seed=1, shift=1)
+    copies = []
+    real = backend.asarray
+    monkeypatch.setattr(backend, "asarray", lambda *a, **k: copies.append(1) or real(*a, **k))
+    assert len(list(loader)) == 6 and len(copies) == 1  # the permutation and the offsets, together
+
+
+def test_shift_rejects_bad_values_and_non_images():
+    x, y = _images()
+    for bad in (-1, 1.5, True):
+        with pytest.raises(ValueError, match="shift must be a whole number of pixels >= 0"):
+            DataLoader(x, y, 2, shift=bad)
+    with pytest.raises(ValueError, match=r"shift needs images \(N, C, H, W\), got x of shape \(10, 2\)"):
+        DataLoader(*_data(), 2, shift=1)

@@ -1,11 +1,11 @@
-"""BatchNorm1D/2D and LayerNorm: gradients in train and eval, PyTorch parity incl. running stats."""
+"""BatchNorm1D/2D, LayerNorm and GroupNorm: gradients in train and eval, PyTorch parity incl. running stats."""
 import numpy as np
 import pytest
 from util import assert_close, check_against_torch
 
 import xpnet
 from xpnet.backend import asarray, to_numpy, xp
-from xpnet.layers import BatchNorm1D, BatchNorm1d, BatchNorm2D, BatchNorm2d, LayerNorm
+from xpnet.layers import BatchNorm1D, BatchNorm1d, BatchNorm2D, BatchNorm2d, GroupNorm, LayerNorm
 
 
 def _copy_params(layer, tlayer, torch):
@@ -107,6 +107,9 @@ def test_batchnorm_skips_input_grad(rng):
     (lambda: LayerNorm(4), np.zeros((2, 3)), r"LayerNorm expects an input ending in \(4,\), got shape \(2, 3\)"),
     (lambda: LayerNorm((2, 3)), np.zeros(3), "LayerNorm expects an input of at least 2 dimensions"),
     (lambda: LayerNorm(3), np.zeros((2, 3), np.int64), "LayerNorm expects a floating-point array"),
+    (lambda: GroupNorm(2, 4), np.zeros((2, 6, 3, 3)),
+     r"GroupNorm expects 4 channels \(axis 1\), got shape \(2, 6, 3, 3\)"),
+    (lambda: GroupNorm(1, 4), np.zeros(4), "GroupNorm expects an input of at least 2 dimensions"),
 ])
 def test_input_errors(make, x, match):
     layer = make()  # built on the backend under test
@@ -119,6 +122,9 @@ def test_constructor_errors():
         BatchNorm1D(3, momentum=1.5)
     with pytest.raises(ValueError, match="LayerNorm normalized_shape must be positive"):
         LayerNorm((3, 0))
+    with pytest.raises(ValueError, match="num_channels must be a positive multiple of num_groups, got "
+                                         "num_groups=3, num_channels=4"):
+        GroupNorm(3, 4)
 
 
 # -- LayerNorm -----------------------------------------------------------------
@@ -149,3 +155,49 @@ def test_layernorm_params_and_repr():
     assert list(layer.state_dict()) == ["weight", "bias"]
     assert repr(layer) == "LayerNorm((2, 3), eps=1e-05, elementwise_affine=True)"
     assert LayerNorm(3, elementwise_affine=False).parameters() == []
+
+
+# -- GroupNorm -----------------------------------------------------------------
+
+GN_CASES = [(2, 4, (2, 4, 3, 3)), (1, 3, (2, 3, 2, 5)), (3, 3, (2, 3, 4)), (2, 6, (3, 6)), (4, 8, (1, 8, 2, 2, 2))]
+
+
+@pytest.mark.parametrize("groups,channels,shape", GN_CASES)
+@pytest.mark.parametrize("affine", [True, False])
+def test_groupnorm_gradcheck_and_torch(groups, channels, shape, affine, rng, torch):
+    with xpnet.backend.default_dtype(np.float64):
+        layer = GroupNorm(groups, channels, eps=1e-4, affine=affine)
+    if affine:
+        _randomise(layer, rng)
+    x = rng.standard_normal(shape) * 3 + 1
+    assert xpnet.gradcheck(layer, x)
+    assert xpnet.gradcheck(layer, rng.standard_normal(shape[:-1] + (2 * shape[-1],))[..., ::2])  # non-contiguous
+    tlayer = torch.nn.GroupNorm(groups, channels, eps=1e-4, affine=affine).double()
+    _copy_params(layer, tlayer, torch)
+    for training in (True, False):  # the same statistics either way
+        layer.train(training), tlayer.train(training)
+        check_against_torch(layer, tlayer, x, torch, ("weight", "bias") if affine else ())
+    assert list(layer.state_dict()) == list(tlayer.state_dict())
+
+
+def test_groupnorm_normalises_each_group_of_each_sample(rng):
+    x = rng.standard_normal((3, 4, 5, 5)) * np.array([1, 2, 30, 40])[:, None, None] + np.arange(4)[:, None, None] * 7
+    y = to_numpy(GroupNorm(2, 4, eps=0.0)(asarray(x, np.float32)))
+    groups = y.reshape(3, 2, -1)
+    assert_close(groups.mean(axis=2), np.zeros((3, 2)), atol=1e-5)
+    assert_close(groups.std(axis=2), np.ones((3, 2)), rtol=1e-5)
+    assert_close(y[:, :2], (x[:, :2] - x[:, :2].mean(axis=(1, 2, 3), keepdims=True))
+                 / x[:, :2].std(axis=(1, 2, 3), keepdims=True), rtol=1e-4, atol=1e-5)
+
+
+def test_groupnorm_params_repr_and_dtype(rng):
+    layer = GroupNorm(2, 4)
+    assert list(layer.state_dict()) == ["weight", "bias"] and layer.weight.shape == (4,)
+    assert repr(layer) == "GroupNorm(2, 4, eps=1e-05, affine=True)"
+    assert GroupNorm(1, 2, affine=False).parameters() == []
+    y = layer(asarray(rng.standard_normal((2, 4, 3, 3)), np.float32))
+    dx = layer.backward(xp.ones_like(y))
+    assert y.dtype == dx.dtype == layer.weight.grad.dtype == np.float32
+    layer.needs_input_grad = False
+    layer(asarray(rng.standard_normal((2, 4, 3, 3)), np.float32))
+    assert layer.backward(xp.ones_like(y)) is None

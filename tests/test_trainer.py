@@ -10,7 +10,7 @@ import xpnet
 from xpnet.data import DataLoader
 from xpnet.losses import SoftmaxCrossEntropy
 from xpnet.optim import OneCycleLR, ReduceLROnPlateau, StepLR
-from xpnet.train import History, Trainer
+from xpnet.train import History, Trainer, TrainingDiverged
 from xpnet.train import trainer as trainer_module
 
 # -- the trainer ---------------------------------------------------------------
@@ -91,8 +91,8 @@ def test_no_host_sync_per_step_when_quiet(monkeypatch, batch_size):
     _, trainer, loader = make_run(batch_size=batch_size)
     reads = count_reads(monkeypatch)
     trainer.fit(loader, val_loader=loader, epochs=2, verbose=False)
-    # per epoch: the training sums once and the validation sums once (loss + correct each)
-    assert len(reads) == 2 * 2 * 2
+    # per epoch: the training sums (loss + correct), whether the weights are finite, the validation sums
+    assert len(reads) == 2 * (2 + 1 + 2)
 
 
 def test_progress_bar_reads_only_every_log_every_steps(monkeypatch, capsys):
@@ -107,7 +107,7 @@ def test_progress_bar_reads_only_every_log_every_steps(monkeypatch, capsys):
     monkeypatch.setattr("sys.stderr", terminal)
     reads = count_reads(monkeypatch)
     trainer.fit(loader, epochs=1, verbose=True)
-    assert len(reads) == 2 * (8 // 3 + 1)  # steps 3 and 6, then the epoch end
+    assert len(reads) == 2 * (8 // 3 + 1) + 1  # steps 3 and 6, the epoch end, then whether the weights are finite
     assert "loss=" in terminal.getvalue() and "img_s=" in terminal.getvalue()
     table = capsys.readouterr().out.splitlines()
     assert table[0].split()[:3] == ["epoch", "train", "loss"] and table[2].split()[0] == "1"
@@ -248,7 +248,71 @@ def test_history_columns_and_json_round_trip(tmp_path):
         History.from_json(tmp_path / "bad.json")
 
 
-def test_log_every_must_be_positive():
+def test_log_every_and_check_every_must_be_positive():
     model = tiny_model()
-    with pytest.raises(ValueError, match="log_every"):
+    with pytest.raises(ValueError, match="log_every must be >= 1, got 0"):
         Trainer(model, SoftmaxCrossEntropy(), sgd(model), log_every=0)
+    with pytest.raises(ValueError, match="check_every must be >= 1, got 0"):
+        Trainer(model, SoftmaxCrossEntropy(), sgd(model), check_every=0)
+
+
+# -- divergence ------------------------------------------------------------------
+
+class PoisonedAt(DataLoader):
+    """A DataLoader whose batch `step` (1-based) of epoch `epoch` holds a NaN, as a diverged model would give."""
+
+    def __init__(self, epoch, step, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.bad, self.epochs, self.served = (epoch, step), 0, 0
+
+    def __iter__(self):
+        self.epochs += 1
+        for i, (x, y) in enumerate(super().__iter__(), 1):
+            if (self.epochs, i) == self.bad:
+                x = x.copy()
+                x[0, 0] = float("nan")
+            self.served += 1
+            yield x, y
+
+
+def test_divergence_names_epoch_and_step_and_keeps_the_last_good_checkpoint(tmp_path):
+    model, trainer, _ = make_run()
+    loader = PoisonedAt(2, 4, *blobs(), 8)  # 6 steps per epoch
+    trainer.fit(loader, epochs=1, out_dir=tmp_path, verbose=False)
+    saved = (tmp_path / "checkpoint" / "model.safetensors").read_bytes()
+    history = (tmp_path / "history.json").read_text()
+    with pytest.raises(TrainingDiverged, match=r"^training diverged: the loss became nan at step 4 of epoch 2 "
+                                               r"\(learning rate 0.1\); try a lower learning rate; the checkpoint in "
+                                               r".*checkpoint is still epoch 1's$"):
+        trainer.fit(loader, epochs=3, out_dir=tmp_path, resume=True, verbose=False)
+    assert (tmp_path / "checkpoint" / "model.safetensors").read_bytes() == saved
+    assert (tmp_path / "history.json").read_text() == history
+    assert isinstance(TrainingDiverged("x"), ValueError)
+
+
+def test_divergence_is_read_at_a_cadence_not_every_step(monkeypatch):
+    _, trainer, _ = make_run()
+    trainer.check_every = 3
+    reads = count_reads(monkeypatch)
+    loader = PoisonedAt(1, 1, *blobs(), 8)  # 6 steps per epoch
+    with pytest.raises(TrainingDiverged, match="at step 1 of epoch 1") as err:
+        trainer.fit(loader, epochs=1, verbose=False)
+    assert "checkpoint" not in str(err.value)
+    assert loader.served == 3 and len(reads) == 2 + 1  # the sums at step 3, then the count of finite steps
+
+
+def test_weights_that_stop_being_finite_stop_the_run_before_the_checkpoint(tmp_path):
+    model, trainer, loader = make_run()
+    real_step = trainer.optimizer.step
+    steps = []
+
+    def step():  # the epoch's last update leaves an infinite weight while every loss was finite
+        real_step()
+        steps.append(1)
+        if len(steps) == len(loader):
+            model[0].weight.data[0, 0] = float("inf")
+
+    trainer.optimizer.step = step
+    with pytest.raises(TrainingDiverged, match="weights became NaN or infinite in epoch 1"):
+        trainer.fit(loader, epochs=2, out_dir=tmp_path, verbose=False)
+    assert not (tmp_path / "checkpoint").exists()

@@ -46,6 +46,8 @@ FROZEN = [  # (key, k, depth): the longest sum and the chained steps behind each
     ('LayerNorm train x(6, 10)', 10, 1),
     ('LayerNorm train x(2, 3, 4, 4)', 48, 1),
     ('LayerNorm eval x(1, 5)', 5, 1),
+    ('GroupNorm train x(2, 4, 3, 3)', 18, 1),
+    ('GroupNorm train x(2, 3, 4, 4)', 48, 1),
     ('ReLU train x(3, 4, 5)', 1, 1),
     ('LeakyReLU train x(3, 4, 5)', 1, 1),
     ('ELU train x(3, 4, 5)', 1, 1),

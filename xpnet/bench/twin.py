@@ -46,6 +46,7 @@ _BUILDERS = {
     L.BatchNorm1D: lambda nn, sub, m: nn.BatchNorm1d(**_norm_args(m)),
     L.BatchNorm2D: lambda nn, sub, m: nn.BatchNorm2d(**_norm_args(m)),
     L.LayerNorm: lambda nn, sub, m: nn.LayerNorm(m.normalized_shape, m.eps, m.elementwise_affine),
+    L.GroupNorm: lambda nn, sub, m: nn.GroupNorm(m.num_groups, m.num_channels, m.eps, m.affine),
     L.ReLU: lambda nn, sub, m: nn.ReLU(),
     L.LeakyReLU: lambda nn, sub, m: nn.LeakyReLU(m.negative_slope),
     L.PReLU: lambda nn, sub, m: nn.PReLU(m.num_parameters),

@@ -31,7 +31,12 @@ FILES = {
 
 @dataclasses.dataclass(frozen=True)
 class Dataset:
-    """What xpnet knows about one data set; `mean`/`std` are of its training pixels scaled to [0, 1]."""
+    """What xpnet knows about one data set; `mean`/`std` are of its training pixels scaled to [0, 1].
+
+    `fit_box` and `centre` say how its images were framed: the object scaled to fit a
+    fit_box x fit_box square, then placed with its centre of mass ("mass") or of its
+    bounding box ("box") at the middle of the image (see xpnet.data.images).
+    """
     name: str
     title: str
     classes: tuple
@@ -39,6 +44,14 @@ class Dataset:
     std: float
     system_dirs: tuple = ()
     image_shape: tuple = (28, 28)
+    fit_box: int = 20
+    centre: str = "mass"
+
+    def preprocessing(self):
+        """How the model's input is made from an 8-bit grayscale image: the `preprocessing` entry of
+        a model file's metadata (xpnet.train.model_file)."""
+        return {"image_size": list(self.image_shape), "channels": 1, "mean": [self.mean], "std": [self.std],
+                "fit_box": self.fit_box, "centre": self.centre}
 
 
 DATASETS = {
@@ -46,7 +59,7 @@ DATASETS = {
     "fashion-mnist": Dataset(
         "fashion-mnist", "Fashion-MNIST",
         ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"),
-        mean=0.2860, std=0.3530, system_dirs=("/usr/share/datasets/fashion-mnist",)),
+        mean=0.2860, std=0.3530, system_dirs=("/usr/share/datasets/fashion-mnist",), fit_box=28, centre="box"),
 }
 
 

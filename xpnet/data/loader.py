@@ -10,6 +10,12 @@ waits for host-to-device copies of data. The shuffle order comes from the
 loader's own NumPy generator on the host, one permutation per epoch moved to
 the backend in one copy, so a seed gives the same batches on CPU and GPU and
 `state_dict()` lets a resumed run continue with the identical order.
+
+`shift=s` turns on augmentation by random translation: every image of an epoch
+is moved by its own whole-pixel offset, up to s rows and s columns each way,
+the edge pixels repeating into the uncovered border (the background, for
+digits). The epoch's offsets are drawn on the host with its permutation and
+travel in the same copy; each batch is then one gather on the backend.
 """
 import numpy as host  # host-side preparation and the shuffle generator; batches live on the backend
 
@@ -52,13 +58,19 @@ class DataLoader:
     `xpnet.backend.rng()`, so `xpnet.backend.seed(n)` makes a run reproducible.
     """
 
-    def __init__(self, x, y, batch_size, shuffle=True, seed=None, drop_last=False):
+    def __init__(self, x, y, batch_size, shuffle=True, seed=None, drop_last=False, shift=0):
         if len(x) != len(y):
             raise ValueError(f"DataLoader: x has {len(x)} samples but y has {len(y)}")
-        if isinstance(batch_size, bool) or not isinstance(batch_size, (int, host.integer)) or batch_size < 1:
+        if not _is_int(batch_size) or batch_size < 1:
             raise ValueError(f"DataLoader: batch_size must be a positive int, got {batch_size!r}")
+        if not _is_int(shift) or shift < 0:
+            raise ValueError(f"DataLoader: shift must be a whole number of pixels >= 0, got {shift!r}")
+        if shift and getattr(x, "ndim", None) != 4:
+            raise ValueError(f"DataLoader: shift needs images (N, C, H, W), got x of shape {tuple(x.shape)}")
         self.x, self.y = backend.asarray(x), backend.asarray(y)
-        self.batch_size, self.shuffle, self.drop_last = int(batch_size), shuffle, drop_last
+        if shift:
+            self.x = backend.xp.ascontiguousarray(self.x)  # so the flat view `_shifted` gathers from is no copy
+        self.batch_size, self.shuffle, self.drop_last, self.shift = int(batch_size), shuffle, drop_last, int(shift)
         if seed is None:
             seed = int(backend.rng().integers(2**63))
         self._gen = host.random.default_rng(seed)
@@ -72,15 +84,46 @@ class DataLoader:
 
     def __iter__(self):
         self._epoch_start = self._gen.bit_generator.state
-        order = backend.asarray(self._gen.permutation(len(self.x))) if self.shuffle else None
+        order, offsets = self._draw_epoch()
         first, self._skip = self._skip, 0
         for i in range(first, len(self)):
             rows = slice(i * self.batch_size, (i + 1) * self.batch_size)
-            if order is not None:
-                rows = order[rows]
+            samples = order[rows] if order is not None else rows
             self._done = i + 1
-            yield self.x[rows], self.y[rows]
+            x = self.x[samples] if offsets is None else self._shifted(samples, offsets[rows])
+            yield x, self.y[samples]
         self._epoch_start, self._done = None, 0
+
+    def _draw_epoch(self):
+        """(sample order or None, per-position (row, column) offsets or None) for one epoch, on the backend.
+
+        Drawn on the host from the loader's generator, permutation first, and moved in one copy.
+        """
+        n = len(self.x)
+        columns = []
+        if self.shuffle:
+            columns.append(self._gen.permutation(n)[:, None])
+        if self.shift:
+            columns.append(self._gen.integers(-self.shift, self.shift + 1, size=(n, 2)))
+        if not columns:
+            return None, None
+        drawn = backend.asarray(host.concatenate(columns, axis=1))
+        order = drawn[:, 0] if self.shuffle else None
+        return order, (drawn[:, -2:] if self.shift else None)
+
+    def _shifted(self, samples, offsets):
+        """Images `samples` (index array or slice), image k moved down offsets[k, 0] rows and right
+        offsets[k, 1] columns: output pixel (r, c) reads input pixel (r - dr, c - dc), clipped to the edge.
+        One gather from the flat data, cheaper than indexing with four broadcast index arrays."""
+        xp = backend.xp
+        if isinstance(samples, slice):
+            samples = xp.arange(samples.start, min(samples.stop, len(self.x)))
+        _, channels, height, width = self.x.shape
+        rows = xp.clip(xp.arange(height) - offsets[:, :1], 0, height - 1)  # (B, H)
+        cols = xp.clip(xp.arange(width) - offsets[:, 1:], 0, width - 1)    # (B, W)
+        planes = samples[:, None] * channels + xp.arange(channels)         # (B, C): each image plane's index
+        flat = (planes[:, :, None, None] * height + rows[:, None, :, None]) * width + cols[:, None, None, :]
+        return self.x.reshape(-1)[flat]
 
     def state_dict(self):
         """Where the shuffle stands: the generator state and batches done in the current epoch.
@@ -103,3 +146,7 @@ class DataLoader:
             raise ValueError(f"DataLoader.load_state_dict: batches_done={done} is outside 0..{len(self)}")
         self._gen.bit_generator.state = state["generator"]
         self._epoch_start, self._done, self._skip = None, 0, done
+
+
+def _is_int(value):
+    return isinstance(value, (int, host.integer)) and not isinstance(value, bool)

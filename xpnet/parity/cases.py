@@ -56,6 +56,8 @@ def layer_cases():
         layer(L.LayerNorm, 10, x=(6, 10)),
         layer(L.LayerNorm, (3, 4, 4), x=(2, 3, 4, 4)),
         layer(L.LayerNorm, 5, x=(1, 5), train=False),
+        layer(L.GroupNorm, 2, 4, x=(2, 4, 3, 3)),
+        layer(L.GroupNorm, 1, 3, affine=False, x=(2, 3, 4, 4)),
         layer(L.ReLU, x=(3, 4, 5), inputs=distinct),
         layer(L.LeakyReLU, 0.1, x=(3, 4, 5), inputs=distinct),
         layer(L.ELU, x=(3, 4, 5), inputs=distinct),

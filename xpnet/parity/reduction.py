@@ -38,6 +38,12 @@ def _layer_norm(m, x):
     return max(size, math.prod(x) // size)
 
 
+def _group_norm(m, x):
+    """The elements of one group of one sample, and the per-channel sums of the weight gradient."""
+    spatial = math.prod(x[2:])
+    return max(m.num_channels // m.num_groups * spatial, x[0] * spatial)
+
+
 RULES = {  # layer type: (layer, input shape, output shape) -> its longest sum
     L.Conv2D: lambda m, x, y: max(_window(m), _positions(y)),
     L.ConvTranspose2D: lambda m, x, y: max(_window(m), _positions(x), _positions(y)),
@@ -45,6 +51,7 @@ RULES = {  # layer type: (layer, input shape, output shape) -> its longest sum
     L.BatchNorm1D: lambda m, x, y: _per_channel(x),
     L.BatchNorm2D: lambda m, x, y: _per_channel(x),
     L.LayerNorm: lambda m, x, y: _layer_norm(m, x),
+    L.GroupNorm: lambda m, x, y: _group_norm(m, x),
     L.PReLU: lambda m, x, y: _per_channel(x) if m.num_parameters > 1 else math.prod(x),
     L.Softmax: lambda m, x, y: x[m.dim],
     L.LogSoftmax: lambda m, x, y: x[m.dim],

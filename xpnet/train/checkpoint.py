@@ -4,7 +4,8 @@ A checkpoint is a folder:
 
     <path>/model.safetensors     exactly `model.state_dict()` (keys, shapes, dtypes), so a
                                  `torch.nn` model of the same architecture loads it with
-                                 `safetensors.torch.load_file` + `load_state_dict`
+                                 `safetensors.torch.load_file` + `load_state_dict`; its metadata
+                                 says what model, data set and preprocessing (model_file.py)
     <path>/training.safetensors  the arrays inside the optimizer/scheduler/loader/extra state
     <path>/state.json            everything else: epoch, optimizer and scheduler state (arrays
                                  replaced by {"__array__": name} references into
@@ -24,10 +25,10 @@ import shutil
 from pathlib import Path
 
 import numpy as host  # host-side checkpoint arrays only
-from safetensors import numpy as st_numpy
 
 from ..backend import backend_of, get_rng_state, set_rng_state, to_numpy
 from ..io import temp_path, write_bytes, write_json
+from . import model_file
 
 MODEL_FILE = "model.safetensors"
 TRAINING_FILE = "training.safetensors"
@@ -99,20 +100,6 @@ def _decode(value, arrays):
     return {k: _decode(v, arrays) for k, v in value.items()}
 
 
-def _read_tensors(file, sha256=None):
-    """Arrays of one safetensors file; any parse or checksum failure is a ValueError naming the file."""
-    try:
-        data = Path(file).read_bytes()
-    except FileNotFoundError:
-        raise FileNotFoundError(f"checkpoint file {file} does not exist") from None
-    if sha256 is not None and hashlib.sha256(data).hexdigest() != sha256:
-        raise ValueError(f"{file}: checksum mismatch with {STATE_FILE} (file corrupt, truncated or replaced)")
-    try:
-        return st_numpy.load(data)
-    except Exception as exc:  # safetensors raises its own SafetensorError for bad headers/sizes
-        raise ValueError(f"{file}: not a valid safetensors file ({exc})") from exc
-
-
 def _restore(file, what, obj, state):
     """Call `obj.load_state_dict(state)`, naming the file when the state does not fit."""
     if state is None:
@@ -124,28 +111,30 @@ def _restore(file, what, obj, state):
 
 
 # -- public API -------------------------------------------------------------------
-def save_weights(path, model):
-    """Write `model.state_dict()` to the safetensors file `path`, atomically."""
-    write_bytes(path, st_numpy.save(dict(model.state_dict())))
+def save_weights(path, model, metadata=None):
+    """Write `model.state_dict()` and the `metadata` strings (see model_file.py) to the safetensors file
+    `path`, atomically."""
+    write_bytes(path, model_file.to_bytes(model.state_dict(), metadata))
+
+
+def model_path(path):
+    """The model file of a checkpoint folder (the committed one), or `path` itself when it is not a folder."""
+    path = Path(path)
+    return _live(path) / MODEL_FILE if path.is_dir() or _previous(path).is_dir() else path
 
 
 def load_weights(path, model):
     """Load weights from a checkpoint folder or a .safetensors file into `model` (any backend); returns `model`."""
-    path = Path(path)
-    file = _live(path) / MODEL_FILE if path.is_dir() or _previous(path).is_dir() else path
-    tensors = _read_tensors(file)
-    try:
-        model.load_state_dict(tensors)
-    except ValueError as exc:
-        raise ValueError(f"{file}: weights do not fit the model: {exc}") from exc
-    return model
+    return model_file.load_state(model_path(path), model)
 
 
-def save_checkpoint(path, model, optimizer=None, scheduler=None, epoch=0, extra=None, loader=None, history=None):
+def save_checkpoint(path, model, optimizer=None, scheduler=None, epoch=0, extra=None, loader=None, history=None,
+                    metadata=None):
     """Write checkpoint folder `path` (layout in the module docstring), replacing any previous one atomically.
 
     `loader`: a data loader whose shuffle state (`state_dict()`) is saved; `history`: a list of
-    per-epoch record dicts; `extra`: any nested dict/list of numbers, strings and arrays.
+    per-epoch record dicts; `extra`: any nested dict/list of numbers, strings and arrays;
+    `metadata`: strings for the model file (`model_file.describe` makes them).
     """
     path = Path(path)
     arrays = {}
@@ -158,7 +147,8 @@ def save_checkpoint(path, model, optimizer=None, scheduler=None, epoch=0, extra=
         "history": list(history or []),
         "extra": _encode(extra, "extra", arrays),
     }
-    blobs = {MODEL_FILE: st_numpy.save(dict(model.state_dict())), TRAINING_FILE: st_numpy.save(arrays)}
+    blobs = {MODEL_FILE: model_file.to_bytes(model.state_dict(), metadata),
+             TRAINING_FILE: model_file.to_bytes(arrays)}
     state["files"] = {name: hashlib.sha256(blob).hexdigest() for name, blob in blobs.items()}
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = temp_path(path)
@@ -192,8 +182,8 @@ def load_checkpoint(path, model, optimizer=None, scheduler=None, loader=None, re
         hashes = [state["files"][MODEL_FILE], state["files"][TRAINING_FILE]]
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
         raise ValueError(f"{state_file}: not a valid xpnet checkpoint state file ({exc})") from exc
-    weights = _read_tensors(folder / MODEL_FILE, hashes[0])
-    arrays = _read_tensors(folder / TRAINING_FILE, hashes[1])
+    weights, _ = model_file.read(folder / MODEL_FILE, hashes[0])
+    arrays, _ = model_file.read(folder / TRAINING_FILE, hashes[1])
     try:
         model.load_state_dict(weights)
     except ValueError as exc:

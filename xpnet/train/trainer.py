@@ -2,9 +2,15 @@
 
 A training step queues work on the device and never waits for it: the loss and the
 count of correct predictions are summed as device arrays, and read on the host only
-every `log_every` steps (when the progress bar is shown) and at the end of the epoch.
+every `log_every` steps (when the progress bar is shown), every `check_every` steps
+otherwise, and at the end of the epoch. Each read also checks that the loss sum is
+finite: a run that diverges stops there with `TrainingDiverged`, naming the first
+step whose loss was not finite (counted on the device as it goes), before the
+epoch's checkpoint is written. The epoch ends with one more read, of whether every
+weight is still finite, so a checkpoint never holds a diverged model.
 """
 import contextlib
+import math
 import time
 from pathlib import Path
 
@@ -26,16 +32,25 @@ def correct_count(logits, y):
     return (guess == (xp.argmax(y, axis=1) if y.shape == logits.shape else y)).sum()
 
 
+class TrainingDiverged(ValueError):
+    """The training loss or the weights stopped being finite (NaN or infinite); the message says where."""
+
+
 class _Meter:
-    """Running sums of loss (weighted by batch size) and correct predictions, kept on the device."""
+    """Running sums of loss (weighted by batch size) and correct predictions, kept on the device.
+
+    `finite_steps` counts the steps after which the loss sum was still finite: once a loss is
+    NaN or infinite the sum stays so, hence the first bad step is finite_steps + 1.
+    """
 
     def __init__(self):
-        self.loss_sum, self.correct, self.seen = 0, 0, 0
+        self.loss_sum, self.correct, self.seen, self.finite_steps = 0, 0, 0, 0
 
     def add(self, loss, logits, y):
         n = len(y)
         self.loss_sum = self.loss_sum + loss * n
         self.correct = self.correct + correct_count(logits, y)
+        self.finite_steps = self.finite_steps + xp.isfinite(self.loss_sum)
         self.seen += n
 
     def read(self):
@@ -64,21 +79,25 @@ class Trainer:
     One with a true `per_batch` attribute (OneCycleLR) steps after every batch instead.
     """
 
-    def __init__(self, model, loss, optimizer, scheduler=None, log_every=20):
-        if log_every < 1:
-            raise ValueError(f"Trainer: log_every must be >= 1, got {log_every}")
+    def __init__(self, model, loss, optimizer, scheduler=None, log_every=20, check_every=100):
+        for name, value in (("log_every", log_every), ("check_every", check_every)):
+            if value < 1:
+                raise ValueError(f"Trainer: {name} must be >= 1, got {value}")
         self.model, self.loss, self.optimizer, self.scheduler = model, loss, optimizer, scheduler
-        self.log_every = log_every
+        self.log_every, self.check_every = log_every, check_every
         self.per_batch = bool(getattr(scheduler, "per_batch", False))
         model.needs_input_grad = False  # nobody needs d loss / d images: the first layer skips that work
 
     # -- training ------------------------------------------------------------
-    def fit(self, train_loader, val_loader=None, epochs=1, out_dir=None, resume=False, verbose=True):
+    def fit(self, train_loader, val_loader=None, epochs=1, out_dir=None, resume=False, verbose=True,
+            metadata=None):
         """Train for epochs up to `epochs` and return the `History`.
 
-        With `out_dir`, each epoch ends by saving `out_dir/checkpoint` (see checkpoint.py) and
-        `out_dir/history.json`. `resume=True` loads that checkpoint (weights, optimizer, scheduler,
-        RNG, loader shuffle state, history) and continues with the epoch after it.
+        With `out_dir`, each epoch ends by saving `out_dir/checkpoint` (see checkpoint.py; `metadata`
+        goes into its model file) and `out_dir/history.json`. `resume=True` loads that checkpoint
+        (weights, optimizer, scheduler, RNG, loader shuffle state, history) and continues with the
+        epoch after it. A diverging run raises `TrainingDiverged` and leaves the last good epoch's
+        checkpoint in place.
         """
         history = History()
         first = 1
@@ -89,14 +108,24 @@ class Trainer:
                                    loader=_stateful(train_loader))
             history, first = History(info["history"]), info["epoch"] + 1
         show = progress.EpochPrinter()
+        saved = first - 1  # the epoch of the checkpoint on disk from this run
         with _mode(self.model, True):
             for epoch in range(first, epochs + 1):
-                record = self._epoch(train_loader, val_loader, epoch, epochs, verbose)
+                try:
+                    record = self._epoch(train_loader, val_loader, epoch, epochs, verbose)
+                except TrainingDiverged as exc:
+                    if out_dir is None:
+                        raise
+                    kept = (f"the checkpoint in {Path(out_dir) / CHECKPOINT} is still epoch {saved}'s" if saved
+                            else "no checkpoint of this run was written")
+                    raise TrainingDiverged(f"{exc}; {kept}") from None
                 history.append(record)
                 if out_dir is not None:
                     save_checkpoint(Path(out_dir) / CHECKPOINT, self.model, self.optimizer, self.scheduler,
-                                    epoch=epoch, loader=_stateful(train_loader), history=history.records)
+                                    epoch=epoch, loader=_stateful(train_loader), history=history.records,
+                                    metadata=metadata)
                     history.to_json(Path(out_dir) / HISTORY)
+                    saved = epoch
                 if verbose:
                     show(record)
         return history
@@ -110,10 +139,13 @@ class Trainer:
                 self._step(x, y, meter)
                 bar.update()
                 if not bar.disable and step % self.log_every == 0:
-                    loss, acc = meter.read()
+                    loss, acc = self._read(meter, epoch)
                     bar.set_postfix(loss=f"{loss:.4f}", acc=f"{acc:.4f}",
                                     img_s=f"{meter.seen / (time.perf_counter() - start):.0f}")
-        train_loss, train_acc = meter.read()
+                elif step % self.check_every == 0:
+                    self._read(meter, epoch)
+        train_loss, train_acc = self._read(meter, epoch)
+        self._check_weights(epoch)
         train_seconds = time.perf_counter() - start
         lr = self.optimizer.param_groups[0]["lr"]
         val = self.evaluate(val_loader) if val_loader is not None else {"loss": None, "accuracy": None}
@@ -125,6 +157,24 @@ class Trainer:
         return {"epoch": epoch, "train_loss": train_loss, "train_acc": train_acc, "val_loss": val["loss"],
                 "val_acc": val["accuracy"], "lr": lr, "seconds": time.perf_counter() - start,
                 "images_per_s": meter.seen / train_seconds}
+
+    def _read(self, meter, epoch):
+        """The meter's (mean loss, accuracy); TrainingDiverged if the loss sum is no longer finite."""
+        loss, acc = meter.read()
+        if not math.isfinite(loss):
+            step = int(to_numpy(meter.finite_steps)) + 1
+            raise self._diverged(f"the loss became {loss} at step {step} of epoch {epoch}")
+        return loss, acc
+
+    def _check_weights(self, epoch):
+        """TrainingDiverged unless every weight is finite (the loss can stay finite one step longer)."""
+        params = self.model.parameters()
+        if params and not bool(to_numpy(xp.stack([xp.isfinite(p.data).all() for p in params]).all())):
+            raise self._diverged(f"weights became NaN or infinite in epoch {epoch}")
+
+    def _diverged(self, what):
+        lr = self.optimizer.param_groups[0]["lr"]
+        return TrainingDiverged(f"training diverged: {what} (learning rate {lr:.3g}); try a lower learning rate")
 
     def _step(self, x, y, meter):
         """One optimisation step; queues device work only."""

@@ -1,0 +1,107 @@
+"""A user's own pictures made into input like the data set's: grayscale, light ink on black, fitted and centred.
+
+MNIST's digits were made so (LeCun et al.): the ink's bounding box scaled, keeping its aspect
+ratio, to fit a 20x20 box, then placed in the 28x28 frame with its centre of mass at the middle.
+`frame` repeats that for any picture, after making it look like the data set's images:
+
+1. grayscale (colour by luminance; transparent areas count as white paper);
+2. inverted when the background is light (the median of the border pixels is above mid-grey),
+   since the data sets show light ink on black;
+3. the background level subtracted and the darkest tenth of the ink range dropped as noise
+   (paper texture, JPEG ringing), the rest stretched to 0..255;
+4. the ink's bounding box scaled to fit `fit_box` pixels and placed in the frame by its centre of
+   mass ("mass", MNIST) or its bounding box ("box", Fashion-MNIST, whose items fill the frame).
+
+Host-side (Pillow and `numpy as host`); Pillow is imported when a picture is read.
+"""
+import os
+
+import numpy as host  # host-side image arithmetic, before anything goes to the backend
+
+_INSTALL_HINT = 'reading pictures needs Pillow: pip install "xpnet[plot]"'
+NOISE = 0.1  # ink fainter than this fraction of the brightest is dropped
+
+
+def _pillow():
+    try:
+        from PIL import Image, ImageOps, UnidentifiedImageError
+    except ImportError as exc:
+        raise ImportError(f"{_INSTALL_HINT} ({exc})") from exc
+    return Image, ImageOps, UnidentifiedImageError
+
+
+def read_gray(path):
+    """The picture at `path` (PNG, JPEG or anything Pillow reads) as float (H, W) gray levels 0..255.
+
+    A missing file is a FileNotFoundError, one Pillow cannot read a ValueError, both naming it.
+    """
+    Image, ImageOps, UnidentifiedImageError = _pillow()
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"{path}: no such file (expected a PNG or JPEG picture)")
+    try:
+        with Image.open(path) as picture:
+            picture = ImageOps.exif_transpose(picture)
+            if picture.mode in ("RGBA", "LA", "PA") or "transparency" in picture.info:
+                paper = Image.new("RGBA", picture.size, "white")
+                picture = Image.alpha_composite(paper, picture.convert("RGBA"))
+            gray = host.asarray(picture.convert("L"), dtype=host.float64)
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+        raise ValueError(f"{path}: not a picture Pillow can read, or a damaged one "
+                         f"(expected a PNG or JPEG file; {exc})") from exc
+    return gray
+
+
+def _ink(gray):
+    """Light-on-dark ink 0..255 with the background at 0 (steps 2 and 3), or None for a blank picture."""
+    border = host.concatenate([gray[0], gray[-1], gray[:, 0], gray[:, -1]])
+    background = float(host.median(border))
+    ink = gray - background if background <= 127.5 else background - gray
+    peak = ink.max()
+    if peak <= 0:
+        return None
+    ink = ink * (255.0 / peak)
+    ink[ink < NOISE * 255] = 0
+    return ink
+
+
+def _resized(patch, size):
+    """`patch` (float 0..255) resampled to `size` = (height, width) with Pillow's antialiasing filter."""
+    Image, _, _ = _pillow()
+    picture = Image.fromarray(host.clip(patch, 0, 255).astype(host.uint8))
+    return host.asarray(picture.resize((size[1], size[0]), Image.Resampling.LANCZOS), dtype=host.float64)
+
+
+def frame(gray, image_size=(28, 28), fit_box=20, centre="mass"):
+    """uint8 (H, W) = image_size: the picture `gray` (float (h, w) 0..255) framed as described above.
+
+    A picture with no ink (one flat level) raises ValueError.
+    """
+    if centre not in ("mass", "box"):
+        raise ValueError(f"frame: centre must be 'mass' or 'box', got {centre!r}")
+    height, width = image_size
+    ink = _ink(host.asarray(gray, dtype=host.float64))
+    if ink is None:
+        raise ValueError("the picture is one flat shade: no ink to recognise")
+    rows, cols = host.nonzero(ink)
+    patch = ink[rows.min():rows.max() + 1, cols.min():cols.max() + 1]
+    scale = min(fit_box, height, width) / max(patch.shape)
+    patch = _resized(patch, tuple(max(1, round(d * scale)) for d in patch.shape))
+    if centre == "mass" and patch.sum() > 0:
+        weights = patch / patch.sum()
+        middle = (weights.sum(axis=1) @ host.arange(patch.shape[0]), weights.sum(axis=0) @ host.arange(patch.shape[1]))
+    else:
+        middle = ((patch.shape[0] - 1) / 2, (patch.shape[1] - 1) / 2)
+    top, left = (min(max(round((side - 1) / 2 - m), 0), side - n)  # the whole patch stays in the frame
+                 for side, m, n in zip(image_size, middle, patch.shape))
+    out = host.zeros(image_size)
+    out[top:top + patch.shape[0], left:left + patch.shape[1]] = patch
+    return host.clip(host.rint(out), 0, 255).astype(host.uint8)
+
+
+def load_picture(path, image_size=(28, 28), fit_box=20, centre="mass"):
+    """The picture at `path` framed like the data set's images: uint8 (H, W). Errors name the file."""
+    gray = read_gray(path)
+    try:
+        return frame(gray, image_size, fit_box, centre)
+    except ValueError as exc:
+        raise ValueError(f"{path}: {exc}") from exc
