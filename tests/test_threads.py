@@ -1,4 +1,5 @@
-"""Elementwise passes split across threads on the CPU (ops.fused) give exactly the numbers of one pass."""
+"""CPU speed machinery: elementwise passes split across threads (ops.fused) give exactly the numbers of one
+pass, and freed memory is kept for reuse."""
 import numpy as np
 import pytest
 
@@ -47,3 +48,19 @@ def test_optimizer_steps_split_across_threads_match_one_thread(make, monkeypatch
     monkeypatch.setattr(cpu, "PARALLEL_MIN", 1)
     monkeypatch.setattr(cpu, "THREADS", 3)
     np.testing.assert_array_equal(train(), alone)
+
+
+@pytest.mark.parametrize("setting, calls", [(None, [(-3, 32 << 20), (-1, 1 << 30)]), ("0", [])])
+def test_freed_memory_is_kept_unless_asked_not_to(setting, calls, monkeypatch):
+    seen = []
+
+    class Libc:
+        def mallopt(self, option, value):
+            seen.append((option, value))
+    monkeypatch.setattr(cpu.ctypes, "CDLL", lambda name: Libc())
+    if setting is None:
+        monkeypatch.delenv("XPNET_KEEP_MEMORY", raising=False)
+    else:
+        monkeypatch.setenv("XPNET_KEEP_MEMORY", setting)
+    cpu._keep_freed_memory()
+    assert seen == calls
