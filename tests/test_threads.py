@@ -6,7 +6,7 @@ import pytest
 import xpnet.backend.cpu as cpu
 from xpnet import optim
 from xpnet.backend import asarray, layout, to_numpy
-from xpnet.layers import BatchNorm2D, ReLU
+from xpnet.layers import BatchNorm2D, MaxPool2D, ReLU
 from xpnet.parameter import Parameter
 
 
@@ -19,10 +19,11 @@ def _run(make, x, dy):
 
 
 @pytest.mark.parametrize("threads", [2, 3, 5])
-@pytest.mark.parametrize("make", [ReLU, lambda: BatchNorm2D(6)])
+@pytest.mark.parametrize("make", [ReLU, lambda: BatchNorm2D(6), lambda: MaxPool2D(2), lambda: MaxPool2D(3, 2, 1)])
 def test_layers_split_across_threads_match_one_thread(make, threads, monkeypatch, rng):
-    x = layout.padded(asarray(rng.standard_normal((4, 6, 5, 7)), np.float32), (0, 0))
-    dy = layout.padded(asarray(rng.standard_normal((4, 6, 5, 7)), np.float32), (0, 0))
+    x = layout.padded(asarray(rng.integers(-2, 3, (4, 6, 5, 7)), np.float32), (0, 0))  # ties for max-pooling
+    shape = make()(x).shape
+    dy = layout.padded(asarray(rng.standard_normal(shape), np.float32), (0, 0))
     alone = _run(make, x, dy)
     monkeypatch.setattr(cpu, "PARALLEL_MIN", 1)
     monkeypatch.setattr(cpu, "THREADS", threads)

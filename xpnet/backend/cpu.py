@@ -115,34 +115,42 @@ def random(shape, dtype):
 def max_pool(x, kernel, stride, padding):
     """(y, saved): the maximum of each window of `x` (N, C, H, W) padded with -inf, in x's memory order, by
     one elementwise maximum per kernel offset over output-sized strided views (much faster in NumPy than a
-    reduction over the window axes); `saved` is what `max_pool_backward` needs."""
+    reduction over the window axes), channels split across cores; `saved` is what `max_pool_backward` needs."""
     win = layout.windows(layout.pad(x, padding, -numpy.inf), kernel, stride, (1, 1))
-    y = layout.copy(win[:, :, 0, 0])
-    for i, j in numpy.ndindex(*kernel):
+    y = layout.empty_like(win[:, :, 0, 0])
+    _in_parallel(_window_maxima, win, y, axis=1)
+    return y, (win, y, x.shape, kernel, stride, padding)
+
+
+def _window_maxima(win, y):
+    y[...] = win[:, :, 0, 0]
+    for i, j in numpy.ndindex(*win.shape[2:4]):
         if i or j:
             numpy.maximum(y, win[:, :, i, j], out=y)
-    return y, (win, y, x.shape, kernel, stride, padding)
 
 
 def max_pool_backward(dy, saved):
     """dx: each window's gradient routed to its first maximum in row-major order (ties go to the first, as
-    in PyTorch), found by comparing each window position with the maximum."""
+    in PyTorch), found by comparing each window position with the maximum; channels split across cores."""
     win, y, shape, kernel, stride, padding = saved
     dy = layout.match(dy, y)
+    return layout.window_grad(lambda g: _in_parallel(_route_to_first_maximum, win, y, dy, g, axis=1), shape, kernel,
+                              stride, padding, dy.dtype)
 
-    def fill(g):
-        free = None  # per window: True while no earlier position has taken the gradient
-        offsets = list(numpy.ndindex(*kernel))
-        for k, (i, j) in enumerate(offsets):
-            taken = win[:, :, i, j] == y
-            if free is None:
-                free = ~taken
-            else:
-                taken &= free
-                if k < len(offsets) - 1:
-                    free ^= taken
-            numpy.multiply(dy, taken, out=g[:, :, i, j])  # a multiply by the mask: faster than `where` here
-    return layout.window_grad(fill, shape, kernel, stride, padding, dy.dtype)
+
+def _route_to_first_maximum(win, y, dy, g):
+    """g[:, :, i, j] = dy where window position (i, j) holds the window's first maximum y, else 0."""
+    free = None  # per window: True while no earlier position has taken the gradient
+    offsets = list(numpy.ndindex(*win.shape[2:4]))
+    for k, (i, j) in enumerate(offsets):
+        taken = win[:, :, i, j] == y
+        if free is None:
+            free = ~taken
+        else:
+            taken &= free
+            if k < len(offsets) - 1:
+                free ^= taken
+        numpy.multiply(dy, taken, out=g[:, :, i, j])  # a multiply by the mask: faster than `where` here
 
 
 def fused(name, arithmetic):
@@ -167,22 +175,25 @@ PARALLEL_MIN = 1 << 20  # elements below which splitting a pass costs more than 
 _pool = []  # the worker threads, started on first use
 
 
-def _in_parallel(arithmetic, *args):
-    """Run `arithmetic(*args)` in THREADS pieces along the outermost axis in memory of its largest array,
-    one piece in this thread and the others in worker threads."""
+def _in_parallel(arithmetic, *args, axis=None):
+    """Run `arithmetic(*args)` in THREADS pieces along `axis` of its arrays (default: the outermost axis in
+    memory of its largest array), one piece in this thread and the others in worker threads. Arrays of
+    another rank, or of length 1 on that axis, go to every piece whole."""
     arrays = [a for a in args if isinstance(a, numpy.ndarray)]
     big = max(arrays, key=lambda a: a.size, default=None)
     if big is None or big.size < PARALLEL_MIN or THREADS < 2:
         return arithmetic(*args)
-    axis = max(range(big.ndim), key=lambda i: abs(big.strides[i]) * (big.shape[i] > 1))
+    given = axis is not None
+    if not given:
+        axis = max(range(big.ndim), key=lambda i: abs(big.strides[i]) * (big.shape[i] > 1))
     length = big.shape[axis]
     count = min(THREADS, length)
     edges = [length * k // count for k in range(count + 1)]
 
     def piece(k):
         cut = (slice(None),) * axis + (slice(edges[k], edges[k + 1]),)
-        arithmetic(*(a[cut] if isinstance(a, numpy.ndarray) and a.ndim == big.ndim and a.shape[axis] == length
-                     else a for a in args))
+        arithmetic(*(a[cut] if isinstance(a, numpy.ndarray) and a.ndim > axis and a.shape[axis] == length
+                     and (given or a.ndim == big.ndim) else a for a in args))
     if not _pool:
         _pool.append(ThreadPoolExecutor(THREADS - 1, thread_name_prefix="xpnet"))
     others = [_pool[0].submit(piece, k) for k in range(1, count)]
