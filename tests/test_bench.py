@@ -148,3 +148,11 @@ def test_header_names_the_blas_kernel_numpy_runs(monkeypatch):
     assert "threads" in header["numpy_blas_kernel"] and "blas_forced_by" not in header
     monkeypatch.setenv("OPENBLAS_CORETYPE", "Haswell")
     assert describe()["blas_forced_by"] == "OPENBLAS_CORETYPE=Haswell"
+
+
+def test_memory_section_measures_each_model_in_its_own_process(capsys):
+    assert main(TINY + ["--only", "memory", "--models", "mlp,simple_cnn", "--memory-steps", "1", "--no-torch",
+                        "--format", "json"]) == 0
+    (section,) = json.loads(capsys.readouterr().out)["sections"]
+    assert [(r["model"], r["framework"]) for r in section["rows"]] == [("mlp", "xpnet"), ("simple_cnn", "xpnet")]
+    assert all(r["peak_mib"] >= r["baseline_mib"] > 0 for r in section["rows"])

@@ -52,7 +52,7 @@ def im2col(x, kernel, stride, dilation, size, out=None):
     win = layout.windows(x, kernel, stride, dilation)[..., :size[0], :size[1]]
     shape = win.shape[1:] + win.shape[:1]
     col = numpy.empty(shape, x.dtype) if out is None else out[:math.prod(shape)].reshape(shape)
-    numpy.copyto(col, win.transpose(1, 2, 3, 4, 5, 0))
+    _in_parallel(numpy.copyto, col, win.transpose(1, 2, 3, 4, 5, 0), axis=1)  # kernel rows across cores
     return layout.batch_first(col)
 
 
@@ -61,10 +61,13 @@ def col2im(col, out, stride, dilation):
     (padded) array `out`, in place, by one strided slice addition per kernel offset; returns `out`."""
     kh, kw, oh, ow = col.shape[2:]
     win = layout.windows(out, (kh, kw), stride, dilation)[..., :oh, :ow]
-    for i in range(kh):
-        for j in range(kw):
-            win[:, :, i, j] += col[:, :, i, j]
+    _in_parallel(_add_windows, win, col, axis=1)  # channels across cores
     return out
+
+
+def _add_windows(win, col):
+    for i, j in numpy.ndindex(*col.shape[2:4]):
+        win[:, :, i, j] += col[:, :, i, j]
 
 
 def row_blocks(rows, row_bytes, budget=None):

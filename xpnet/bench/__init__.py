@@ -116,7 +116,7 @@ RUNNERS = {
     "train": lambda ctx, args, header: training.train(ctx, args.models, args.batch_sizes),
     "infer": lambda ctx, args, header: training.infer(ctx, args.models, args.infer_batch_sizes),
     "epoch": lambda ctx, args, header: training.epoch(ctx, args.epochs),
-    "memory": lambda ctx, args, header: memory.run(ctx, args.memory_steps),
+    "memory": lambda ctx, args, header: memory.run(ctx, args.models, args.memory_steps),
 }
 
 
@@ -182,7 +182,7 @@ def _main(argv):
         return run_bench(argv, env={v: str(args.threads) for v in BLAS_THREAD_VARS}).returncode
     if args.memory_child:
         backend.use(args.backend if args.backend in ("cpu", "gpu") else "cpu")
-        return memory.child(args.memory_child, args.memory_steps, threads=args.threads)
+        return memory.child(args.memory_child, args.models[0], args.memory_steps, threads=args.threads)
     return _run(args)
 
 

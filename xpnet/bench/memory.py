@@ -1,4 +1,4 @@
-"""Peak memory of a short LeNet-5 training run (batch 128), one fresh child process per framework.
+"""Peak memory of a short training run (batch 128) of each model, one fresh child process per framework.
 
 The child builds the model and a batch, notes its resident set size (RSS) as the
 baseline, trains a few steps and reports its peak RSS (see `peak_rss`). A separate
@@ -8,6 +8,7 @@ CuPy's memory pool (`total_bytes()`) for xpnet, `torch.cuda.max_memory_reserved(
 for PyTorch.
 """
 import importlib
+import itertools
 import json
 import os
 import resource
@@ -62,14 +63,15 @@ def _device_pool(torch):
     return backend.registry.state.module.get_default_memory_pool().total_bytes()
 
 
-def child(framework, steps=20, batch_size=128, threads=None):
-    """The child side: train `steps` steps with `framework` ("xpnet" or "torch"), print one JSON line."""
+def child(framework, model_name="lenet5", steps=20, batch_size=128, threads=None):
+    """The child side: train `steps` steps of `model_name` with `framework` ("xpnet" or "torch"), print one
+    JSON line."""
     torch = None
     if framework == "torch":
         torch = importlib.import_module("torch")
         torch.set_num_threads(threads or os.cpu_count())
     ctx = Context(backend.current(), torch)
-    model, twin = build("lenet5", ctx)
+    model, twin = build(model_name, ctx)
     x, y = batch(batch_size)
     if torch is None:
         step, sync = xpnet_step(model), backend.synchronize
@@ -86,18 +88,18 @@ def child(framework, steps=20, batch_size=128, threads=None):
     return 0
 
 
-def run(ctx, steps=20):
-    """Rows of peak memory per framework, each measured in its own child process."""
+def run(ctx, models=("lenet5",), steps=20):
+    """Rows of peak memory per model and framework, each measured in its own child process."""
     rows = []
-    for framework in ("xpnet", "torch") if ctx.torch is not None else ("xpnet",):
-        argv = ["--memory-child", framework, "--backend", ctx.backend, "--memory-steps", str(steps)]
+    for name, framework in itertools.product(models, ("xpnet", "torch") if ctx.torch is not None else ("xpnet",)):
+        argv = ["--memory-child", framework, "--models", name, "--backend", ctx.backend, "--memory-steps", str(steps)]
         if ctx.threads:
             argv += ["--threads", str(ctx.threads)]
         done = run_bench(argv, capture=True)
         if done.returncode != 0:
             raise RuntimeError(f"memory child for {framework} failed: {done.stderr.strip()[-800:]}")
         r = json.loads(done.stdout.strip().splitlines()[-1])
-        rows.append({"backend": ctx.backend, "framework": framework, "model": "lenet5", "batch": 128,
+        rows.append({"backend": ctx.backend, "framework": framework, "model": name, "batch": 128,
                      "steps": steps, "baseline_mib": r["baseline_rss"] / MIB, "peak_mib": r["peak_rss"] / MIB,
                      "training_mib": (r["peak_rss"] - r["baseline_rss"]) / MIB,
                      "gpu_pool_mib": None if r["device_pool"] is None else r["device_pool"] / MIB})

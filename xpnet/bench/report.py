@@ -48,7 +48,7 @@ TITLES = {
     "epoch": ("Full epoch: LeNet-5, batch 128, Adam",
               "Seconds per shuffled pass over 60,000 images (median, min and max of the epochs), batches "
               "gathered from the whole data set held on the backend, as DataLoader does."),
-    "memory": ("Peak memory while training LeNet-5 (batch 128)",
+    "memory": ("Peak memory while training (batch 128)",
                "One child process per framework. after setup: RSS after imports, model and batch; peak RSS: "
                "ru_maxrss at the end; training: their difference (activations, gradients, optimizer state, "
                "workspace). GPU pool: bytes held by CuPy's memory pool / torch.cuda.max_memory_reserved()."),
