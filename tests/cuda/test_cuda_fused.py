@@ -1,0 +1,101 @@
+"""The fused CUDA kernels of gpu.py (max-pooling, optimizer updates, layer passes), their exact CUDA C bodies
+run on the host, against the NumPy forms they replace: max-pooling with ties, padding, overlapping windows
+and strided inputs exactly; each `ops.fused` kernel against the xp arithmetic of the same name on the same
+numbers, within a few roundings (the CUDA body may order or fuse an operation differently).
+"""
+import numpy as np
+import pytest
+
+from xpnet.backend import cpu, layout, using
+from xpnet.layers import activation, batchnorm
+from xpnet.optim import adam, rmsprop, sgd
+
+pytestmark = pytest.mark.cuda_emulated
+TOL = {np.float32: 2e-6, np.float64: 1e-14}
+
+
+@pytest.fixture(scope="module")
+def gpu(emulated_gpu_module):
+    import xpnet.backend.gpu as gpu
+    return gpu
+
+
+POOLS = [((2, 2), (2, 2), (0, 0), (3, 4, 8, 6)), ((3, 3), (2, 2), (1, 1), (2, 3, 7, 9)),
+         ((3, 2), (1, 2), (1, 1), (2, 2, 5, 7)), ((2, 2), (3, 3), (0, 0), (1, 2, 8, 7))]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("kernel, stride, padding, shape", POOLS)
+@pytest.mark.parametrize("batch_last", [True, False])
+def test_max_pool_kernels_route_like_numpy(gpu, emulated_gpu_module, kernel, stride, padding, shape, batch_last,
+                                           dtype):
+    rng = np.random.default_rng(0)
+    x_host = rng.integers(-2, 3, shape).astype(dtype)  # many ties: the first maximum must win
+    x = emulated_gpu_module.asarray(x_host)
+    if batch_last:
+        x = layout.padded(x, (0, 0))
+    y, saved = gpu.max_pool(x, kernel, stride, padding)
+    dy_host = rng.standard_normal(y.shape).astype(dtype)
+    dx = gpu.max_pool_backward(emulated_gpu_module.asarray(dy_host), saved)
+    with using("cpu"):
+        y_want, saved_want = cpu.max_pool(x_host, kernel, stride, padding)
+        dx_want = cpu.max_pool_backward(dy_host, saved_want)
+    np.testing.assert_array_equal(y.get(), y_want)
+    np.testing.assert_array_equal(dx.get(), dx_want)
+
+
+def _optimizer_arguments(rng, dtype, shape=(5, 7)):
+    """case -> (arithmetic, host arguments: arrays, None for an absent state buffer, and scalars)."""
+    a = lambda: rng.standard_normal(shape).astype(dtype)  # noqa: E731
+    pos = lambda: rng.uniform(0.1, 1.0, shape).astype(dtype)  # noqa: E731
+    return {
+        "sgd": (sgd.sgd_arithmetic, [a(), a(), 0.1, 0.01]),
+        "sgd_momentum": (sgd.sgd_momentum_arithmetic, [a(), a(), a(), 0.1, 0.9, 0.1, 0.01, True, False]),
+        "sgd_momentum first": (sgd.sgd_momentum_arithmetic, [a(), a(), a(), 0.1, 0.9, 0.0, 0.0, False, True]),
+        "adam": (adam.adam_arithmetic, [a(), a(), a(), pos(), None, 0.01, 0.9, 0.999, 0.1, False, 1e-8, 0.02, 0.3]),
+        "adam amsgrad decoupled": (adam.adam_arithmetic, [a(), a(), a(), pos(), pos(), 0.01, 0.9, 0.99, 0.1, True,
+                                                          1e-8, 0.02, 0.3]),
+        "rmsprop": (rmsprop.rmsprop_arithmetic, [a(), a(), pos(), None, None, 0.01, 0.99, 1e-8, 0.1, 0.0]),
+        "rmsprop centered momentum": (rmsprop.rmsprop_arithmetic, [a(), a(), pos() + 1, a() * 0.1, a(), 0.01, 0.9,
+                                                                   1e-8, 0.0, 0.5]),
+    }
+
+
+def _layer_arguments(rng, dtype):
+    c, p = 4, 9
+    a = lambda *s: rng.standard_normal(s).astype(dtype)  # noqa: E731
+    pos = lambda *s: rng.uniform(0.5, 2.0, s).astype(dtype)  # noqa: E731
+    return {
+        "relu_grad": (activation.relu_grad, [a(3, 4, 5), a(3, 4, 5), np.empty((3, 4, 5), dtype)]),
+        "scale_shift": (batchnorm.scale_shift, [a(c, p), a(c, 1), a(c, 1), np.empty((c, p), dtype)]),
+        "normalized_grad": (batchnorm.normalized_grad, [a(c, p), a(c, p), a(c, 1), a(c, 1), a(c, 1),
+                                                        np.empty((c, p), dtype)]),
+        "channel_affine": (batchnorm.channel_affine, [a(c), pos(c), a(c), a(c), 1e-5] + [np.empty(c, dtype)
+                                                                                    for _ in range(3)]),
+        "running_average": (batchnorm.running_average, [a(c), pos(c), 0.9, 0.1, 0.1 * 9 / 8, a(c), pos(c)]),
+        "grad_factors": (batchnorm.grad_factors, [pos(c), a(c), a(c), a(c), 1 / 9] + [np.empty(c, dtype)
+                                                                                     for _ in range(3)]),
+    }
+
+
+def _cases():
+    return sorted(set(_optimizer_arguments(np.random.default_rng(0), np.float32))
+                  | set(_layer_arguments(np.random.default_rng(0), np.float32)))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("case", _cases())
+def test_fused_kernels_compute_what_their_arithmetic_does(gpu, emulated_gpu_module, case, dtype):
+    rng = np.random.default_rng(1)
+    arithmetic, host = {**_optimizer_arguments(rng, dtype), **_layer_arguments(rng, dtype)}[case]
+    name = case.split()[0]
+    kernel = gpu.fused(name, arithmetic)
+    assert kernel is not arithmetic, f"gpu.py has no fused kernel {name!r}"
+    device = [emulated_gpu_module.asarray(v) if isinstance(v, np.ndarray) else v for v in host]
+    kernel(*device)
+    with using("cpu"):
+        arithmetic(*host)
+    scratch = {"normalized_grad": 1}.get(name)  # an argument the NumPy form uses as scratch space
+    for i, (want, got) in enumerate(zip(host, device)):
+        if isinstance(want, np.ndarray) and i != scratch:
+            np.testing.assert_allclose(got.get(), want, rtol=TOL[dtype], atol=TOL[dtype], err_msg=f"argument {i}")
