@@ -29,8 +29,9 @@ def blas_in_use():
     out = {}
     if pools:
         pool = pools[0]
-        out["numpy_blas_kernel"] = (f"{pool.get('internal_api')} {pool.get('version')}, "
-                                    f"{pool.get('architecture') or 'kernel unknown'}, {pool.get('num_threads')} threads")
+        kernel = pool.get("architecture") or "kernel unknown"
+        out["numpy_blas_kernel"] = f"{pool.get('internal_api')} {pool.get('version')}, {kernel}, " \
+                                   f"{pool.get('num_threads')} threads"
     forced = {v: os.environ[v] for v in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE") if os.environ.get(v)}
     if forced:
         out["blas_forced_by"] = ", ".join(f"{k}={v}" for k, v in forced.items())
