@@ -3,7 +3,8 @@ pass, and freed memory is kept for reuse."""
 import numpy as np
 import pytest
 
-import xpnet.backend.cpu as cpu
+import xpnet.backend.allocator as allocator
+import xpnet.backend.threads as threads
 from xpnet import optim
 from xpnet.backend import asarray, layout, to_numpy
 from xpnet.layers import BatchNorm2D, MaxPool2D, ReLU
@@ -18,15 +19,15 @@ def _run(make, x, dy):
     return [to_numpy(a).copy() for a in (y, dx, *(p.grad for p in layer.parameters()))]
 
 
-@pytest.mark.parametrize("threads", [2, 3, 5])
+@pytest.mark.parametrize("count", [2, 3, 5])
 @pytest.mark.parametrize("make", [ReLU, lambda: BatchNorm2D(6), lambda: MaxPool2D(2), lambda: MaxPool2D(3, 2, 1)])
-def test_layers_split_across_threads_match_one_thread(make, threads, monkeypatch, rng):
+def test_layers_split_across_threads_match_one_thread(make, count, monkeypatch, rng):
     x = layout.padded(asarray(rng.integers(-2, 3, (4, 6, 5, 7)), np.float32), (0, 0))  # ties for max-pooling
     shape = make()(x).shape
     dy = layout.padded(asarray(rng.standard_normal(shape), np.float32), (0, 0))
     alone = _run(make, x, dy)
-    monkeypatch.setattr(cpu, "PARALLEL_MIN", 1)
-    monkeypatch.setattr(cpu, "THREADS", threads)
+    monkeypatch.setattr(threads, "PARALLEL_MIN", 1)
+    monkeypatch.setattr(threads, "THREADS", count)
     for got, want in zip(_run(make, x, dy), alone):
         np.testing.assert_array_equal(got, want)
 
@@ -46,8 +47,8 @@ def test_optimizer_steps_split_across_threads_match_one_thread(make, monkeypatch
             opt.step()
         return to_numpy(p.data)
     alone = train()
-    monkeypatch.setattr(cpu, "PARALLEL_MIN", 1)
-    monkeypatch.setattr(cpu, "THREADS", 3)
+    monkeypatch.setattr(threads, "PARALLEL_MIN", 1)
+    monkeypatch.setattr(threads, "THREADS", 3)
     np.testing.assert_array_equal(train(), alone)
 
 
@@ -58,10 +59,10 @@ def test_freed_memory_is_kept_unless_asked_not_to(setting, calls, monkeypatch):
     class Libc:
         def mallopt(self, option, value):
             seen.append((option, value))
-    monkeypatch.setattr(cpu.ctypes, "CDLL", lambda name: Libc())
+    monkeypatch.setattr(allocator.ctypes, "CDLL", lambda name: Libc())
     if setting is None:
         monkeypatch.delenv("XPNET_KEEP_MEMORY", raising=False)
     else:
         monkeypatch.setenv("XPNET_KEEP_MEMORY", setting)
-    cpu._keep_freed_memory()
+    allocator.keep_freed_memory()
     assert seen == calls

@@ -3,8 +3,8 @@
 - XPNET_BACKEND: cpu (default), gpu or auto (backend/registry.py).
 - XPNET_DATA, XPNET_CACHE: where data sets are looked for and downloaded to (data/datasets.py).
 - XPNET_OFFLINE: never download a data set.
-- XPNET_NUM_THREADS: threads for elementwise passes on the CPU (default: every core; backend/cpu.py).
-- XPNET_KEEP_MEMORY=0: leave glibc's malloc settings alone (backend/cpu.py).
+- XPNET_NUM_THREADS: threads for elementwise passes on the CPU (default: every core; backend/threads.py).
+- XPNET_KEEP_MEMORY=0: leave glibc's malloc settings alone (backend/allocator.py).
 - XPNET_PARITY_ALLOW_TF32, and CuPy's CUPY_TF32: TF32 matrix products in the parity check (parity/runner.py).
 """
 import os

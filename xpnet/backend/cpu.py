@@ -4,35 +4,16 @@ gpu.py exports the same names with the same parameters (row_blocks' optional `bu
 is the CPU's own). Arrays follow the layout of backend/layout.py: logical NCHW,
 stored batch-last.
 """
-import ctypes
-import ctypes.util
 import functools
 import math
-import os
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy
 
-from . import layout
+from . import allocator, layout
 from .arrays import rng
+from .threads import in_parallel
 
-def _keep_freed_memory():
-    """Make glibc's malloc keep freed memory for the next arrays instead of returning it to the system.
-
-    A training step allocates and frees the same multi-megabyte arrays every time. By default glibc maps
-    large blocks afresh and trims the heap, so each step page-faults its activations in again, which cost
-    up to a fifth of a LeNet-5 step in system time. The peak memory stays the same. XPNET_KEEP_MEMORY=0
-    leaves malloc's defaults; other C libraries have no mallopt and are left alone."""
-    if os.environ.get("XPNET_KEEP_MEMORY", "").strip() in ("0", "false", "no", "off"):
-        return
-    name = ctypes.util.find_library("c")
-    mallopt = getattr(ctypes.CDLL(name), "mallopt", None) if name else None
-    if mallopt is not None:
-        mallopt(-3, 32 << 20)  # M_MMAP_THRESHOLD: blocks up to 32 MiB come from the heap, which keeps them
-        mallopt(-1, 1 << 30)  # M_TRIM_THRESHOLD: give the heap's free top back only beyond 1 GiB
-
-
-_keep_freed_memory()
+allocator.keep_freed_memory()
 
 # Columns of the long axis P per matrix product: a slice of both operands stays in the cache, which
 # OpenBLAS runs faster than one call over the whole of P for the short M and K of small convolutions.
@@ -52,7 +33,7 @@ def im2col(x, kernel, stride, dilation, size, out=None):
     win = layout.windows(x, kernel, stride, dilation)[..., :size[0], :size[1]]
     shape = win.shape[1:] + win.shape[:1]
     col = numpy.empty(shape, x.dtype) if out is None else out[:math.prod(shape)].reshape(shape)
-    _in_parallel(numpy.copyto, col, win.transpose(1, 2, 3, 4, 5, 0), axis=1)  # kernel rows across cores
+    in_parallel(numpy.copyto, col, win.transpose(1, 2, 3, 4, 5, 0), axis=1)  # kernel rows across cores
     return layout.batch_first(col)
 
 
@@ -61,7 +42,7 @@ def col2im(col, out, stride, dilation):
     (padded) array `out`, in place, by one strided slice addition per kernel offset; returns `out`."""
     kh, kw, oh, ow = col.shape[2:]
     win = layout.windows(out, (kh, kw), stride, dilation)[..., :oh, :ow]
-    _in_parallel(_add_windows, win, col, axis=1)  # channels across cores
+    in_parallel(_add_windows, win, col, axis=1)  # channels across cores
     return out
 
 
@@ -121,7 +102,7 @@ def max_pool(x, kernel, stride, padding):
     reduction over the window axes), channels split across cores; `saved` is what `max_pool_backward` needs."""
     win = layout.windows(layout.pad(x, padding, -numpy.inf), kernel, stride, (1, 1))
     y = layout.empty_like(win[:, :, 0, 0])
-    _in_parallel(_window_maxima, win, y, axis=1)
+    in_parallel(_window_maxima, win, y, axis=1)
     return y, (win, y, x.shape, kernel, stride, padding)
 
 
@@ -137,7 +118,7 @@ def max_pool_backward(dy, saved):
     in PyTorch), found by comparing each window position with the maximum; channels split across cores."""
     win, y, shape, kernel, stride, padding = saved
     dy = layout.match(dy, y)
-    return layout.window_grad(lambda g: _in_parallel(_route_to_first_maximum, win, y, dy, g, axis=1), shape, kernel,
+    return layout.window_grad(lambda g: in_parallel(_route_to_first_maximum, win, y, dy, g, axis=1), shape, kernel,
                               stride, padding, dy.dtype)
 
 
@@ -162,44 +143,6 @@ def fused(name, arithmetic):
 
     `arithmetic(*args)` works in place on array arguments of one shape (factors may broadcast), so any
     piece along one axis can be computed on its own; NumPy releases the GIL inside each pass."""
-    return functools.partial(_in_parallel, arithmetic)
+    return functools.partial(in_parallel, arithmetic)
 
 
-def _threads():
-    """XPNET_NUM_THREADS, else the number of cores this process may run on."""
-    wanted = os.environ.get("XPNET_NUM_THREADS", "").strip()
-    if wanted:
-        return max(1, int(wanted))
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-
-
-THREADS = _threads()  # threads for elementwise passes
-PARALLEL_MIN = 1 << 20  # elements below which splitting a pass costs more than it saves
-_pool = []  # the worker threads, started on first use
-
-
-def _in_parallel(arithmetic, *args, axis=None):
-    """Run `arithmetic(*args)` in THREADS pieces along `axis` of its arrays (default: the outermost axis in
-    memory of its largest array), one piece in this thread and the others in worker threads. Arrays of
-    another rank, or of length 1 on that axis, go to every piece whole."""
-    arrays = [a for a in args if isinstance(a, numpy.ndarray)]
-    big = max(arrays, key=lambda a: a.size, default=None)
-    if big is None or big.size < PARALLEL_MIN or THREADS < 2:
-        return arithmetic(*args)
-    given = axis is not None
-    if not given:
-        axis = max(range(big.ndim), key=lambda i: abs(big.strides[i]) * (big.shape[i] > 1))
-    length = big.shape[axis]
-    count = min(THREADS, length)
-    edges = [length * k // count for k in range(count + 1)]
-
-    def piece(k):
-        cut = (slice(None),) * axis + (slice(edges[k], edges[k + 1]),)
-        arithmetic(*(a[cut] if isinstance(a, numpy.ndarray) and a.ndim > axis and a.shape[axis] == length
-                     and (given or a.ndim == big.ndim) else a for a in args))
-    if not _pool:
-        _pool.append(ThreadPoolExecutor(THREADS - 1, thread_name_prefix="xpnet"))
-    others = [_pool[0].submit(piece, k) for k in range(1, count)]
-    piece(0)
-    for job in others:
-        job.result()

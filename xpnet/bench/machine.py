@@ -3,7 +3,7 @@ import datetime
 import os
 import platform
 
-from ..backend import asarray, cpu, info, rng, synchronize
+from ..backend import asarray, info, rng, synchronize, threads
 from .timing import measure
 
 BLAS_THREAD_VARS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
@@ -45,7 +45,7 @@ def describe(torch=None):
     out["host"] = platform.node()
     out["numpy_blas_threads"] = blas_threads()
     out.update(blas_in_use())
-    out["xpnet_cpu_threads"] = cpu.THREADS
+    out["xpnet_cpu_threads"] = threads.THREADS
     if torch is not None:
         out["torch"] = torch.__version__
         out["torch_threads"] = torch.get_num_threads()
