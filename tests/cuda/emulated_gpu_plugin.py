@@ -1,6 +1,6 @@
 """A pytest plugin that runs a whole test session on xpnet's gpu backend with the CuPy stand-in
 (gpu.py's ops, fused kernels run on the host): `python -m pytest -p emulated_gpu_plugin tests/test_conv.py`
-with tests/cuda on PYTHONPATH. tests/cuda/test_cuda_layer_suite.py runs the layer tests this way.
+with tests/cuda on PYTHONPATH. tests/cuda/test_cuda_layer_suite.py runs the whole suite this way.
 
 The header names the backend, and the summary lists the emulated kernel launches, so a caller can see
 that the fused kernels ran. Where a test shrinks the CPU's row blocks (cpu._BLOCK_BYTES, as the
