@@ -290,3 +290,14 @@ def test_winograd_applies_only_to_same_3x3_convolutions_of_whole_tiles(monkeypat
         assert winograd.tile(other, (32, 32)) is None, other
     monkeypatch.setattr(winograd, "MODE", "f2")
     assert winograd.tile(Conv2D(1, 1, 3, padding=1), (6, 6)) == 2 and winograd.tile(wide, (7, 8)) is None
+
+
+def test_winograd_keeps_float64_precision_after_a_float32_call(monkeypatch, rng):
+    from xpnet.layers import winograd
+    monkeypatch.setattr(winograd, "MODE", "f4")
+    monkeypatch.setattr(winograd, "_on_backend", {})
+    Conv2D(2, 3, 3, padding=1)(asarray(rng.standard_normal((1, 2, 4, 4)), np.float32))  # caches float32 matrices
+    with default_dtype(np.float64):
+        layer = Conv2D(2, 3, 3, padding=1)
+    x = asarray(rng.standard_normal((1, 2, 4, 4)))
+    assert_close(layer(x), _reference(layer, x), rtol=1e-12, atol=1e-12)

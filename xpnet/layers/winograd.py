@@ -20,7 +20,7 @@ everything else.
 """
 import math
 
-from ..backend import asarray, layout, ops, xp
+from ..backend import asarray, current, layout, ops, xp
 
 # Bᵀ, G, Aᵀ for F(2x2, 3x3) and F(4x4, 3x3) (interpolation points 0, ±1 and 0, ±1, ±2, plus infinity).
 MATRICES = {
@@ -60,10 +60,16 @@ def tile(conv, size):
     return 4 if MODE == "auto" and big and applies(conv, size, 4) else None
 
 
+_on_backend = {}  # (backend, m, dtype) -> the matrices, copied to the device once rather than at every call
+
+
 def _matrices(m, dtype):
     """(Bᵀ ⊗ Bᵀ, Aᵀ ⊗ Aᵀ, G) for F(m, 3): the Kronecker products transform a tile flattened row by row."""
-    bt, g, at = (asarray(a, dtype) for a in MATRICES[m])
-    return xp.kron(bt, bt), xp.kron(at, at), g
+    key = (current(), m, xp.dtype(dtype))
+    if key not in _on_backend:
+        bt, g, at = (asarray(a, dtype) for a in MATRICES[m])
+        _on_backend[key] = xp.kron(bt, bt), xp.kron(at, at), g
+    return _on_backend[key]
 
 
 def _tiles(a, rows, m, t):
