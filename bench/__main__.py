@@ -1,6 +1,6 @@
 """`python -m bench ...`: the same as `xpnet bench ...`."""
 import sys
 
-from xpnet.bench import main
+from xpnet.cli import main
 
-sys.exit(main())
+sys.exit(main(["bench", *sys.argv[1:]]))

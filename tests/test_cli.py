@@ -38,16 +38,15 @@ def test_missing_data_is_a_one_line_error(tmp_path, monkeypatch, capsys):
     monkeypatch.delenv("XPNET_DATA", raising=False)
     assert main(["train", "--data", str(tmp_path / "nothing"), "--out", str(tmp_path / "run"), "--quiet"]) == 1
     err = capsys.readouterr().err
-    assert err.startswith("xpnet: error: ") and "Traceback" not in err
+    assert err.startswith("xpnet train: error: ") and "Traceback" not in err
 
 
-def test_delegated_command_gets_the_rest(monkeypatch):
-    seen = []
-    fake = type(sys)("xpnet.bench")
-    fake.main = lambda argv: seen.append(argv) or 3
-    monkeypatch.setitem(sys.modules, "xpnet.bench", fake)
-    assert main(["bench", "--quick", "-n", "2"]) == 3
-    assert seen == [["--quick", "-n", "2"]]
+def test_every_command_is_one_parser_tree(capsys):
+    for command in ("bench", "compare", "parity"):
+        assert main([command, "--help"]) == 0
+        assert f"usage: xpnet {command}" in capsys.readouterr().out
+    assert main(["bench", "--only", "nothing"]) == 2
+    assert "invalid choice: 'nothing'" in capsys.readouterr().err
 
 
 def test_train_eval_resume(tiny_mnist, tmp_path, capsys):
@@ -80,16 +79,17 @@ def test_train_eval_resume(tiny_mnist, tmp_path, capsys):
 
 
 def test_the_models_recipe_fills_in_what_the_command_line_leaves_out(tiny_mnist, tmp_path, monkeypatch):
-    from xpnet.cli import DEFAULT_RECIPE, RECIPES
-    monkeypatch.setattr("xpnet.cli._draw_pictures", lambda *args: None)
+    from xpnet.train.recipes import DEFAULT_RECIPE, RECIPES
+    monkeypatch.setattr("xpnet.plots.plot_run", lambda *args, **kwargs: [])
     runs = {"lenet5": [], "mlp": [], "given": ["--epochs", "1", "--shift", "1"]}
     for name, given in runs.items():
         model = "mlp" if name == "mlp" else "lenet5"
         assert main(["train", "--model", model, "--out", str(tmp_path / name), "--data", str(tiny_mnist),
                      "--batch-size", "32", "--quiet", *given]) == 0
     used = {name: json.loads((tmp_path / name / "config.json").read_text())["train_args"] for name in runs}
-    assert {k: used["lenet5"][k] for k in ("epochs", "shift")} == RECIPES["lenet5"] != DEFAULT_RECIPE
-    assert {k: used["mlp"][k] for k in ("epochs", "shift")} == DEFAULT_RECIPE
+    recipe = {**DEFAULT_RECIPE, "batch_size": 32}  # the one option given
+    assert {k: used["lenet5"][k] for k in recipe} == {**recipe, **RECIPES["lenet5"]} != recipe
+    assert {k: used["mlp"][k] for k in recipe} == recipe
     assert (used["given"]["epochs"], used["given"]["shift"]) == (1, 1)
     assert len(json.loads((tmp_path / "lenet5" / "history.json").read_text())) == RECIPES["lenet5"]["epochs"]
 
@@ -176,7 +176,7 @@ def test_bad_model_files_are_named_with_what_was_expected(tiny_mnist, tmp_path, 
     args = ["--data", str(tiny_mnist)] if command == "eval" else [str(tmp_path / "picture.png")]
     assert main([command, "--checkpoint", str(given), *args]) == 1
     err = capsys.readouterr().err
-    assert err.startswith(f"xpnet: error: {given}") and expected in err, err
+    assert err.startswith(f"xpnet {command}: error: {given}") and expected in err, err
     assert "config.json" not in err and "Traceback" not in err and len(err.splitlines()) == 1
 
 
@@ -186,7 +186,7 @@ def test_diverging_run_stops_with_one_line(tiny_mnist, tmp_path, capsys):
     assert main(["train", "--model", "mlp", "--optimizer", "sgd", "--lr", "1e4", "--scheduler", "none",
                  "--out", str(run), "--data", str(tiny_mnist), "--batch-size", "8", "--quiet"]) == 1
     err = capsys.readouterr().err.splitlines()
-    assert len(err) == 1 and err[0].startswith("xpnet: error: training diverged: the loss became nan at step ")
+    assert len(err) == 1 and err[0].startswith("xpnet train: error: training diverged: the loss became nan at step ")
     assert err[0].endswith("of epoch 1 (learning rate 1e+04); try a lower learning rate; "
                            "no checkpoint of this run was written")
     assert not (run / "checkpoint").exists() and not (run / "metrics.json").exists()

@@ -7,16 +7,21 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from xpnet import cli
-from xpnet.compare import (EXPERIMENTS, OPTIMIZERS, activations, main, models, optimizers, pictures, report,
-                           runner)
+from xpnet.cli import main as xpnet_main
+from xpnet.compare import EXPERIMENTS, activations, models, optimizers, pictures, report, runner
 from xpnet.compare.folder import Settings
 from xpnet.data import write_idx
 from xpnet.layers import BatchNorm1D, Dropout, Tanh
 from xpnet.optim import Adam
 from xpnet.train.history import History
+from xpnet.train.recipes import OPTIMIZERS
 
 PNG = b"\x89PNG\r\n\x1a\n"
+
+
+def main(argv):
+    """`xpnet compare ARGV`'s exit status."""
+    return xpnet_main(["compare", *argv])
 
 
 @pytest.fixture(scope="module")
@@ -55,7 +60,7 @@ def _has_matplotlib():
 def test_each_experiment_compares_every_variant(experiment, tiny_data, tmp_path, capsys):
     out = tmp_path / "run"
     draw = experiment == "activations"  # drawing is the same for all three, and takes a second
-    assert cli.main(["compare", *_args(tiny_data, out, experiment, pictures=draw)]) == 0  # via `xpnet compare`
+    assert main(_args(tiny_data, out, experiment, pictures=draw)) == 0
     names = list(EXPERIMENTS[experiment][0])
     table = capsys.readouterr().out
     assert all(f"\n{name} " in table for name in names), table
@@ -179,9 +184,9 @@ def test_other_settings_are_refused(tiny_data, tmp_path, capsys):
     (["optimizers", "--sweep-lr", "lbfgs:0.1"], "unknown optimizer 'lbfgs'"),
     (["optimizers", "--sweep-lr", "adam:1e-3", "--lr", "0.1"], "not allowed with argument"),
     (["models", "--variants", "resnet,mlp"], "unknown model(s) resnet: expected some of mlp, fc_net"),
-    (["models", "--seeds", "0,x"], "comma-separated integers"),
-    (["models", "--seeds", "1,1"], "distinct seeds"),
-    (["models", "--subset", "0"], "expected a positive integer, got 0"),
+    (["models", "--seeds", "0,x"], "'x' in '0,x': expected comma-separated seeds"),
+    (["models", "--seeds", "1,1"], "expected distinct comma-separated values, got '1,1'"),
+    (["models", "--subset", "0"], "expected a positive integer, got '0'"),
     (["transformers"], "invalid choice: 'transformers'"),
     ([], "EXPERIMENT"),
 ])
@@ -191,7 +196,7 @@ def test_usage_errors_exit_2_saying_what_is_expected(argv, message, capsys):
 
 
 def test_python_m_xpnet_compare():
-    res = subprocess.run([sys.executable, "-m", "xpnet.compare", "optimizers", "--help"], capture_output=True,
+    res = subprocess.run([sys.executable, "-m", "xpnet", "compare", "optimizers", "--help"], capture_output=True,
                          text=True, cwd=Path(__file__).resolve().parent.parent)
     assert res.returncode == 0 and "--sweep-lr" in res.stdout and "sgd 0.1, momentum 0.01" in res.stdout
 

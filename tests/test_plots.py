@@ -75,3 +75,10 @@ def test_missing_matplotlib_says_how_to_install(tmp_path, monkeypatch):
     with pytest.raises(ImportError, match=r'pip install "xpnet\[plot\]"'):
         plots.plot_history({"train_loss": [1.0]}, tmp_path / "c.png")
     assert not os.listdir(tmp_path)
+
+
+def test_example_indices_show_mistakes_first_then_correct_ones():
+    labels = np.array([0, 1, 2, 3, 4, 5, 6, 7])
+    preds = np.array([0, 9, 2, 9, 4, 9, 6, 7])
+    assert plots.example_indices(labels, preds, count=4).tolist() == [0, 1, 2, 3]  # mistakes 1, 3; correct 0, 2
+    assert plots.example_indices(labels, labels, count=3).tolist() == [0, 1, 2]

@@ -55,8 +55,8 @@ def test_one_line_per_picture_and_bad_ones_reported_without_stopping(untrained, 
         assert len(top) == 3 and all(entry.rsplit(" (", 1)[0] in names and entry.endswith("%)") for entry in top)
     errors = captured.err.splitlines()
     assert len(errors) == 2
-    assert errors[0].startswith(f"xpnet: error: {tmp_path / 'missing.png'}: no such file")
-    assert errors[1].startswith(f"xpnet: error: {tmp_path / 'junk.png'}: not a picture Pillow can read")
+    assert errors[0].startswith(f"xpnet predict: error: {tmp_path / 'missing.png'}: no such file")
+    assert errors[1].startswith(f"xpnet predict: error: {tmp_path / 'junk.png'}: not a picture Pillow can read")
 
 
 def test_json_output_and_top(untrained, tmp_path, capsys):

@@ -60,3 +60,39 @@ def test_import_xpnet_does_not_import_cupy(requested):
                          env={**os.environ, "XPNET_BACKEND": requested})
     assert res.returncode == 0, res.stderr
     assert res.stdout.strip() == "False"
+
+
+def _imported_modules(path, tree):
+    """The absolute names of the xpnet modules that file `path` imports (relative imports resolved)."""
+    package = ".".join(path.relative_to(ROOT).with_suffix("").parts)
+    if path.name != "__init__.py":
+        package = package.rpartition(".")[0]
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            yield from (alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                parent = package.split(".")[:len(package.split(".")) - node.level + 1]
+                base = ".".join(parent + ([base] if base else []))
+            yield base
+            yield from (f"{base}.{alias.name}" for alias in node.names)
+
+
+def test_the_framework_never_imports_the_command_line():
+    """The command line (xpnet/cli) is the workshop around the framework: it imports the framework, never the
+    other way round, so every part of xpnet works without it."""
+    framework = [p for p in sorted((ROOT / "xpnet").rglob("*.py"))
+                 if "cli" not in p.relative_to(ROOT).parts[1:2] and p.name != "__main__.py"]
+    assert len(framework) > 50
+    bad = [f"{p.relative_to(ROOT)} imports {name}" for p in framework
+           for name in _imported_modules(p, ast.parse(p.read_text()))
+           if name == "xpnet.cli" or name.startswith("xpnet.cli.")]
+    assert not bad, "\n".join(bad)
+
+
+def test_the_import_reader_resolves_relative_imports():
+    path = ROOT / "xpnet" / "bench" / "training.py"
+    tree = ast.parse("from ..cli import options\nfrom . import timing\nimport xpnet.cli.train\n")
+    names = set(_imported_modules(path, tree))
+    assert {"xpnet.cli", "xpnet.cli.options", "xpnet.bench", "xpnet.bench.timing", "xpnet.cli.train"} <= names

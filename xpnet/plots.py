@@ -118,3 +118,22 @@ def plot_confusion(labels, preds, path, class_names=None):
     for (i, j), n in host.ndenumerate(counts):
         ax.text(j, i, str(n), ha="center", va="center", fontsize=7, color="white" if n > threshold else "black")
     return save(fig, path)
+
+
+def example_indices(labels, preds, count=36):
+    """Up to `count` sorted indices of test images to show: half of them mistakes (the interesting ones), the
+    rest the first correct ones."""
+    labels, preds = host.asarray(labels), host.asarray(preds)
+    wrong = host.flatnonzero(labels != preds)[: count // 2]
+    right = host.flatnonzero(labels == preds)[: count - len(wrong)]
+    return host.sort(host.concatenate([wrong, right]))
+
+
+def plot_run(folder, history, images, labels, preds, class_names=None):
+    """A training run's pictures in `folder`: curves.png, predictions.png (sample test images) and
+    confusion.png. Returns their paths."""
+    pick = example_indices(labels, preds)
+    return [plot_history(history, os.path.join(folder, "curves.png")),
+            plot_predictions(images[pick], labels[pick], preds[pick], os.path.join(folder, "predictions.png"),
+                             class_names=class_names),
+            plot_confusion(labels, preds, os.path.join(folder, "confusion.png"), class_names=class_names)]

@@ -7,7 +7,7 @@ tests/parity (marker gpu).
 import pytest
 
 from xpnet.parity import catalogue, run_case
-from xpnet.parity.cli import render
+from xpnet.parity.table import render
 
 pytestmark = pytest.mark.cuda_emulated
 

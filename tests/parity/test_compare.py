@@ -6,9 +6,16 @@ import json
 import numpy as np
 import pytest
 
-from xpnet.parity import (Case, catalogue, compare_arrays, compare_results, gpu_asked_for, gpu_status, main, run_case,
+from xpnet.cli import main as xpnet_main
+from xpnet.parity import (Case, catalogue, compare_arrays, compare_results, gpu_asked_for, gpu_status, run_case,
                           run_side, tolerance)
 from xpnet.parity.compare import F64_RTOL
+
+
+def main(argv):
+    """`xpnet parity ARGV`'s exit status."""
+    return xpnet_main(["parity", *argv])
+
 
 CASES32 = catalogue(("float32",))
 

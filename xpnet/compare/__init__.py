@@ -6,13 +6,12 @@
 
 `experiments` defines the variants, `runner` trains them through the public API (models,
 DataLoader, Trainer, optimizers), `folder` keeps each finished one so a run resumes, `report` and
-`pictures` summarise them. `main(argv)` is the command line.
+`pictures` summarise them. The command line is xpnet/cli/compare.py.
 """
-from .cli import main
 from .experiments import ACTIVATIONS, EXPERIMENTS, MODEL_VARIANTS, OPTIMIZERS, Variant, activations, models, optimizers
 from .folder import RunFolder, Settings
 from .report import summarize
 from .runner import load_data, run, train_variant
 
 __all__ = ["ACTIVATIONS", "EXPERIMENTS", "MODEL_VARIANTS", "OPTIMIZERS", "RunFolder", "Settings", "Variant",
-           "activations", "load_data", "main", "models", "optimizers", "run", "summarize", "train_variant"]
+           "activations", "load_data", "models", "optimizers", "run", "summarize", "train_variant"]

@@ -11,22 +11,9 @@ import re
 
 from .. import optim
 from ..models import MODELS, get_activation, get_model
+from ..train.recipes import OPTIMIZERS, optimizer_spec
 
 ACTIVATIONS = ("relu", "leaky_relu:0.01", "leaky_relu:0.001", "prelu", "elu", "gelu", "sigmoid", "tanh", "softplus")
-
-# name: (class in xpnet.optim, default learning rate, other keyword arguments). The rates are constant over
-# the run: the usual starting points for each rule (momentum's 0.01 moves about as far per step as plain
-# SGD's 0.1); at batch 64 each took LeNet-5 to 97.9-98.4% on MNIST in 3 epochs (README, Experiments).
-OPTIMIZERS = {
-    "sgd": ("SGD", 0.1, {}),
-    "momentum": ("SGD", 0.01, {"momentum": 0.9}),
-    "nesterov": ("SGD", 0.01, {"momentum": 0.9, "nesterov": True}),
-    "adagrad": ("Adagrad", 0.01, {}),
-    "rmsprop": ("RMSprop", 0.001, {}),
-    "adam": ("Adam", 0.001, {}),
-    "adamw": ("AdamW", 0.001, {}),  # decoupled weight decay 0.01, PyTorch's default
-    "radam": ("RAdam", 0.001, {}),
-}
 
 # name: (model in xpnet.models, keyword arguments). fc_net is the mlp's 784-400-100-10 with batch norm
 # and dropout added, so the two rows differ by just those.
@@ -64,14 +51,6 @@ class Variant:
         return model, getattr(optim, self.optimizer)(model.parameters(), **self.optimizer_kwargs)
 
 
-def _optimizer(name, lr=None):
-    """(class name, keyword arguments) of optimizer `name` at `lr`, or at its default rate."""
-    if name not in OPTIMIZERS:
-        raise ValueError(f"unknown optimizer {name!r}: expected one of {', '.join(OPTIMIZERS)}")
-    cls, default_lr, kwargs = OPTIMIZERS[name]
-    return cls, {"lr": default_lr if lr is None else lr, **kwargs}
-
-
 def _check_model(name):
     if name not in MODELS:
         raise ValueError(f"unknown model {name!r}: expected one of {', '.join(MODELS)}")
@@ -82,7 +61,7 @@ def activations(names=ACTIVATIONS, model="lenet5", optimizer="adam", lr=None):
     _check_model(model)
     for spec in names:
         get_activation(spec)  # a bad name fails here, before anything trains
-    return [Variant(spec, model, {"activation": spec}, *_optimizer(optimizer, lr)) for spec in names]
+    return [Variant(spec, model, {"activation": spec}, *optimizer_spec(optimizer, lr)) for spec in names]
 
 
 def optimizers(names=tuple(OPTIMIZERS), model="lenet5", lr=None, sweep=None):
@@ -90,9 +69,9 @@ def optimizers(names=tuple(OPTIMIZERS), model="lenet5", lr=None, sweep=None):
     variant per listed rate, named like "adam lr=0.0003"."""
     _check_model(model)
     if sweep:
-        return [Variant(f"{name} lr={rate:g}", model, {}, *_optimizer(name, rate))
+        return [Variant(f"{name} lr={rate:g}", model, {}, *optimizer_spec(name, rate))
                 for name, rates in sweep.items() for rate in rates]
-    return [Variant(name, model, {}, *_optimizer(name, lr)) for name in names]
+    return [Variant(name, model, {}, *optimizer_spec(name, lr)) for name in names]
 
 
 def models(names=tuple(MODEL_VARIANTS), optimizer="adam", lr=None):
@@ -100,7 +79,7 @@ def models(names=tuple(MODEL_VARIANTS), optimizer="adam", lr=None):
     unknown = [n for n in names if n not in MODEL_VARIANTS]
     if unknown:
         raise ValueError(f"unknown model(s) {', '.join(unknown)}: expected some of {', '.join(MODEL_VARIANTS)}")
-    return [Variant(name, *MODEL_VARIANTS[name], *_optimizer(optimizer, lr)) for name in names]
+    return [Variant(name, *MODEL_VARIANTS[name], *optimizer_spec(optimizer, lr)) for name in names]
 
 
 EXPERIMENTS = {  # name: (its variants by default, what it compares)

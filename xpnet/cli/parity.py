@@ -1,18 +1,11 @@
 """`xpnet parity`: compare every case on the GPU against the CPU and print a table; exit 1 on any failure."""
-import argparse
 import json
 import sys
 
-from tabulate import tabulate
 
-from .cases import catalogue
-from .runner import check_tf32, gpu_status, run_all, tf32_allowed
-
-HEADERS = ["case", "quantity", "max abs err", "max rel err", "rtol", "result", "note"]
-
-
-def parser():
-    p = argparse.ArgumentParser(prog="xpnet parity", description=(
+def add_parser(sub):
+    p = sub.add_parser("parity", help="check that the GPU backend gives the CPU backend's outputs and gradients",
+                       description=(
         "Run every layer, loss, optimizer and built-in model on the CPU (NumPy) and the GPU (CuPy) with the "
         "same weights and inputs, and compare outputs, gradients, running statistics and optimizer state."))
     p.add_argument("--format", choices=("github", "plain", "json"), default="plain", help="table format")
@@ -25,28 +18,10 @@ def parser():
     return p
 
 
-def _number(x):
-    return "-" if x != x else f"{x:.3g}"
+def run(args):
+    from ..parity import catalogue, check_tf32, gpu_status, run_all, tf32_allowed
+    from ..parity.table import render
 
-
-def render(rows, fmt, header=None):
-    """The rows as a github/plain table, or as JSON (a dict with `header` and `rows`)."""
-    if fmt == "json":
-        return json.dumps({**(header or {}), "rows": [_json_row(r) for r in rows]}, indent=2)
-    table = [[r.case, r.quantity, _number(r.max_abs), _number(r.max_rel), f"{r.rtol:.2g}", r.status, r.note]
-             for r in rows]
-    return tabulate(table, HEADERS, tablefmt=fmt)
-
-
-def _json_row(row):
-    """A row with NaN errors (nothing measured) written as null, which JSON can hold."""
-    d = row.as_dict()
-    return {k: (None if isinstance(v, float) and v != v else v) for k, v in d.items()}
-
-
-def main(argv=None):
-    """Entry point of `xpnet parity`; returns the exit status."""
-    args = parser().parse_args(argv)
     out = sys.stdout
     try:
         check_tf32(args.allow_tf32)

@@ -8,19 +8,19 @@ same command after an interruption and only what is missing trains.
 Exit codes as `xpnet`: 0 success, 2 bad command line, 1 a failure while running, 130 interrupted.
 """
 import argparse
-import contextlib
 import shlex
 import sys
 from pathlib import Path
 
 from .. import backend
-from ..cli import positive_int
+from ..backend import allocator
+from ..compare import experiments, pictures, report, runner
+from ..compare.folder import RunFolder, Settings
 from ..data.datasets import DATASETS
 from ..data.datasets import get as get_dataset
 from ..models import MODELS
-from . import experiments, pictures, report
-from .folder import RunFolder, Settings
-from .runner import load_data, run
+from ..train.recipes import OPTIMIZERS
+from .options import add_backend, add_data, comma_list, natural_int, positive_int, use_backend
 
 DEFAULT_EPOCHS = 3
 EXAMPLES = """examples:
@@ -28,23 +28,6 @@ EXAMPLES = """examples:
   xpnet compare activations --model mlp --variants relu,sigmoid,tanh
   xpnet compare optimizers --sweep-lr adam:1e-4,3e-4,1e-3 --seeds 0,1,2
   xpnet compare models --dataset fashion-mnist --backend gpu"""
-
-
-def _names(text):
-    names = [t.strip() for t in text.split(",") if t.strip()]
-    if not names:
-        raise argparse.ArgumentTypeError(f"expected comma-separated names, got {text!r}")
-    return names
-
-
-def _seeds(text):
-    try:
-        seeds = [int(t) for t in text.split(",")]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated integers such as 0,1,2, got {text!r}") from None
-    if min(seeds) < 0 or len(set(seeds)) != len(seeds):
-        raise argparse.ArgumentTypeError(f"expected distinct seeds >= 0, got {text!r}")
-    return seeds
 
 
 def _sweep(text):
@@ -70,12 +53,11 @@ def _common_options():
                    help="train on the first N training images (default all)")
     p.add_argument("--test-subset", type=positive_int, metavar="N",
                    help="test on the first N test images (default all 10000)")
-    p.add_argument("--seeds", type=_seeds, default=[0],
+    p.add_argument("--seeds", type=comma_list(natural_int, "seeds (integers >= 0)", distinct=True), default=[0],
                    help="comma-separated seeds: each variant trains once per seed and the table shows mean ± std "
                         "(default 0)")
-    p.add_argument("--backend", choices=backend.NAMES, help="array backend (overrides XPNET_BACKEND, else cpu)")
-    p.add_argument("--data", metavar="DIR",
-                   help="folder holding mnist/ and fashion-mnist/ (else XPNET_DATA or the cache)")
+    add_backend(p)
+    add_data(p)
     p.add_argument("--out", metavar="DIR", help="run folder (default runs/compare-<experiment>)")
     p.add_argument("--quiet", action="store_true", help="no progress bars or per-variant lines, just the table")
     p.add_argument("--no-pictures", action="store_true", help="write the table and JSON but not the PNGs (faster)")
@@ -83,27 +65,28 @@ def _common_options():
 
 
 def _rates():
-    return ", ".join(f"{name} {lr:g}" for name, (_, lr, _) in experiments.OPTIMIZERS.items())
+    return ", ".join(f"{name} {lr:g}" for name, (_, lr, _) in OPTIMIZERS.items())
 
 
-def parser():
-    p = argparse.ArgumentParser(prog="xpnet compare", formatter_class=argparse.RawDescriptionHelpFormatter,
-                                description=(
+def add_parser(sub):
+    p = sub.add_parser("compare", formatter_class=argparse.RawDescriptionHelpFormatter,
+                       help="train the variants of an experiment (activations, optimizers, models) and compare them",
+                       description=(
         "Train every variant of an experiment with the same data and settings, then print a table and write\n"
         "it (markdown, JSON) and pictures (curves, time per epoch) into the run folder. A rerun with the same\n"
         "folder skips the finished variants. `xpnet compare EXPERIMENT --help` lists its options."),
-                                epilog=EXAMPLES)
+                       epilog=EXAMPLES)
     sub = p.add_subparsers(dest="experiment", metavar="EXPERIMENT", required=True)
     common = _common_options()
     for name, (defaults, text) in experiments.EXPERIMENTS.items():
         e = sub.add_parser(name, parents=[common], help=text, description=f"Compare {text}.")
-        e.add_argument("--variants", type=_names, default=list(defaults), help="comma-separated (default all: "
+        e.add_argument("--variants", type=comma_list(str, "names"), default=list(defaults), help="comma-separated (default all: "
                        + ", ".join(defaults) + ")" + ("; any activation spec works, such as leaky_relu:0.1"
                                                      if name == "activations" else ""))
         if name != "models":
             e.add_argument("--model", default="lenet5", choices=MODELS, help="the model to train (default lenet5)")
         if name != "optimizers":
-            e.add_argument("--optimizer", default="adam", choices=experiments.OPTIMIZERS, help="(default adam)")
+            e.add_argument("--optimizer", default="adam", choices=OPTIMIZERS, help="(default adam)")
             e.add_argument("--lr", type=float, help="learning rate (default: the optimizer's: " + _rates() + ")")
         else:
             rates = e.add_mutually_exclusive_group()
@@ -160,8 +143,8 @@ def compare(args, variants, command):
         finished = sum(folder.result_path(v, s).is_file() for v in variants for s in args.seeds)
         print(f"xpnet compare {args.experiment}: {len(variants)} variant(s) x {len(args.seeds)} seed(s) into {out}"
               + (f" ({finished} finished earlier)" if finished else ""), flush=True)
-    data = load_data(args.dataset, args.subset, args.test_subset, args.data)
-    results = run(variants, args.seeds, settings, data, folder, verbose)
+    data = runner.load_data(args.dataset, args.subset, args.test_subset, args.data)
+    results = runner.run(variants, args.seeds, settings, data, folder, verbose)
     rows = report.summarize(results)
     title = title_of(args, variants)
     names = [] if args.no_pictures else _draw(out, results, rows, title)
@@ -171,27 +154,19 @@ def compare(args, variants, command):
     return rows
 
 
-def main(argv=None):
-    """Entry point of `xpnet compare`; returns the exit status."""
-    argv = list(sys.argv[1:] if argv is None else argv)
-    p = parser()
+def run(args):
     try:
-        args = p.parse_args(argv)
-        args.out = Path(args.out or Path("runs") / f"compare-{args.experiment}")
-        try:
-            variants = variants_of(args)
-        except ValueError as exc:
-            p.error(str(exc))
-    except SystemExit as exc:  # --help and usage errors (code 2)
-        return exc.code if isinstance(exc.code, int) else 2
+        variants = variants_of(args)
+    except ValueError as exc:
+        print(f"xpnet compare {args.experiment}: error: {exc}", file=sys.stderr)
+        return 2
+    out = args.out = Path(args.out or Path("runs") / f"compare-{args.experiment}")
+    use_backend(args)
+    allocator.keep_freed_memory()
     try:
-        with backend.using(args.backend) if args.backend else contextlib.nullcontext():
-            compare(args, variants, shlex.join(["xpnet", "compare", *argv]))
-        return 0
+        compare(args, variants, shlex.join(["xpnet", "compare", *args.argv]))
     except KeyboardInterrupt:
-        print(f"xpnet compare: interrupted; the finished variants are kept in {args.out}: rerun the same "
+        print(f"xpnet compare: interrupted; the finished variants are kept in {out}: rerun the same "
               f"command to go on", file=sys.stderr)
         return 130
-    except (OSError, RuntimeError, ValueError) as exc:
-        print(f"xpnet compare: error: {exc}", file=sys.stderr)
-        return 1
+    return 0

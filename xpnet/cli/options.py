@@ -1,0 +1,80 @@
+"""What every command of the command line shares: argument types, common options, and how a failure is reported."""
+import argparse
+import sys
+
+from .. import backend
+
+
+def positive_int(text):
+    """An argparse type: an integer of at least 1."""
+    return _int_at_least(text, 1, "a positive integer")
+
+
+def natural_int(text):
+    """An argparse type: an integer of at least 0."""
+    return _int_at_least(text, 0, "an integer >= 0")
+
+
+def _int_at_least(text, low, what):
+    try:
+        value = int(text)
+    except ValueError:
+        value = None
+    if value is None or value < low:
+        raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}")
+    return value
+
+
+def comma_list(item, what, distinct=False, choices=None):
+    """An argparse type: comma-separated values, each converted by `item` (an argparse type or a callable
+    raising ValueError) and described as `what` in errors, at least one; `distinct` refuses repeats,
+    `choices` values outside them."""
+    def parse(text):
+        values = []
+        for part in (t.strip() for t in text.split(",")):
+            try:
+                values.append(item(part))
+            except (ValueError, argparse.ArgumentTypeError):
+                raise argparse.ArgumentTypeError(f"{part!r} in {text!r}: expected comma-separated "
+                                                 f"{what}") from None
+        unknown = [v for v in values if choices is not None and v not in choices]
+        if unknown:
+            raise argparse.ArgumentTypeError(f"unknown {', '.join(map(str, unknown))}: expected some of "
+                                             f"{', '.join(choices)}")
+        if not values or (distinct and len(set(values)) != len(values)):
+            raise argparse.ArgumentTypeError(f"expected {'distinct ' if distinct else ''}comma-separated values, "
+                                             f"got {text!r}")
+        return values
+    return parse
+
+
+def add_backend(parser):
+    parser.add_argument("--backend", default=None, choices=backend.NAMES,
+                        help="array backend (overrides XPNET_BACKEND, else cpu)")
+
+
+def add_data(parser):
+    parser.add_argument("--data", default=None, metavar="DIR",
+                        help="folder holding mnist/ and fashion-mnist/ (else XPNET_DATA or the cache)")
+
+
+def use_backend(args):
+    """Switch to the backend that --backend names, if it was given."""
+    if args.backend is not None:
+        backend.use(args.backend)
+
+
+def guarded(prog, command, *args):
+    """`command(*args)`'s exit status, as every xpnet command reports it: argparse's own for --help and usage
+    errors (2), 130 for an interrupt, and 1 with one line on stderr for a failure while running (missing
+    data, no GPU, a bad file), which OSError, RuntimeError and ValueError carry."""
+    try:
+        return command(*args)
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 2)
+    except KeyboardInterrupt:
+        print(f"{prog}: interrupted", file=sys.stderr)
+        return 130
+    except (OSError, RuntimeError, ValueError) as exc:
+        print(f"{prog}: error: {exc}", file=sys.stderr)
+        return 1

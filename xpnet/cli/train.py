@@ -1,0 +1,126 @@
+"""`xpnet train`: train a built-in model on a data set into a run folder (checkpoint, history, metrics, pictures)."""
+import argparse
+import os
+import warnings
+
+from .checkpoint import read_config
+from .options import add_backend, add_data, natural_int, positive_int, use_backend
+
+
+def add_parser(sub):
+    from ..data.datasets import DATASETS
+    from ..models import MODELS
+    from ..train.recipes import DEFAULT_RECIPE, OPTIMIZERS, SCHEDULERS
+    p = sub.add_parser("train", help="train a built-in model on a data set",
+                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--model", default="lenet5", choices=tuple(MODELS))
+    p.add_argument("--dataset", default="mnist", choices=DATASETS)
+    p.add_argument("--epochs", type=positive_int, default=None, help=_recipe_help("epochs"))
+    p.add_argument("--batch-size", type=positive_int, default=None, help=_recipe_help("batch_size"))
+    p.add_argument("--optimizer", default=None, choices=tuple(OPTIMIZERS), help=_recipe_help("optimizer"))
+    p.add_argument("--lr", type=float, default=None,
+                   help=f"learning rate (the peak one for onecycle); default: the recipe's "
+                        f"{DEFAULT_RECIPE['lr']:g} for its optimizer, else the optimizer's own "
+                        "(xpnet.train.recipes.OPTIMIZERS)")
+    p.add_argument("--weight-decay", type=float, default=None,
+                   help="L2 penalty (decoupled for adamw); the optimizer's default when not given")
+    p.add_argument("--momentum", type=float, default=None,
+                   help="momentum for the sgd family and rmsprop; the optimizer's default when not given")
+    p.add_argument("--scheduler", default=None, choices=SCHEDULERS,
+                   help="learning-rate schedule over the run (onecycle: up to --lr, then down); "
+                        + _recipe_help("scheduler"))
+    p.add_argument("--shift", type=natural_int, default=None,
+                   help="augment: move each training image by a random 0 to N pixels each way (0: off); "
+                        + _recipe_help("shift"))
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", default=None, help="run folder (else runs/<model>-<dataset>)")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
+    p.add_argument("--quiet", action="store_true", help="no progress bar or per-epoch lines")
+    add_backend(p)
+    add_data(p)
+    return p
+
+
+def _recipe_help(key):
+    from ..train.recipes import DEFAULT_RECIPE, RECIPES
+    special = ", ".join(f"{model} {recipe[key]}" for model, recipe in RECIPES.items() if key in recipe)
+    return f"default: the model's recipe, {special + ', else ' if special else ''}{DEFAULT_RECIPE[key]}"
+
+
+def _apply_recipe(args):
+    """Fill in the options that the command line left out (None) from the model's recipe."""
+    from ..train.recipes import OPTIMIZERS, recipe
+    defaults = recipe(args.model)
+    if args.optimizer not in (None, defaults["optimizer"]):
+        defaults["lr"] = OPTIMIZERS[args.optimizer][1]  # another optimizer than the recipe's: its own default rate
+    for key, value in defaults.items():
+        if getattr(args, key) is None:
+            setattr(args, key, value)
+
+
+def run(args):
+    from .. import backend
+    from ..backend import allocator
+    from ..data import DataLoader, load_dataset, prepare_images
+    from ..io import write_json
+    from ..losses import SoftmaxCrossEntropy
+    from ..models import get_model
+    from ..train import Trainer, describe
+    from ..train.recipes import build_optimizer, build_scheduler
+
+    use_backend(args)
+    allocator.keep_freed_memory()
+    _apply_recipe(args)
+    backend.seed(args.seed)
+    run_dir = args.out or os.path.join("runs", f"{args.model}-{args.dataset}")
+    raw_train, y_train = load_dataset(args.dataset, "train", root=args.data)
+    raw_test, y_test = load_dataset(args.dataset, "test", root=args.data)
+    config = read_config(run_dir) if args.resume else None
+    if config is None:
+        config = {"model": args.model, "model_kwargs": {}, "dataset": args.dataset}
+    elif (config["model"], config["dataset"]) != (args.model, args.dataset):
+        raise ValueError(f"{run_dir} holds a {config['model']} run on {config['dataset']}: "
+                         f"cannot resume it as {args.model} on {args.dataset}")
+    x_test = prepare_images(raw_test, dataset=args.dataset)
+    train_loader = DataLoader(prepare_images(raw_train, dataset=args.dataset), y_train, batch_size=args.batch_size,
+                              shuffle=True, seed=args.seed, shift=args.shift)
+    test_loader = DataLoader(x_test, y_test, batch_size=max(args.batch_size, 1000), shuffle=False)
+
+    model = get_model(config["model"], **config["model_kwargs"])
+    optimizer = build_optimizer(args.optimizer, model.parameters(), args.lr, weight_decay=args.weight_decay,
+                                momentum=args.momentum)
+    scheduler = build_scheduler(args.scheduler, optimizer, args.epochs, len(train_loader))
+    trainer = Trainer(model, SoftmaxCrossEntropy(), optimizer, scheduler=scheduler)
+    write_json(os.path.join(run_dir, "config.json"), {**config, "train_args": vars(args)})
+
+    with warnings.catch_warnings():
+        # NumPy's overflow and invalid-value warnings are how divergence shows on the CPU; the trainer
+        # reports it in one clear line (TrainingDiverged) instead
+        warnings.filterwarnings("ignore", r"(overflow|invalid value|divide by zero) encountered", RuntimeWarning)
+        history = trainer.fit(train_loader, val_loader=test_loader, epochs=args.epochs, out_dir=run_dir,
+                              resume=args.resume, verbose=not args.quiet,
+                              metadata=describe(config["model"], config["model_kwargs"], args.dataset))
+    result = trainer.evaluate(test_loader)
+    preds = trainer.predict(x_test).argmax(axis=1)
+    metrics = {"model": config["model"], "dataset": args.dataset, "test_loss": float(result["loss"]),
+               "test_accuracy": float(result["accuracy"]), "epochs": len(history["val_acc"]),
+               "seconds": round(sum(history["seconds"]), 3), "backend": backend.current()}
+    write_json(os.path.join(run_dir, "metrics.json"), metrics)
+    pictures = _draw(run_dir, history, raw_test, y_test, preds, args.dataset)
+
+    print(f"test accuracy {metrics['test_accuracy']:.2%} (loss {metrics['test_loss']:.4f}) after "
+          f"{metrics['epochs']} epoch(s) on {metrics['backend']}")
+    print(f"run folder {run_dir}: checkpoint/, history.json, metrics.json, config.json"
+          + (", " + ", ".join(os.path.basename(p) for p in pictures) if pictures else ""))
+    return 0
+
+
+def _draw(run_dir, history, images, labels, preds, dataset):
+    """The run's pictures (xpnet.plots.plot_run); their paths, or none without matplotlib."""
+    from .. import plots
+    from ..data.datasets import get
+    try:
+        return plots.plot_run(run_dir, history, images, labels, preds, class_names=get(dataset).classes)
+    except ImportError as exc:
+        print(f"xpnet train: no pictures: {exc}")
+        return []
