@@ -4,7 +4,6 @@ gpu.py exports the same names with the same parameters (row_blocks' optional `bu
 is the CPU's own). Arrays follow the layout of backend/layout.py: logical NCHW,
 stored batch-last.
 """
-import functools
 import math
 
 import numpy
@@ -137,12 +136,7 @@ def _route_to_first_maximum(win, y, dy, g):
         numpy.multiply(dy, taken, out=g[:, :, i, j])  # a multiply by the mask: faster than `where` here
 
 
-def fused(name, arithmetic):
-    """The form of an elementwise computation to run here (gpu.py swaps in one fused kernel called `name`):
-    `arithmetic`, whose NumPy passes run on one core, split across all cores where its arrays are large.
-
-    `arithmetic(*args)` works in place on array arguments of one shape (factors may broadcast), so any
-    piece along one axis can be computed on its own; NumPy releases the GIL inside each pass."""
-    return functools.partial(in_parallel, arithmetic)
-
-
+def run_elementwise(rule, *args):
+    """Run `rule` (backend/rules.py) as its xp arithmetic, in pieces across the cores where its arrays are
+    large (gpu.py launches its fused CUDA body instead)."""
+    in_parallel(rule.arithmetic, *args)
