@@ -8,19 +8,17 @@ import math
 
 import numpy
 
-from . import allocator, layout
+from . import layout
 from .arrays import rng
 from .threads import in_parallel
-
-allocator.keep_freed_memory()
 
 # Columns of the long axis P per matrix product: a slice of both operands stays in the cache, which
 # OpenBLAS runs faster than one call over the whole of P for the short M and K of small convolutions.
 _SLICE = 4096
 
 # Bytes of im2col columns per block of output rows: a block's columns are built, multiplied and used
-# while they are still in the cache instead of being written to memory whole and read back (the
-# block size that bench/ timed best on a 1 MiB-L2 CPU). A block is at least one output row of the
+# while they are still in the cache instead of being written to memory whole and read back; the size
+# is a fraction of a typical L2 cache (bench/ measures it). A block is at least one output row of the
 # batch, so wide layers at large batches exceed it.
 _BLOCK_BYTES = 4 << 20
 
