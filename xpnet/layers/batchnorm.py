@@ -1,6 +1,7 @@
 """Batch normalisation (Ioffe & Szegedy, 2015) over every axis but the channel axis 1.
 
-The work runs on the channel-major view of the input, (C, everything else), which a
+`batch_norm_reference` is the plain form in a few lines; the layers compute the same fast:
+the work runs on the channel-major view of the input, (C, everything else), which a
 convolution's batch-last output gives for free, in blocks of channels that fit in
 the cache: each block's statistics are exact two-pass ones, yet the input is read
 from memory once in the forward pass and once in the backward pass.
@@ -10,7 +11,26 @@ from ..backend import layout, ops, xp
 from ..backend.rules import elementwise
 from ..parameter import Parameter
 from .base import Layer, check_input
-from .norm import channel_moments
+from .norm import channel_moments, normalize, normalize_backward
+
+
+def batch_norm_reference(x, weight, bias, eps):
+    """Batch norm in training, plainly (the form to read first; the layer below is tested against it):
+    normalise each channel (axis 1) over every other axis with the batch's mean and biased variance, then
+    scale and shift. `weight` and `bias` are (C,) or None. Returns y and what the backward pass needs."""
+    axes = (0,) + tuple(range(2, x.ndim))
+    per_channel = (1, -1) + (1,) * (x.ndim - 2)
+    x_hat, _, _, inv_std = normalize(x, axes, eps)
+    y = x_hat if weight is None else x_hat * weight.reshape(per_channel) + bias.reshape(per_channel)
+    return y, (x_hat, inv_std, weight, axes, per_channel)
+
+
+def batch_norm_reference_backward(dy, cache):
+    """(dx, d weight, d bias) of `batch_norm_reference`: the bias gradient sums dy, the weight gradient sums
+    dy * x_hat, and dx is normalisation's gradient of g = dy * weight."""
+    x_hat, inv_std, weight, axes, per_channel = cache
+    g = dy if weight is None else dy * weight.reshape(per_channel)
+    return normalize_backward(g, x_hat, inv_std, axes), (dy * x_hat).sum(axis=axes), dy.sum(axis=axes)
 
 
 @elementwise("channel_affine", "T mean, T var, T weight, T bias, T eps", "T inv_std, T scale, T shift", """
