@@ -1,7 +1,8 @@
 """The CPU (NumPy) forms of `xpnet.backend.ops`: the kernels whose fastest form differs per backend.
 
 gpu.py exports the same names with the same parameters (row_blocks' optional `budget`
-is the CPU's own). Arrays follow the layout of backend/layout.py: logical NCHW,
+is the CPU's own). Elementwise rules (backend/rules.py) run as their NumPy arithmetic,
+split across the cores where the arrays are large. Arrays follow the layout of backend/layout.py: logical NCHW,
 stored batch-last.
 """
 import math
@@ -131,7 +132,7 @@ def _route_to_first_maximum(win, y, dy, g):
             taken &= free
             if k < len(offsets) - 1:
                 free ^= taken
-        numpy.multiply(dy, taken, out=g[:, :, i, j])  # a multiply by the mask: faster than `where` here
+        numpy.multiply(dy, taken, out=g[:, :, i, j])  # a multiply by the mask: one plain pass, unlike `where`
 
 
 def run_elementwise(rule, *args):

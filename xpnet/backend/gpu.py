@@ -6,7 +6,8 @@ thread per column entry and gathers it from the input through the input's stride
 `col2im` runs one thread per element of the padded image and sums, in a fixed order
 and with no atomics, every column entry whose window covers it. Convolutions run in
 row blocks far larger than the CPU's: kernel launches, not caches, limit the GPU, and
-the blocks only bound the column memory of wide layers at large batches.
+the blocks only bound the column memory of wide layers at large batches. Elementwise
+rules (backend/rules.py) run as the kernels their CUDA bodies compile to, one per rule.
 """
 import math
 
@@ -32,7 +33,7 @@ def scratch(name, size, dtype):
 
 def matmul(a, b, out=None):
     """a (G, M, K) · b (G, K, P) -> (G, M, P), copied into `out` when given; one cuBLAS call (cpu.py
-    slices P for OpenBLAS). CuPy's own `out=` has had gaps for strided outputs, hence the copy."""
+    slices P for OpenBLAS). The copy takes `out` with any strides, which a product's `out=` need not."""
     y = a @ b
     if out is None:
         return y

@@ -6,7 +6,7 @@ from .optimizer import Optimizer, buffer, check_betas, check_nonnegative, lerp_,
 
 class MomentOptimizer(Optimizer):
     """The base of Adam and RAdam: the hyper-parameter checks they share (lr, eps, weight_decay, betas).
-    RAdam computes its moments with `moments`; Adam's fused update computes its own."""
+    Their moment estimates are this module's functions (`moments`, `moments_arithmetic`), not methods."""
 
     def _check_group(self, group):
         check_nonnegative(self, group, "lr", "eps", "weight_decay")
