@@ -49,7 +49,7 @@ def backend_kernels():
     gpu = importlib.import_module("xpnet.backend.gpu")
     for rule in rules.RULES.values():
         assert rule.kernel_name not in found, f"two kernels are named {rule.kernel_name}: launches would mix"
-        found[rule.kernel_name] = gpu.kernel(rule)
+        found[rule.kernel_name] = gpu._kernel(rule)
     return found
 
 

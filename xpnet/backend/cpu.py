@@ -11,7 +11,7 @@ import numpy
 
 from . import layout
 from .arrays import rng
-from .threads import in_parallel
+from . import threads
 
 # Columns of the long axis P per matrix product: a slice of both operands stays in the cache, which
 # OpenBLAS runs faster than one call over the whole of P for the short M and K of small convolutions.
@@ -31,7 +31,7 @@ def im2col(x, kernel, stride, dilation, size, out=None):
     win = layout.windows(x, kernel, stride, dilation)[..., :size[0], :size[1]]
     shape = win.shape[1:] + win.shape[:1]
     col = numpy.empty(shape, x.dtype) if out is None else out[:math.prod(shape)].reshape(shape)
-    in_parallel(numpy.copyto, col, win.transpose(1, 2, 3, 4, 5, 0), axis=1)  # kernel rows across cores
+    threads.in_parallel(numpy.copyto, col, win.transpose(1, 2, 3, 4, 5, 0), axis=1)  # kernel rows across cores
     return layout.batch_first(col)
 
 
@@ -40,7 +40,7 @@ def col2im(col, out, stride, dilation):
     (padded) array `out`, in place, by one strided slice addition per kernel offset; returns `out`."""
     kh, kw, oh, ow = col.shape[2:]
     win = layout.windows(out, (kh, kw), stride, dilation)[..., :oh, :ow]
-    in_parallel(_add_windows, win, col, axis=1)  # channels across cores
+    threads.in_parallel(_add_windows, win, col, axis=1)  # channels across cores
     return out
 
 
@@ -100,7 +100,7 @@ def max_pool(x, kernel, stride, padding):
     reduction over the window axes), channels split across cores; `saved` is what `max_pool_backward` needs."""
     win = layout.windows(layout.pad(x, padding, -numpy.inf), kernel, stride, (1, 1))
     y = layout.empty_like(win[:, :, 0, 0])
-    in_parallel(_window_maxima, win, y, axis=1)
+    threads.in_parallel(_window_maxima, win, y, axis=1)
     return y, (win, y, x.shape, kernel, stride, padding)
 
 
@@ -116,8 +116,8 @@ def max_pool_backward(dy, saved):
     in PyTorch), found by comparing each window position with the maximum; channels split across cores."""
     win, y, shape, kernel, stride, padding = saved
     dy = layout.match(dy, y)
-    return layout.window_grad(lambda g: in_parallel(_route_to_first_maximum, win, y, dy, g, axis=1), shape, kernel,
-                              stride, padding, dy.dtype)
+    return layout.window_grad(lambda g: threads.in_parallel(_route_to_first_maximum, win, y, dy, g, axis=1), shape,
+                              kernel, stride, padding, dy.dtype)
 
 
 def _route_to_first_maximum(win, y, dy, g):
@@ -138,4 +138,10 @@ def _route_to_first_maximum(win, y, dy, g):
 def run_elementwise(rule, *args):
     """Run `rule` (backend/rules.py) as its xp arithmetic, in pieces across the cores where its arrays are
     large (gpu.py launches its fused CUDA body instead)."""
-    in_parallel(rule.arithmetic, *args)
+    threads.in_parallel(rule.arithmetic, *args)
+
+
+def in_parallel(arithmetic, *args):
+    """`arithmetic(*args)`, an elementwise xp pass in place on arrays of one shape, in pieces across the cores
+    where its arrays are large."""
+    threads.in_parallel(arithmetic, *args)

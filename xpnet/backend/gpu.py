@@ -109,7 +109,7 @@ def max_pool_backward(dy, saved):
 _compiled = {}  # rule name -> its ElementwiseKernel, built on first use
 
 
-def kernel(rule):
+def _kernel(rule):
     """The CuPy ElementwiseKernel of `rule` (backend/rules.py), built from its CUDA body once per process;
     CuPy compiles it for each argument layout on first launch and caches the binary."""
     k = _compiled.get(rule.name)
@@ -120,7 +120,7 @@ def kernel(rule):
 
 def run_elementwise(rule, *args):
     """Run `rule` on the device as its fused kernel: one launch instead of one per xp operation."""
-    kernel(rule)(*(args if rule.kernel_arguments is None else rule.kernel_arguments(*args)))
+    _kernel(rule)(*(args if rule.kernel_arguments is None else rule.kernel_arguments(*args)))
 
 
 def in_parallel(arithmetic, *args):
