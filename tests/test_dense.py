@@ -131,15 +131,13 @@ def test_dropout_reproducible_with_seed():
 
 
 def test_dropout_gradcheck_with_fixed_mask(rng):
-    class FixedDropout(Dropout):
-        def _mask(self, shape, dtype):
-            return asarray((rng_mask[:shape[0], :shape[1]] >= self.p) / (1 - self.p), dtype)
-
+    """A given source of uniform draws decides the mask: kept where the draw is >= p, scaled by 1 / (1 - p)."""
     rng_mask = rng.random((5, 6))
-    layer = FixedDropout(0.4)
+    layer = Dropout(0.4, uniform=lambda shape, dtype: asarray(rng_mask[:shape[0], :shape[1]], dtype))
     assert xpnet.gradcheck(layer, rng.standard_normal((5, 6)))
     y = to_numpy(layer(asarray(np.ones((5, 6)))))
     np.testing.assert_array_equal(y == 0, rng_mask < 0.4)
+    np.testing.assert_allclose(y[rng_mask >= 0.4], 1 / 0.6)
 
 
 def test_dropout_p_zero_and_needs_input_grad(rng):

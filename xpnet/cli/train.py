@@ -60,7 +60,6 @@ def _apply_recipe(args):
 
 def run(args):
     from .. import backend
-    from ..backend import allocator
     from ..data import DataLoader, load_dataset, prepare_images
     from ..io import write_json
     from ..losses import SoftmaxCrossEntropy
@@ -69,7 +68,7 @@ def run(args):
     from ..train.recipes import build_optimizer, build_scheduler
 
     use_backend(args)
-    allocator.keep_freed_memory()
+    backend.keep_freed_memory()
     _apply_recipe(args)
     backend.seed(args.seed)
     run_dir = args.out or os.path.join("runs", f"{args.model}-{args.dataset}")
