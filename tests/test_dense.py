@@ -41,9 +41,8 @@ def test_dense_shapes_init_and_alias():
     assert Linear is Dense
     assert layer.weight.shape == (3, 4) and layer.bias.shape == (3,)
     assert layer.weight.data.dtype == np.float32
-    assert np.all(to_numpy(layer.bias.data) == 0)
-    bound = np.sqrt(6 / 4)  # kaiming uniform, relu gain, fan_in 4
-    assert np.abs(to_numpy(layer.weight.data)).max() <= bound
+    bound = 1 / np.sqrt(4)  # PyTorch's default, weight and bias: U(-1/sqrt(fan_in), 1/sqrt(fan_in))
+    assert np.abs(to_numpy(layer.weight.data)).max() <= bound and np.abs(to_numpy(layer.bias.data)).max() <= bound
     assert [n for n, _ in layer.named_parameters()] == ["weight", "bias"]
     assert Dense(4, 3, bias=False).parameters()[0].shape == (3, 4) and len(Dense(4, 3, bias=False).parameters()) == 1
     assert repr(Dense(4, 3, bias=False)) == "Dense(in_features=4, out_features=3, bias=False)"
