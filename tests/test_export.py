@@ -1,6 +1,8 @@
 """ONNX export: every built-in model and every layer configuration of the parity catalogue, exported, checked by
 onnx.checker and run under ONNX Runtime to xpnet's own eval-mode output; the file's metadata; clear errors."""
+import json
 import os
+import sys
 
 import numpy as np
 import pytest
@@ -129,3 +131,95 @@ def test_a_layer_without_an_export_is_named(layer, name):
 def test_bad_arguments_are_clear_errors(kwargs, match):
     with pytest.raises(ValueError, match=match):
         to_onnx(get_model("lenet5"), **kwargs)
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_export_command_on_a_run_folder_and_a_bare_model_file(name, tiny_mnist, tmp_path, capsys):
+    from xpnet.cli import main
+    from xpnet.train import load_model, read_metadata
+    run = tmp_path / "run"
+    assert main(["train", "--model", name, "--epochs", "1", "--out", str(run), "--data", str(tiny_mnist),
+                 "--batch-size", "16", "--quiet"]) == 0
+    capsys.readouterr()
+    assert main(["export", "--checkpoint", str(run)]) == 0
+    out = capsys.readouterr().out
+    written = run / "checkpoint" / "model.onnx"
+    assert f"wrote {written} ({name}, opset {DEFAULT_OPSET}, input (batch, 1, 28, 28)" in out
+    assert "largest difference from xpnet" in out
+
+    alone = tmp_path / "elsewhere" / "mine.safetensors"
+    alone.parent.mkdir()
+    alone.write_bytes((run / "checkpoint" / "model.safetensors").read_bytes())
+    assert main(["export", "--checkpoint", str(alone), "--out", str(tmp_path / "m.onnx"), "--opset", "21"]) == 0
+    proto = onnx.load(tmp_path / "m.onnx")
+    assert proto.opset_import[0].version == 21
+    props = {p.key: p.value for p in proto.metadata_props}
+    meta = read_metadata(alone)
+    assert props["model"] == name and props["dataset"] == "mnist" and props["classes"] == json.dumps(meta["classes"])
+    model = load_model(alone)
+    x = np.random.default_rng(0).standard_normal((3, 1, 28, 28))
+    row = compare_arrays(name, "output", run_onnx(proto, x), eval_output(model, x),
+                         export_tolerance(model, x.shape))
+    assert row.passed, row
+
+
+def test_export_command_without_onnx_says_what_to_install(tiny_mnist, tmp_path, monkeypatch, capsys):
+    from xpnet.cli import main
+    model = tmp_path / "m.safetensors"
+    xpnet.train.save_weights(model, get_model("lenet5"), xpnet.train.describe("lenet5", {}, "mnist"))
+    for module in [m for m in sys.modules if m == "onnx" or m.startswith(("onnx.", "xpnet.export"))]:
+        monkeypatch.delitem(sys.modules, module)
+    monkeypatch.setitem(sys.modules, "onnx", None)  # import onnx now raises ImportError
+    assert main(["export", "--checkpoint", str(model)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("xpnet export: error: exporting to ONNX needs the onnx extra: pip install \"xpnet[onnx]\"")
+    assert not (tmp_path / "m.onnx").exists()
+
+
+def test_export_command_errors_are_one_line(tmp_path, capsys):
+    from xpnet.cli import main
+    assert main(["export", "--checkpoint", str(tmp_path / "nothing")]) == 1
+    assert "xpnet export: error:" in capsys.readouterr().err
+
+
+def test_exported_trained_lenet5_has_the_same_mnist_test_accuracy_under_onnx_runtime(data_root, tmp_path, capsys):
+    """A short LeNet-5 training (12,000 images, one epoch), `xpnet eval` on its model file, and the exported
+    file under ONNX Runtime on all 10,000 test digits: the same predictions but where the two top logits
+    lie within the comparison's tolerance of each other, so the same accuracy."""
+    from xpnet.cli import main
+    from xpnet.data import DataLoader, load_dataset, prepare_images
+    from xpnet.losses import SoftmaxCrossEntropy
+    from xpnet.optim import Adam
+    from xpnet.train import Trainer, describe, save_weights
+
+    images, labels = load_dataset("mnist", "train", root=data_root, download=False, progress=False)
+    model = get_model("lenet5")
+    Trainer(model, SoftmaxCrossEntropy(), Adam(model.parameters(), lr=1e-3)).fit(
+        DataLoader(prepare_images(images[:12000]), labels[:12000], batch_size=64, shuffle=True, seed=0),
+        epochs=1, verbose=False)
+    file = tmp_path / "lenet5.safetensors"
+    save_weights(file, model, describe("lenet5", {}, "mnist"))
+    capsys.readouterr()
+    assert main(["eval", "--checkpoint", str(file), "--data", data_root]) == 0
+    said = capsys.readouterr().out
+    assert main(["export", "--checkpoint", str(file)]) == 0
+    proto = onnx.load(tmp_path / "lenet5.onnx")
+
+    props = {p.key: p.value for p in proto.metadata_props}
+    pre = json.loads(props["preprocessing"])
+    test_images, test_labels = load_dataset("mnist", "test", root=data_root, download=False, progress=False)
+    x = prepare_images(test_images, mean=pre["mean"][0], std=pre["std"][0])
+    got, want = run_onnx(proto, x), eval_output(model, x)
+    ours, theirs = got.argmax(1), want.argmax(1)
+    top2 = np.sort(want, axis=1)[:, -2:]
+    rtol = export_tolerance(model, x[:1].shape)
+    near_tie = (top2[:, 1] - top2[:, 0]) <= 2 * rtol * (np.abs(top2[:, 1]) + np.sqrt(np.mean(want ** 2)))
+    assert np.all((ours == theirs) | near_tie)
+    accuracy = float(np.mean(ours == test_labels))
+    assert accuracy > 0.9
+    assert abs(accuracy - float(np.mean(theirs == test_labels))) <= near_tie.sum() / len(x)
+    assert f"accuracy {float(np.mean(theirs == test_labels)):.2%} (10000 images)" in said
+    if not near_tie.any():
+        assert f"accuracy {accuracy:.2%} (10000 images)" in said
+    print(f"xpnet eval: {said.strip()}; ONNX Runtime: accuracy {accuracy:.2%}, {near_tie.sum()} near ties, "
+          f"{int(np.sum(ours != theirs))} predictions differ")
