@@ -183,7 +183,7 @@ def test_export_command_errors_are_one_line(tmp_path, capsys):
 
 
 def test_exported_trained_lenet5_has_the_same_mnist_test_accuracy_under_onnx_runtime(data_root, tmp_path, capsys):
-    """A short LeNet-5 training (12,000 images, one epoch), `xpnet eval` on its model file, and the exported
+    """A short LeNet-5 training (6,000 images, one epoch), `xpnet eval` on its model file, and the exported
     file under ONNX Runtime on all 10,000 test digits: the same predictions but where the two top logits
     lie within the comparison's tolerance of each other, so the same accuracy."""
     from xpnet.cli import main
@@ -194,8 +194,8 @@ def test_exported_trained_lenet5_has_the_same_mnist_test_accuracy_under_onnx_run
 
     images, labels = load_dataset("mnist", "train", root=data_root, download=False, progress=False)
     model = get_model("lenet5")
-    Trainer(model, SoftmaxCrossEntropy(), Adam(model.parameters(), lr=1e-3)).fit(
-        DataLoader(prepare_images(images[:12000]), labels[:12000], batch_size=64, shuffle=True, seed=0),
+    Trainer(model, SoftmaxCrossEntropy(), Adam(model.parameters(), lr=2e-3)).fit(
+        DataLoader(prepare_images(images[:6000]), labels[:6000], batch_size=50, shuffle=True, seed=0),
         epochs=1, verbose=False)
     file = tmp_path / "lenet5.safetensors"
     save_weights(file, model, describe("lenet5", {}, "mnist"))
@@ -216,7 +216,7 @@ def test_exported_trained_lenet5_has_the_same_mnist_test_accuracy_under_onnx_run
     near_tie = (top2[:, 1] - top2[:, 0]) <= 2 * rtol * (np.abs(top2[:, 1]) + np.sqrt(np.mean(want ** 2)))
     assert np.all((ours == theirs) | near_tie)
     accuracy = float(np.mean(ours == test_labels))
-    assert accuracy > 0.9
+    assert accuracy > 0.85
     assert abs(accuracy - float(np.mean(theirs == test_labels))) <= near_tie.sum() / len(x)
     assert f"accuracy {float(np.mean(theirs == test_labels)):.2%} (10000 images)" in said
     if not near_tie.any():
