@@ -43,7 +43,7 @@ class Graph:
         self._samples = {}
         self._scope = []
         self._count = 0
-        self._names = set()
+        self._names = {"input", "output"}  # the graph's own
 
     # -- what layers call -----------------------------------------------------
     def export(self, layer, x, name=""):
