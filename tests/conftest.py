@@ -9,12 +9,14 @@ from xpnet.data import write_idx
 
 
 def pytest_configure(config):
-    # In CI the PyTorch comparisons must run, never skip silently.
+    # In CI the PyTorch comparisons and the ONNX Runtime export checks must run, never skip silently.
     if os.environ.get("CI") == "true":
-        try:
-            import torch  # noqa: F401
-        except ImportError as exc:
-            raise pytest.UsageError(f"CI=true but PyTorch is not importable ({exc}): .ci/run installs it") from exc
+        for module in ("torch", "onnx", "onnxruntime"):
+            try:
+                __import__(module)
+            except ImportError as exc:
+                raise pytest.UsageError(f"CI=true but {module} is not importable ({exc}): .ci/run installs it") \
+                    from exc
 
 
 @pytest.fixture(autouse=True)

@@ -30,6 +30,33 @@ def test_quick_train_and_infer_print_tables(capsys):
     assert "| mlp " in out and "matmul_peak_cpu_gflops" in out
 
 
+def test_infer_times_the_exported_model_under_onnx_runtime_unless_told_not_to(capsys):
+    pytest.importorskip("onnxruntime", reason="onnxruntime is not installed: its column is left out")
+    for extra, present in (([], True), (["--no-onnx"], False)):
+        assert main(TINY + ["--only", "infer", "--format", "json", "--no-torch", *extra]) == 0
+        report = json.loads(capsys.readouterr().out)
+        rows = report["sections"][0]["rows"]
+        assert all((r["onnx_ms"] is not None and r["onnx_ms"] > 0 and r["onnx_ratio"] > 0) == present for r in rows)
+        assert ("onnxruntime" in report["machine"]) == present
+
+
+def test_the_onnx_runtime_twin_computes_the_model(rng):
+    from xpnet.backend import asarray, to_numpy
+    from xpnet.bench.onnx_twin import onnx_twin, onnxruntime
+    from xpnet.parity.compare import compare_arrays, tolerance
+    from xpnet.parity.reduction import leaf_shapes, longest_reduction
+    ort = onnxruntime()
+    if ort is None:
+        pytest.skip("onnx or onnxruntime is not installed")
+    model = get_model("lenet5").eval()
+    x = rng.standard_normal((4, 1, 28, 28)).astype("float32")
+    got, want = onnx_twin(ort, model, (1, 1, 28, 28), threads=1)(x), to_numpy(model(asarray(x)))
+    rtol = tolerance("float32", longest_reduction(model, x.shape), depth=len(leaf_shapes(model, x.shape)[0]))
+    row = compare_arrays("lenet5", "output", got, want, rtol)  # rounding of sums along the chain of layers
+    assert row.passed, row
+    assert onnxruntime(switched_off=True) is None
+
+
 def test_json_output_parses_and_saves(capsys, tmp_path):
     assert main(TINY + ["--only", "infer", "--format", "json", "--no-torch", "--save",
                         "--results-dir", str(tmp_path)]) == 0

@@ -16,6 +16,7 @@ from ..backend import registry
 from . import layers, memory, training
 from .context import Context
 from .machine import describe, matmul_peak
+from .onnx_twin import onnxruntime
 from .report import Section, add_speedup, header_table, render, render_section, save
 from .timing import Timing, measure
 from .twin import torch_twin
@@ -75,11 +76,14 @@ def run_sections(args):
     `args` holds the settings `xpnet bench` parses. Returns the exit status."""
     backends = _backends(args.backend)
     torch = _torch(args)
+    ort = onnxruntime(args.no_onnx) if "infer" in args.only else None
     saved_threads = torch.get_num_threads() if torch is not None else None
     try:
         if torch is not None:
             torch.set_num_threads(args.threads or os.cpu_count())
         header = _header(backends, torch, args)
+        if ort is not None:
+            header["onnxruntime"] = ort.__version__
         text = args.format != "json"
         if text:
             print(("# xpnet benchmark\n\n" if args.format == "github" else "") + header_table(header, args.format),
@@ -90,7 +94,7 @@ def run_sections(args):
             for b in backends:
                 usable = torch if torch is not None and (b == "cpu" or torch.cuda.is_available()) else None
                 ctx = Context(b, usable, args.repeat, args.warmup, args.min_time, args.quick, args.threads,
-                              args.settle)
+                              args.settle, onnxruntime=ort)
                 print(f"xpnet bench: {name} on {b} ...", file=sys.stderr, flush=True)
                 with backend.using(b), backend.default_dtype("float32"):
                     rows += RUNNERS[name](ctx, args, header)

@@ -23,6 +23,7 @@ class Context:
     quick: bool = False
     threads: int = None   # --threads, passed on to child processes (None: all cores)
     settle: float = 0.0   # seconds of pause before each library's timed run when xpnet and PyTorch alternate
+    onnxruntime: object = None  # the onnxruntime module for the inference section's column, or None
 
     @property
     def device(self):
@@ -31,14 +32,18 @@ class Context:
 
     def time(self, xpnet_fn, torch_fn=None, xpnet_setup=None, torch_setup=None, **kwargs):
         """(xpnet Timing, PyTorch Timing or None): both timed side by side, repetitions alternating."""
-        jobs = [Timed(xpnet_fn, synchronize, xpnet_setup)]
+        torch_job = None
         if torch_fn is not None:
             sync = self.torch.cuda.synchronize if self.device == "cuda" else (lambda: None)
-            jobs.append(Timed(torch_fn, sync, torch_setup))
+            torch_job = Timed(torch_fn, sync, torch_setup)
+        return tuple(self.time_all([Timed(xpnet_fn, synchronize, xpnet_setup), torch_job], **kwargs))
+
+    def time_all(self, jobs, **kwargs):
+        """A Timing per `Timed` in `jobs` (None for None), all timed side by side, repetitions alternating."""
         options = {"repeat": self.repeat, "warmup": self.warmup, "min_time": self.min_time, "settle": self.settle,
                    **kwargs}
-        timings = measure_side_by_side(jobs, **options)
-        return timings[0], (timings[1] if torch_fn is not None else None)
+        timings = iter(measure_side_by_side([j for j in jobs if j is not None], **options))
+        return [None if j is None else next(timings) for j in jobs]
 
     def tensor(self, a):
         """A backend array (or host array) as a torch tensor on this backend's device."""

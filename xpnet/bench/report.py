@@ -21,7 +21,9 @@ COLUMNS = {
               ("xpnet_epoch_s", "s/epoch"), ("torch_ms", "torch ms"), ("torch_images_per_s", "torch img/s"),
               ("torch_epoch_s", "torch s/epoch"), *_TAIL],
     "infer": [("backend", "backend"), ("model", "model"), ("batch", "batch"), *_XPNET, *_IMAGES,
-              ("torch_ms", "torch ms"), ("torch_images_per_s", "torch img/s"), *_TAIL],
+              ("torch_ms", "torch ms"), ("torch_images_per_s", "torch img/s"), ("onnx_ms", "ORT ms"),
+              ("onnx_images_per_s", "ORT img/s"), ("ratio", "xpnet/torch"), ("onnx_ratio", "xpnet/ORT"),
+              ("gpu_speedup", "GPU/CPU")],
     "epoch": [("backend", "backend"), ("data", "data"), ("batch", "batch"), ("epochs", "epochs"),
               ("xpnet_s", "xpnet s/epoch"), ("xpnet_min_s", "min"), ("xpnet_max_s", "max"), *_IMAGES,
               ("torch_s", "torch s/epoch"), ("torch_min_s", "min"), ("torch_max_s", "max"),
@@ -44,7 +46,8 @@ TITLES = {
               "MNIST epoch at that speed. PyTorch runs the same model with the same weights."),
     "infer": ("Inference throughput",
               "Eval-mode forward pass (PyTorch under inference_mode): ms per batch (batch 1 is the latency) "
-              "and images/s."),
+              "and images/s. ORT: the model exported by `xpnet export` under ONNX Runtime (CPU rows, same "
+              "thread count), what deploying it would give; xpnet/ORT is the median paired time ratio."),
     "epoch": ("Full epoch: LeNet-5, batch 128, Adam",
               "Seconds per shuffled pass over 60,000 images (median, min and max of the epochs), batches "
               "gathered from the whole data set held on the backend, as DataLoader does."),

@@ -7,12 +7,14 @@ step; the PyTorch twin does the same with torch.optim.Adam and CrossEntropyLoss.
 import functools
 
 from .. import backend, environment
-from ..backend import asarray, rng
+from ..backend import asarray, rng, synchronize, to_numpy
 from ..data import DataLoader, prepare_images
 from ..losses import SoftmaxCrossEntropy
 from ..models import get_model
 from ..optim import Adam
 from .context import fields, ratio
+from .onnx_twin import onnx_twin
+from .timing import Timed
 from .twin import torch_twin
 
 EPOCH_IMAGES = 60000
@@ -85,24 +87,32 @@ def train(ctx, models=MODELS, batch_sizes=(32, 128, 512)):
 
 
 def infer(ctx, models=MODELS, batch_sizes=(1, 128, 1024)):
-    """Eval-mode forward passes: latency at batch 1, throughput at larger batches."""
+    """Eval-mode forward passes: latency at batch 1, throughput at larger batches; beside PyTorch and, on the
+    CPU, the model exported to ONNX under ONNX Runtime."""
     rows = []
     for name in models:
         model, twin = build(name, ctx)
         model.eval()
         if twin is not None:
             twin.eval()
+        deployed = None
+        if ctx.onnxruntime is not None and ctx.backend == "cpu":
+            deployed = onnx_twin(ctx.onnxruntime, model, (1, 1, 28, 28), ctx.threads)
         for n in batch_sizes:
             x, _ = batch(n)
-            forward = None
+            torch_job = onnx_job = None
             if twin is not None:
                 tx = ctx.tensor(x)
 
                 def forward():
                     with ctx.torch.inference_mode():
                         twin(tx)
-            t, tt = ctx.time(lambda: model(x), forward)
-            rows.append({"model": name, **_throughput_row(ctx, n, t, tt, per_epoch=False)})
+                torch_job = Timed(forward, ctx.torch.cuda.synchronize if ctx.device == "cuda" else lambda: None)
+            if deployed is not None:
+                onnx_job = Timed(functools.partial(deployed, to_numpy(x)))
+            t, tt, to = ctx.time_all([Timed(lambda: model(x), synchronize), torch_job, onnx_job])
+            rows.append({"model": name, **_throughput_row(ctx, n, t, tt, per_epoch=False), **fields(to, "onnx_"),
+                         "onnx_images_per_s": to and n / to.median, "onnx_ratio": ratio(t, to)})
     return rows
 
 

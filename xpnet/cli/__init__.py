@@ -3,6 +3,7 @@
     xpnet train [--model lenet5] [--dataset mnist] [--epochs N] ...   train into runs/<model>-<dataset>/
     xpnet eval --checkpoint runs/lenet5-mnist                          test loss and accuracy of a model
     xpnet predict --checkpoint runs/lenet5-mnist digit.png ...         classify your own pictures
+    xpnet export --checkpoint runs/lenet5-mnist [--out model.onnx]     the model as ONNX (the onnx extra)
     xpnet info                                                         backend, versions, BLAS, data sets
     xpnet compare activations | optimizers | models                    train variants side by side
     xpnet parity | xpnet bench                                         CPU/GPU parity, timing tables
@@ -15,11 +16,11 @@ reported in one line as "xpnet COMMAND: error: ...", 130 interrupted.
 import argparse
 import sys
 
-from . import bench, compare, evaluate, info, parity, predict, train
+from . import bench, compare, evaluate, export, info, parity, predict, train
 from .options import guarded
 
-COMMANDS = {"train": train, "eval": evaluate, "predict": predict, "info": info, "compare": compare,
-            "parity": parity, "bench": bench}
+COMMANDS = {"train": train, "eval": evaluate, "predict": predict, "export": export, "info": info,
+            "compare": compare, "parity": parity, "bench": bench}
 
 
 def build_parser():

@@ -42,6 +42,8 @@ def add_parser(sub):
                    help="threads for PyTorch and NumPy's BLAS (default: all cores); BLAS reads its thread count "
                         "when NumPy loads, so the benchmark then re-runs itself with OPENBLAS_NUM_THREADS etc. set")
     p.add_argument("--no-torch", action="store_true", help="leave out the PyTorch reference columns")
+    p.add_argument("--no-onnx", action="store_true",
+                   help="leave out the ONNX Runtime column of the inference section (also left out without onnx)")
     p.add_argument("--save", action="store_true",
                    help="also write the tables (markdown) and JSON to <results-dir>/<date>-<cpu|gpu>-<name>.{md,json}")
     p.add_argument("--results-dir", default=os.path.join("bench", "results"),

@@ -58,6 +58,9 @@ class ReLU(Activation):
         relu_grad(dy, self._y, dx)
         return dx
 
+    def export_onnx(self, graph, x):
+        return graph.op("Relu", x)
+
 
 class LeakyReLU(Activation):
     """x for x > 0, negative_slope * x otherwise."""
@@ -75,6 +78,9 @@ class LeakyReLU(Activation):
 
     def extra_repr(self):
         return f"negative_slope={self.negative_slope}"
+
+    def export_onnx(self, graph, x):
+        return graph.op("LeakyRelu", x, alpha=float(self.negative_slope))
 
 
 class PReLU(Activation):
@@ -113,6 +119,12 @@ class PReLU(Activation):
     def extra_repr(self):
         return f"num_parameters={self.num_parameters}"
 
+    def export_onnx(self, graph, x):
+        """ONNX PRelu, the slope shaped to broadcast on axis 1 as here."""
+        ndim = len(graph.shape(x))
+        shape = (-1,) + (1,) * (ndim - 2) if self.num_parameters > 1 else (1,)
+        return graph.op("PRelu", x, graph.param("weight", self.weight, shape))
+
 
 class ELU(Activation):
     """x for x > 0, alpha * (exp(x) - 1) otherwise; the gradient there is y + alpha."""
@@ -131,6 +143,9 @@ class ELU(Activation):
 
     def extra_repr(self):
         return f"alpha={self.alpha}"
+
+    def export_onnx(self, graph, x):
+        return graph.op("Elu", x, alpha=float(self.alpha))
 
 
 _SQRT1_2 = 1 / math.sqrt(2)
@@ -170,6 +185,18 @@ class GELU(Activation):
     def extra_repr(self):
         return f"approximate={self.approximate!r}"
 
+    def export_onnx(self, graph, x):
+        """x * 0.5 * (1 + erf(x / sqrt 2)), or the tanh form, in ONNX Mul, Add, Erf and Tanh (which any opset
+        has; ONNX Runtime fuses them into one Gelu)."""
+        c = graph.const
+        if self.approximate == "tanh":
+            cube = graph.op("Mul", graph.op("Mul", x, x), x)
+            inner = graph.op("Mul", graph.op("Add", x, graph.op("Mul", cube, c(_GELU_CUBIC))), c(_SQRT_2_PI))
+            phi = graph.op("Add", graph.op("Tanh", inner), c(1.0))
+        else:
+            phi = graph.op("Add", graph.op("Erf", graph.op("Mul", x, c(_SQRT1_2))), c(1.0))
+        return graph.op("Mul", graph.op("Mul", x, phi), c(0.5))
+
 
 class Sigmoid(Activation):
     """1 / (1 + exp(-x)), overflow-free; the gradient is y * (1 - y)."""
@@ -182,6 +209,9 @@ class Sigmoid(Activation):
         y = self._y
         return dy * y * (1 - y)
 
+    def export_onnx(self, graph, x):
+        return graph.op("Sigmoid", x)
+
 
 class Tanh(Activation):
     """tanh(x); the gradient is 1 - y^2."""
@@ -193,6 +223,9 @@ class Tanh(Activation):
     def _backward(self, dy):
         y = self._y
         return dy * (1 - y * y)
+
+    def export_onnx(self, graph, x):
+        return graph.op("Tanh", x)
 
 
 class Softplus(Activation):
@@ -214,3 +247,9 @@ class Softplus(Activation):
     def extra_repr(self):
         return f"beta={self.beta}, threshold={self.threshold}"
 
+    def export_onnx(self, graph, x):
+        """ONNX Softplus of beta * x, over beta, and x itself where beta * x > threshold (ONNX Where)."""
+        beta = graph.const(self.beta)
+        bx = graph.op("Mul", x, beta)
+        soft = graph.op("Div", graph.op("Softplus", bx), beta)
+        return graph.op("Where", graph.op("Greater", bx, graph.const(self.threshold)), x, soft)

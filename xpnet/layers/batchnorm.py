@@ -206,6 +206,19 @@ class _BatchNorm(Layer):
         return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}, "
                 f"track_running_stats={self.track_running_stats}")
 
+    def export_onnx(self, graph, x):
+        """ONNX BatchNormalization with the running statistics; without them (track_running_stats=False,
+        which normalises by the batch's own statistics in eval mode too) graph.normalize of the channels of
+        the (1, C, rest) view, scaled and shifted per channel."""
+        weight = graph.param("weight", self.weight) or graph.ones(self.num_features)
+        bias = graph.param("bias", self.bias) or graph.const([0.0] * self.num_features)
+        if self.track_running_stats:
+            return graph.op("BatchNormalization", x, weight, bias, graph.param("running_mean", self.running_mean),
+                            graph.param("running_var", self.running_var), epsilon=float(self.eps))
+        swap = [1, 0, *range(2, len(graph.shape(x)))]  # (N, C, ...) <-> (C, N, ...), its own inverse
+        rows = graph.normalize(graph.op("Transpose", x, perm=swap), 1, self.num_features, self.eps, weight, bias)
+        return graph.op("Transpose", rows, perm=swap)
+
 
 class BatchNorm1D(_BatchNorm):
     """Batch norm for (N, C) or (N, C, L) inputs."""

@@ -50,3 +50,9 @@ class Sequential(Layer):
         for name in reversed(self._children):
             dy = getattr(self, name).backward(dy)
         return dy
+
+    def export_onnx(self, graph, x):
+        """Each layer's export applied in order."""
+        for name in self._children:
+            x = graph.export(getattr(self, name), x, name)
+        return x

@@ -182,3 +182,9 @@ class Conv2D(_Conv):
 
     def _moved(self, backend_name):
         self._xpad = None
+
+    def export_onnx(self, graph, x):
+        """ONNX Conv: the same cross-correlation, weight layout and zero padding."""
+        return graph.op("Conv", x, graph.param("weight", self.weight), graph.param("bias", self.bias),
+                        kernel_shape=self.kernel_size, strides=self.stride, pads=self.padding * 2,
+                        dilations=self.dilation, group=self.groups)

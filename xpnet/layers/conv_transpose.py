@@ -61,3 +61,9 @@ class ConvTranspose2D(_Conv):
 
     def _moved(self, backend_name):
         self._x = None
+
+    def export_onnx(self, graph, x):
+        """ONNX ConvTranspose: the same weight layout (in, out/groups, kh, kw) and output size."""
+        return graph.op("ConvTranspose", x, graph.param("weight", self.weight), graph.param("bias", self.bias),
+                        kernel_shape=self.kernel_size, strides=self.stride, pads=self.padding * 2,
+                        dilations=self.dilation, group=self.groups, output_padding=self.output_padding)

@@ -35,3 +35,7 @@ class Dense(Layer):
 
     def extra_repr(self):
         return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"
+
+    def export_onnx(self, graph, x):
+        """ONNX Gemm: x · Wᵀ + b (transB=1)."""
+        return graph.op("Gemm", x, graph.param("weight", self.weight), graph.param("bias", self.bias), transB=1)

@@ -45,3 +45,7 @@ class Dropout(Layer):
 
     def extra_repr(self):
         return f"p={self.p}"
+
+    def export_onnx(self, graph, x):
+        """The identity: an exported model runs in eval mode."""
+        return graph.op("Identity", x)

@@ -54,3 +54,13 @@ class GroupNorm(Layer):
 
     def extra_repr(self):
         return f"{self.num_groups}, {self.num_channels}, eps={self.eps}, affine={self.affine}"
+
+    def export_onnx(self, graph, x):
+        """Each sample's groups normalised (graph.normalize: InstanceNormalization of the (N, G, rest) view),
+        then ONNX Mul and Add of the per-channel weight and bias."""
+        y = graph.normalize(x, 0, self.num_groups, self.eps)
+        if not self.affine:
+            return y
+        per_channel = (-1,) + (1,) * (len(graph.shape(x)) - 2)
+        y = graph.op("Mul", y, graph.param("weight", self.weight, per_channel))
+        return graph.op("Add", y, graph.param("bias", self.bias, per_channel))

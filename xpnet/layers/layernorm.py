@@ -43,3 +43,8 @@ class LayerNorm(Layer):
 
     def extra_repr(self):
         return f"{self.normalized_shape}, eps={self.eps}, elementwise_affine={self.elementwise_affine}"
+
+    def export_onnx(self, graph, x):
+        """ONNX LayerNormalization over the last len(normalized_shape) axes (weight 1 without affine)."""
+        weight = graph.param("weight", self.weight) or graph.ones(self.normalized_shape)
+        return graph.op("LayerNormalization", x, weight, graph.param("bias", self.bias), axis=-len(self.normalized_shape), epsilon=float(self.eps))

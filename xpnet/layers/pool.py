@@ -69,6 +69,10 @@ class MaxPool2D(_Pool2D):
     def _moved(self, backend_name):
         self._saved = None
 
+    def export_onnx(self, graph, x):
+        """ONNX MaxPool, whose padding never wins either."""
+        return graph.op("MaxPool", x, kernel_shape=self.kernel_size, strides=self.stride, pads=self.padding * 2)
+
 
 class AvgPool2D(_Pool2D):
     """Mean over each window, as torch.nn.AvgPool2d with count_include_pad=True, ceil_mode=False:
@@ -89,6 +93,11 @@ class AvgPool2D(_Pool2D):
         def fill(g):
             g[...] = share[:, :, None, None]
         return layout.window_grad(fill, self._x_shape, self.kernel_size, self.stride, self.padding, dy.dtype)
+
+    def export_onnx(self, graph, x):
+        """ONNX AveragePool counting the zero padding in the divisor (count_include_pad=1)."""
+        return graph.op("AveragePool", x, kernel_shape=self.kernel_size, strides=self.stride,
+                        pads=self.padding * 2, count_include_pad=1)
 
 
 class GlobalAvgPool2D(Layer):
@@ -111,3 +120,7 @@ class GlobalAvgPool2D(Layer):
         dx = xp.empty(self._x_shape, dtype=dy.dtype)
         dx[...] = (dy * (1.0 / (h * w)))[:, :, None, None]
         return dx
+
+    def export_onnx(self, graph, x):
+        """ONNX GlobalAveragePool gives (N, C, 1, 1); Flatten makes it (N, C)."""
+        return graph.op("Flatten", graph.op("GlobalAveragePool", x), axis=1)

@@ -25,3 +25,12 @@ class Flatten(Layer):
 
     def extra_repr(self):
         return f"start_dim={self.start_dim}, end_dim={self.end_dim}"
+
+    def export_onnx(self, graph, x):
+        """ONNX Flatten for the default (all but the batch axis), else a Reshape keeping the batch axis free."""
+        shape = graph.shape(x)
+        start, end = self.start_dim % len(shape), self.end_dim % len(shape)
+        if (start, end) == (1, len(shape) - 1):
+            return graph.op("Flatten", x, axis=1)
+        target = [0] * start + [-1] + list(shape[end + 1:])  # Reshape: 0 keeps that size, -1 takes the rest
+        return graph.op("Reshape", x, graph.const(target, "int64"))

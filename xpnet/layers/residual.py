@@ -33,3 +33,8 @@ class Residual(Layer):
         dx = self.body.backward(dy)
         ds = dy if self.shortcut is None else self.shortcut.backward(dy)
         return dx + ds if self.needs_input_grad else None
+
+    def export_onnx(self, graph, x):
+        """ONNX Add of the body's and the shortcut's outputs."""
+        shortcut = x if self.shortcut is None else graph.export(self.shortcut, x, "shortcut")
+        return graph.op("Add", graph.export(self.body, x, "body"), shortcut)

@@ -38,6 +38,9 @@ class Softmax(_SoftmaxBase):
         y = self._y
         return y * (dy - (dy * y).sum(axis=self.dim, keepdims=True))
 
+    def export_onnx(self, graph, x):
+        return graph.op("Softmax", x, axis=self.dim)
+
 
 class LogSoftmax(_SoftmaxBase):
     """x - log(sum(exp(x))) along `dim`; backward is dy - exp(y) * sum(dy)."""
@@ -48,3 +51,6 @@ class LogSoftmax(_SoftmaxBase):
 
     def _backward(self, dy):
         return dy - xp.exp(self._y) * dy.sum(axis=self.dim, keepdims=True)
+
+    def export_onnx(self, graph, x):
+        return graph.op("LogSoftmax", x, axis=self.dim)

@@ -32,6 +32,7 @@ class Case:
     depth: int = 1
     seed: int = 0
     dtype: str = "float64"
+    setup: Callable = None  # layer cases: gen -> (model after its warm-up, host input), for checks beside parity
 
     @property
     def label(self):
@@ -57,13 +58,18 @@ def layer(make, *args, x, train=True, warmup=0, inputs=normal, **kwargs):
     running statistics), then one pass in train or eval mode with a random upstream gradient."""
     recipe = part(make, *args, **kwargs)
 
-    def run(gen):
+    def setup(gen):
+        """The model after its warm-up passes, and the host input of the pass that follows."""
         model = host_masks(recipe.build())
         for _ in range(warmup):
             model.train(True)
             model(dev(inputs(gen, x)))
+        return model, inputs(gen, x)
+
+    def run(gen):
+        model, batch = setup(gen)
         model.train(train)
-        y = model(dev(inputs(gen, x)))
+        y = model(dev(batch))
         model.zero_grad()
         dx = model.backward(dev(gen.standard_normal(tuple(y.shape))))
         out = {"output": y, "input_grad": dx}
@@ -72,7 +78,7 @@ def layer(make, *args, x, train=True, warmup=0, inputs=normal, **kwargs):
         return out
 
     label, k = probe(recipe, x)
-    return Case(f"{label} {'train' if train else 'eval'} x{x}", run, k=k)
+    return Case(f"{label} {'train' if train else 'eval'} x{x}", run, k=k, setup=setup)
 
 
 def loss(make, *args, x, target, **kwargs):
