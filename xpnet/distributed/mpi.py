@@ -37,9 +37,9 @@ class MPICommunicator:
         """Overwrite contiguous `array` with rank 0's, in place; returns it."""
         return self._through_host(array, lambda buf: self.comm.Bcast(buf, root=0))
 
-    def sum_host(self, values):
-        """The element-wise sum over every process of the host array `values` (in place)."""
-        self.comm.Allreduce(self.MPI.IN_PLACE, values, op=self.MPI.SUM)
+    def reduce_host(self, values, op="sum"):
+        """Reduce the host array `values` over every process, in place; returns it."""
+        self.comm.Allreduce(self.MPI.IN_PLACE, values, op=self._op(op))
         return values
 
     def bcast_object(self, obj):

@@ -66,8 +66,8 @@ class NCCLCommunicator:
         self.comm.bcast(array.data.ptr, array.size, self._type(array), 0, xp.cuda.get_current_stream().ptr)
         return array
 
-    def sum_host(self, values):
-        return self.mpi.sum_host(values)
+    def reduce_host(self, values, op="sum"):
+        return self.mpi.reduce_host(values, op)
 
     def bcast_object(self, obj):
         return self.mpi.bcast_object(obj)

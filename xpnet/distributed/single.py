@@ -2,8 +2,9 @@
 
 Every communicator has this interface: `rank`, `size` and `local_rank` (the rank among the
 processes on this machine); `allreduce(array, op)` and `bcast(array)` in place on arrays of the
-current backend; `sum_host(values)` on a small host array; `bcast_object(obj)` of host data from
-rank 0; `barrier()`; and `abort(code)`, which ends every process of the job.
+current backend; `reduce_host(values, op)` in place on a small host array; `bcast_object(obj)`
+of host data from rank 0; `barrier()`; and `abort(code)`, which ends every process of the job.
+`op` is "sum", "min" or "max".
 """
 import sys
 
@@ -20,7 +21,7 @@ class SingleProcess:
     def bcast(self, array):
         return array
 
-    def sum_host(self, values):
+    def reduce_host(self, values, op="sum"):
         return values
 
     def bcast_object(self, obj):

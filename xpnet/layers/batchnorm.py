@@ -94,15 +94,35 @@ class _BatchNorm(Layer):
         for c0, c1 in blocks:
             b = slice(c0, c1)
             if self._batch_stats:
-                channel_moments(xc[b], mean[b], var[b])
+                self._moments(xc[b], mean[b], var[b])
             weight, bias = (self.weight.data[b], self.bias.data[b]) if self.affine else (1.0, 0.0)
             ops.fused("channel_affine", channel_affine)(mean[b], var[b], weight, bias, self.eps, inv_std[b], scale[b],
                                                         shift[b])
             ops.fused("scale_shift", scale_shift)(xc[b], scale[b, None], shift[b, None], y[b])
         if self._batch_stats and self.training and self.track_running_stats:
-            self._update_running(mean, var, n)
+            self._update_running(mean, var, self._count(n))
         self._xc, self._mean, self._inv_std, self._blocks = xc, mean, inv_std, blocks
         return layout.batch_first(y.reshape(x.shape[1:] + x.shape[:1]))
+
+    def _moments(self, xc, mean, var):
+        """The batch mean and biased variance of each channel (row) of the block `xc` (C', P) into `mean` and
+        `var` (C',). A subclass that normalises over several processes' batches reduces them here."""
+        channel_moments(xc, mean, var)
+
+    def _count(self, n):
+        """How many values per channel the batch statistics are taken over (`n` of them in this process)."""
+        return n
+
+    def _grad_sums(self, dy, centred, inv_std, sum_dy, sum_dy_xhat):
+        """Per channel of the block: sum(dy) and sum(dy * x_hat) into `sum_dy` and `sum_dy_xhat`, the bias and
+        weight gradients."""
+        dy.sum(axis=1, out=sum_dy)
+        xp.multiply(xp.einsum("cp,cp->c", dy, centred), inv_std, out=sum_dy_xhat)
+
+    def _input_grad_sums(self, sum_dy, sum_dy_xhat):
+        """The sums the input gradient uses: this process's own (a subclass over several processes returns
+        them summed over all)."""
+        return sum_dy, sum_dy_xhat
 
     def _update_running(self, mean, var, n):
         """PyTorch's update: an exponential average (or cumulative, momentum=None), unbiased variance."""
@@ -120,19 +140,19 @@ class _BatchNorm(Layer):
         c = self.num_features
         dyc = layout.batch_last(dy).reshape(c, -1)
         xc, mean, inv_std = self._xc, self._mean, self._inv_std
-        n = xc.shape[1]
+        n = self._count(xc.shape[1])
         sum_dy, sum_dy_xhat, k, k_centred, k_shift = (xp.empty(c, dy.dtype) for _ in range(5))
         weight = self.weight.data if self.affine else None
         dx = xp.empty_like(dyc) if self.needs_input_grad else None
         for c0, c1 in self._blocks:
             b = slice(c0, c1)
             dyb, centred = dyc[b], xc[b] - mean[b, None]
-            dyb.sum(axis=1, out=sum_dy[b])
-            xp.multiply(xp.einsum("cp,cp->c", dyb, centred), inv_std[b], out=sum_dy_xhat[b])
+            self._grad_sums(dyb, centred, inv_std[b], sum_dy[b], sum_dy_xhat[b])
             if dx is None:
                 continue
-            ops.fused("grad_factors", grad_factors)(inv_std[b], 1.0 if weight is None else weight[b], sum_dy[b],
-                                                    sum_dy_xhat[b], 1 / n, k[b], k_centred[b], k_shift[b])
+            total_dy, total_dy_xhat = self._input_grad_sums(sum_dy[b], sum_dy_xhat[b])
+            ops.fused("grad_factors", grad_factors)(inv_std[b], 1.0 if weight is None else weight[b], total_dy,
+                                                    total_dy_xhat, 1 / n, k[b], k_centred[b], k_shift[b])
             if self._batch_stats:
                 ops.fused("normalized_grad", normalized_grad)(dyb, centred, k[b, None], k_centred[b, None],
                                                               k_shift[b, None], dx[b])
