@@ -17,13 +17,16 @@ import numpy as np
 
 from xpnet import backend
 from xpnet.data import DataLoader
-from xpnet.distributed import convert_sync_batchnorm, world
+from xpnet.distributed import SingleProcess, convert_sync_batchnorm, world
 from xpnet.layers import BatchNorm2D, Conv2D, Dense, Flatten, MaxPool2D, ReLU, Sequential
 from xpnet.losses import SoftmaxCrossEntropy
 from xpnet.optim import SGD
 from xpnet.train import Trainer
 
 SAMPLES, BATCH, SIDE, CLASSES = 37, 8, 8, 3  # batches of 8, 8, 8, 8 and 5
+STEPS_PER_EPOCH = -(-SAMPLES // BATCH)
+LONGEST_SUM = BATCH * SIDE * SIDE  # the first convolution's weight gradient: every pixel of the batch
+U64 = np.finfo(np.float64).eps / 2  # float64's unit roundoff
 
 
 def data():
@@ -64,8 +67,29 @@ def train(comm, norm="none", epochs=2, dtype="float64", run_dir=None, resume=Fal
     return net, history
 
 
-def state(net):
-    return {k: v for k, v in net.state_dict().items()}
+def outcome(net, history):
+    """What a training run is compared by: the weights and buffers, and the per-epoch losses and accuracies."""
+    return {**net.state_dict(), **{k: np.array(history[k]) for k in ("train_loss", "val_loss", "val_acc")}}
+
+
+def assert_same_training(got, want, start, steps, n, u):
+    """Every array of `got` equals `want`'s within steps * n * u of the largest change from `start`."""
+    assert sorted(got) == sorted(want)
+    for key in want:
+        change = np.abs(want[key] - start[key]).max() if key in start else np.abs(want[key]).max()
+        np.testing.assert_allclose(got[key], want[key], rtol=0, atol=steps * n * u * max(change, 1e-300),
+                                   err_msg=key)
+
+
+def reference(norm="none", epochs=2):
+    """One process's `outcome` (plain batch norm where the processes synchronise theirs)."""
+    return outcome(*train(SingleProcess(), "plain" if norm == "sync" else norm, epochs))
+
+
+def initial(norm="none"):
+    """The weights training starts from."""
+    with backend.default_dtype("float64"):
+        return model("plain" if norm == "sync" else norm).state_dict()
 
 
 def sync_bn(comm, rows):
@@ -110,13 +134,11 @@ def main():
             merged.update({k: out[k] for k in ("grads", "running_mean", "running_var")})
             np.savez(args.save, **merged)
         return 0
-    every_step = None
-    if args.mode == "fail":
-        def every_step(step):
-            if comm.rank == args.rank and step == args.step:
-                if args.kill:
-                    os.kill(os.getpid(), signal.SIGKILL)
-                raise ValueError(f"planted failure at step {step}")
+    def planted(step):
+        if comm.rank == args.rank and step == args.step:
+            if args.kill:
+                os.kill(os.getpid(), signal.SIGKILL)
+            raise ValueError(f"planted failure at step {step}")
     if args.mode == "desync" and comm.rank == 1:
         plain = comm.allreduce
         calls = [0]
@@ -128,10 +150,10 @@ def main():
                 array[0] += 1e-9
             return array
         comm.allreduce = perturbing
-    net, history = train(comm, args.norm, args.epochs, args.dtype, args.run_dir, args.resume, every_step)
+    net, history = train(comm, args.norm, args.epochs, args.dtype, args.run_dir, args.resume,
+                         planted if args.mode == "fail" else None)
     if comm.rank == 0 and args.save:
-        np.savez(args.save, **state(net), val_loss=history.val_loss, val_acc=history.val_acc,
-                 train_loss=history.train_loss)
+        np.savez(args.save, **outcome(net, history))
     return 0
 
 

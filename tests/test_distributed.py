@@ -16,66 +16,16 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from mpi_worker import BATCH, SAMPLES, SIDE, sync_bn, train
+from mpi_run import ROOT, mpirun, ok
+from mpi_worker import (LONGEST_SUM, STEPS_PER_EPOCH, U64, assert_same_training, initial, model, outcome, reference,
+                        sync_bn, train)
 
 from xpnet import backend
 from xpnet.distributed import SingleProcess, launched_size, workers
 from xpnet.layers import BatchNorm2D
 from xpnet.train import load_checkpoint
 
-ROOT = Path(__file__).resolve().parents[1]
 WORKER = str(Path(__file__).with_name("mpi_worker.py"))
-U64 = np.finfo(np.float64).eps / 2
-STEPS_PER_EPOCH = -(-SAMPLES // BATCH)
-LONGEST_SUM = BATCH * SIDE * SIDE  # the first convolution's weight gradient: every pixel of the batch
-
-
-def _missing():
-    if importlib.util.find_spec("mpi4py") is None:
-        return "mpi4py is not installed"
-    if workers.find_mpiexec() is None:
-        return "no mpiexec beside this Python or on PATH"
-    return None
-
-
-def mpirun(n, *args, timeout=120, cwd=None, label=False):
-    """`mpiexec -n n python args...` with this checkout and tests/ importable; the CompletedProcess. Skips the
-    test where mpi4py or mpiexec is missing (fails it under CI=true)."""
-    why = _missing()
-    if why and os.environ.get("CI") == "true":
-        pytest.fail(f"CI=true but the distributed tests cannot run: {why} (.ci/run installs mpi4py and mpich)",
-                    pytrace=False)
-    if why:
-        pytest.skip(f"distributed test skipped: {why} (pip install mpi4py mpich)")
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), str(ROOT / "tests")]))
-    command = [workers.find_mpiexec(), "-n", str(n)] + (["-l"] if label else []) + [sys.executable, *args]
-    return subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=env, cwd=cwd)
-
-
-def ok(result):
-    assert result.returncode == 0, f"exit status {result.returncode}\n{result.stdout}\n{result.stderr}"
-    return result
-
-
-def assert_same_training(got, want, start, steps, n, u):
-    """Every array of `got` equals `want`'s within steps * n * u of the largest change from `start`."""
-    assert sorted(got) == sorted(want)
-    for key in want:
-        change = np.abs(want[key] - start[key]).max() if key in start else np.abs(want[key]).max()
-        np.testing.assert_allclose(got[key], want[key], rtol=0, atol=steps * n * u * max(change, 1e-300),
-                                   err_msg=key)
-
-
-def reference(norm="none", epochs=2):
-    net, history = train(SingleProcess(), "plain" if norm == "sync" else norm, epochs)
-    return {**net.state_dict(), "val_loss": np.array(history.val_loss), "train_loss": np.array(history.train_loss),
-            "val_acc": np.array(history.val_acc)}
-
-
-def initial(norm="none"):
-    from mpi_worker import model
-    with backend.default_dtype("float64"):
-        return model("plain" if norm == "sync" else norm).state_dict()
 
 
 @pytest.mark.parametrize("n", [2, 3])
@@ -101,11 +51,8 @@ def test_resume_across_world_sizes(tmp_path):
     run = str(tmp_path / "run")
     ok(mpirun(2, WORKER, "train", "--epochs", "1", "--run-dir", run))
     ok(mpirun(3, WORKER, "train", "--epochs", "2", "--run-dir", run, "--resume"))
-    net, history = train(SingleProcess(), epochs=3, run_dir=run, resume=True)
-    want = reference(epochs=3)
-    got = {**net.state_dict(), "val_loss": np.array(history.val_loss), "train_loss": np.array(history.train_loss),
-           "val_acc": np.array(history.val_acc)}
-    assert_same_training(got, want, initial(), 3 * STEPS_PER_EPOCH, LONGEST_SUM, U64)
+    got = outcome(*train(SingleProcess(), epochs=3, run_dir=run, resume=True))
+    assert_same_training(got, reference(epochs=3), initial(), 3 * STEPS_PER_EPOCH, LONGEST_SUM, U64)
 
 
 @pytest.mark.parametrize("n", [2, 3])
@@ -129,7 +76,6 @@ def test_a_failing_process_ends_the_job_and_keeps_the_checkpoint(tmp_path):
     result = mpirun(2, WORKER, "fail", "--run-dir", str(run), "--step", str(STEPS_PER_EPOCH + 2), timeout=60)
     assert result.returncode != 0 and time.monotonic() - start < 60
     assert "error on process 1 of 2: planted failure at step 7; stopping all 2 processes" in result.stderr
-    from mpi_worker import model
     with backend.default_dtype("float64"):
         assert load_checkpoint(run / "checkpoint", model("none"))["epoch"] == 1  # the last good one, intact
 

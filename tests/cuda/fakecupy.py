@@ -220,6 +220,8 @@ random.RandomState = _RandomState
 
 
 class _Stream:
+    ptr = 0  # the handle of CUDA's default stream, as CuPy's current stream has by default
+
     def synchronize(self):
         pass
 
@@ -233,6 +235,10 @@ class _Device:
 
     def synchronize(self):
         pass
+
+    def use(self):
+        if self.id != 0:
+            raise ValueError(f"the emulated GPU is device 0, not {self.id}")
 
     def __enter__(self):
         return self
