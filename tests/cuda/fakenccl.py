@@ -48,6 +48,10 @@ class NcclCommunicator:
             raise NcclError(f"commId must be the 128 bytes of get_unique_id(), got {type(commId).__name__}")
         if len(set(world.allgather(commId))) != 1 or (ndev, rank) != (world.size, world.rank):
             raise NcclError("ranks disagree on the NCCL id, the size or their rank")
+        import fakecupy
+        devices = world.allgather(fakecupy.settings.device)  # one process per GPU, as NCCL requires
+        if len(set(devices)) != len(devices):
+            raise NcclError(f"invalid usage: duplicate GPU detected: the ranks use devices {devices}")
         self._comm = world.Dup()
 
     def allReduce(self, sendbuf, recvbuf, count, datatype, op, stream):

@@ -17,8 +17,10 @@ def main():
     parser.add_argument("--save", required=True)
     parser.add_argument("--norm", default="sync")
     parser.add_argument("--no-nccl", action="store_true")
+    parser.add_argument("--gpus", type=int, default=2, help="GPUs the emulated machine reports")
     args = parser.parse_args()
-    with gpu_standin.emulated_gpu():
+    with gpu_standin.emulated_gpu() as fakecupy:
+        fakecupy.settings.devices = args.gpus
         sys.modules["cupy.cuda.nccl"] = None if args.no_nccl else fakenccl  # None: importing it fails
         import mpi_worker
         from xpnet.distributed import world

@@ -2,7 +2,7 @@
 reducing through NCCL's stand-in (fakenccl.py: NCCL's calls carried out by MPI on the memory their
 pointers address), train the model one CPU process trains; without NCCL they fall back to MPI through
 host copies. CuPy's real NCCL module (nvidia-nccl-cu13) loads and draws the id the processes share.
-No real NCCL collective runs here: that needs GPUs (bench/gpu_check_nccl.py).
+No real NCCL collective runs here: that needs a machine with two GPUs or more.
 """
 import json
 import os
@@ -20,13 +20,13 @@ WORKER = str(HERE / "nccl_worker.py")
 
 
 def _run(tmp_path, *extra):
-    ok(mpirun(2, WORKER, "--save", str(tmp_path / "out.npz"), *extra, paths=[HERE], timeout=300))
+    result = ok(mpirun(2, WORKER, "--save", str(tmp_path / "out.npz"), *extra, paths=[HERE], timeout=300))
     got = dict(np.load(tmp_path / "out.npz"))
-    return got, str(got.pop("communicator")), json.loads(str(got.pop("calls")))
+    return got, str(got.pop("communicator")), json.loads(str(got.pop("calls"))), result.stderr
 
 
 def test_two_emulated_gpus_over_nccl_train_as_one_cpu_process(tmp_path):
-    got, communicator, calls = _run(tmp_path)
+    got, communicator, calls, _ = _run(tmp_path)
     assert communicator == "nccl"
     assert_same_training(got, reference("sync", epochs=1), initial("sync"), STEPS_PER_EPOCH, LONGEST_SUM, U64)
     gradients = sum(v.size for k, v in initial("sync").items() if "running" not in k and "tracked" not in k) + 1
@@ -37,8 +37,17 @@ def test_two_emulated_gpus_over_nccl_train_as_one_cpu_process(tmp_path):
 
 
 def test_without_nccl_the_gpu_falls_back_to_mpi_through_the_host(tmp_path):
-    got, communicator, calls = _run(tmp_path, "--no-nccl", "--norm", "none")
+    got, communicator, calls, _ = _run(tmp_path, "--no-nccl", "--norm", "none")
     assert communicator == "mpi" and calls == []
+    assert_same_training(got, reference(epochs=1), initial(), STEPS_PER_EPOCH, LONGEST_SUM, U64)
+
+
+def test_more_processes_than_gpus_fall_back_to_mpi_and_say_so(tmp_path):
+    """NCCL refuses two processes on one GPU (the stand-in too): two processes on a one-GPU machine reduce
+    through host copies over MPI instead, and process 0 says why."""
+    got, communicator, calls, stderr = _run(tmp_path, "--gpus", "1", "--norm", "none")
+    assert communicator == "mpi" and calls == []
+    assert "2 processes on this machine share 1 GPU(s), and NCCL needs a GPU for each process" in stderr
     assert_same_training(got, reference(epochs=1), initial(), STEPS_PER_EPOCH, LONGEST_SUM, U64)
 
 

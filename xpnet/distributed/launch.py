@@ -58,10 +58,12 @@ def world():
 
 
 def _nccl_or_mpi(mpi):
-    """NCCL over `mpi`'s processes, or `mpi` itself (host copies) with a warning where NCCL cannot load."""
-    from .nccl import NCCLCommunicator, load_nccl
+    """NCCL over `mpi`'s processes, or `mpi` itself (host copies) with a warning where NCCL cannot load or the
+    machine has fewer GPUs than processes."""
+    from .nccl import NCCLCommunicator, check_gpus, load_nccl
     try:
         load_nccl()
+        check_gpus(mpi.local_size)
     except RuntimeError as exc:
         if mpi.rank == 0:
             print(f"xpnet: {exc}; reducing through host copies over MPI instead (slower)", file=sys.stderr)

@@ -29,6 +29,15 @@ def load_nccl():
     return nccl
 
 
+def check_gpus(local_size):
+    """RuntimeError unless this machine has a GPU for each of its `local_size` processes (NCCL refuses two
+    processes on one GPU)."""
+    gpus = xp.cuda.runtime.getDeviceCount()
+    if local_size > gpus:
+        raise RuntimeError(f"{local_size} processes on this machine share {gpus} GPU(s), and NCCL needs a GPU "
+                           "for each process")
+
+
 class NCCLCommunicator:
     """NCCL for device arrays; the MPI communicator `mpi` (default: a new one) for host data and the start."""
 
@@ -37,7 +46,8 @@ class NCCLCommunicator:
     def __init__(self, mpi=None):
         self.nccl = load_nccl()
         self.mpi = MPICommunicator() if mpi is None else mpi
-        self.rank, self.size, self.local_rank = self.mpi.rank, self.mpi.size, self.mpi.local_rank
+        self.rank, self.size = self.mpi.rank, self.mpi.size
+        self.local_rank, self.local_size = self.mpi.local_rank, self.mpi.local_size
         self.device = self.local_rank % xp.cuda.runtime.getDeviceCount()
         xp.cuda.Device(self.device).use()
         uid = self.mpi.bcast_object(self.nccl.get_unique_id() if self.rank == 0 else None)
