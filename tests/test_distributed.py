@@ -127,7 +127,7 @@ def test_the_command_on_processes_trains_one_model_into_one_run_folder(tiny_mnis
     for run in (three, two):
         assert_same_training(_weights(run), want, start, 6, 24 * 28 * 28, u32)
     metrics = json.loads((three / "metrics.json").read_text())
-    assert metrics["processes"] == 3
+    assert metrics["processes"] == 3 and metrics["communicator"] == "mpi"
     assert metrics["test_accuracy"] == json.loads((one / "metrics.json").read_text())["test_accuracy"]
 
 

@@ -141,7 +141,8 @@ def _train(args, comm):
     preds = trainer.predict(x_test).argmax(axis=1)
     metrics = {"model": config["model"], "dataset": args.dataset, "test_loss": float(result["loss"]),
                "test_accuracy": float(result["accuracy"]), "epochs": len(history["val_acc"]),
-               "seconds": round(sum(history["seconds"]), 3), "backend": backend.current(), "processes": comm.size}
+               "seconds": round(sum(history["seconds"]), 3), "backend": backend.current(), "processes": comm.size,
+               "communicator": comm.name}
     write_json(os.path.join(run_dir, "metrics.json"), metrics)
     pictures = _draw(run_dir, history, raw_test, y_test, preds, args.dataset)
 
