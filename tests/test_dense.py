@@ -41,9 +41,8 @@ def test_dense_shapes_init_and_alias():
     assert Linear is Dense
     assert layer.weight.shape == (3, 4) and layer.bias.shape == (3,)
     assert layer.weight.data.dtype == np.float32
-    assert np.all(to_numpy(layer.bias.data) == 0)
-    bound = np.sqrt(6 / 4)  # kaiming uniform, relu gain, fan_in 4
-    assert np.abs(to_numpy(layer.weight.data)).max() <= bound
+    bound = 1 / np.sqrt(4)  # PyTorch's default, weight and bias: U(-1/sqrt(fan_in), 1/sqrt(fan_in))
+    assert np.abs(to_numpy(layer.weight.data)).max() <= bound and np.abs(to_numpy(layer.bias.data)).max() <= bound
     assert [n for n, _ in layer.named_parameters()] == ["weight", "bias"]
     assert Dense(4, 3, bias=False).parameters()[0].shape == (3, 4) and len(Dense(4, 3, bias=False).parameters()) == 1
     assert repr(Dense(4, 3, bias=False)) == "Dense(in_features=4, out_features=3, bias=False)"
@@ -131,15 +130,13 @@ def test_dropout_reproducible_with_seed():
 
 
 def test_dropout_gradcheck_with_fixed_mask(rng):
-    class FixedDropout(Dropout):
-        def _mask(self, shape, dtype):
-            return asarray((rng_mask[:shape[0], :shape[1]] >= self.p) / (1 - self.p), dtype)
-
+    """A given source of uniform draws decides the mask: kept where the draw is >= p, scaled by 1 / (1 - p)."""
     rng_mask = rng.random((5, 6))
-    layer = FixedDropout(0.4)
+    layer = Dropout(0.4, uniform=lambda shape, dtype: asarray(rng_mask[:shape[0], :shape[1]], dtype))
     assert xpnet.gradcheck(layer, rng.standard_normal((5, 6)))
     y = to_numpy(layer(asarray(np.ones((5, 6)))))
     np.testing.assert_array_equal(y == 0, rng_mask < 0.4)
+    np.testing.assert_allclose(y[rng_mask >= 0.4], 1 / 0.6)
 
 
 def test_dropout_p_zero_and_needs_input_grad(rng):

@@ -6,7 +6,9 @@ import pytest
 from util import assert_close
 
 from xpnet import init
-from xpnet.backend import default_dtype, seed, to_numpy, xp
+from xpnet.backend import default_dtype, rng, seed, to_numpy, xp
+from xpnet.layers import (BatchNorm1D, BatchNorm2D, Conv2D, ConvTranspose2D, Dense, GroupNorm, LayerNorm,
+                          PReLU)
 
 BIG = (256, 64, 3, 3)  # fan_in 576, fan_out 2304; 147456 draws
 FAN_IN, FAN_OUT = 64 * 9, 256 * 9
@@ -117,6 +119,8 @@ def test_get_binds_defaults_and_passes_callables():
 def test_unknown_names_raise_value_error():
     with pytest.raises(ValueError, match=r"unknown initializer 'he'.*kaiming_uniform"):
         init.get("he")
+    with pytest.raises(ValueError, match=r"unknown initializer 'he'"):
+        init.get_bias("he", (3, 4))
     with pytest.raises(ValueError, match=r"unknown nonlinearity 'gelu'.*relu"):
         init.calculate_gain("gelu")
     with pytest.raises(ValueError, match=r"mode.*fan_in.*fan_out.*got 'fan_avg'"):
@@ -124,3 +128,76 @@ def test_unknown_names_raise_value_error():
     for fn in (init.xavier_uniform, init.kaiming_uniform, init.orthogonal):
         with pytest.raises(ValueError, match=r"at least 2 dimensions.*\(5,\)"):
             fn((5,))
+
+
+# Layers' defaults: the same bounds as PyTorch's layers, weight and bias, for each fan rule (groups, ConvTranspose).
+# (xpnet layer, the torch.nn layer, the same arguments); the arguments in PyTorch's order for both.
+LAYERS = [
+    (Dense, "Linear", (3, 5)), (Dense, "Linear", (784, 400)), (Dense, "Linear", (1, 1)),
+    (Conv2D, "Conv2d", (1, 6, 5)), (Conv2D, "Conv2d", (3, 8, (3, 5))), (Conv2D, "Conv2d", (4, 6, 3, 1, 0, 1, 2)),
+    (Conv2D, "Conv2d", (6, 6, 3, 1, 1, 1, 6)),
+    (ConvTranspose2D, "ConvTranspose2d", (8, 3, (2, 4))), (ConvTranspose2D, "ConvTranspose2d", (1, 1, 1)),
+    (ConvTranspose2D, "ConvTranspose2d", (4, 6, 3, 2, 0, 0, 2)), (ConvTranspose2D, "ConvTranspose2d", (6, 2, 3)),
+]
+
+
+def _torch_bounds(torch, theirs):
+    """PyTorch's own numbers for its layer's reset_parameters: kaiming_uniform_(a=sqrt(5)) on the weight, and
+    U(-1/sqrt(fan_in), 1/sqrt(fan_in)) on the bias, fan_in from torch.nn.init's fan rule."""
+    fan_in, _ = torch.nn.init._calculate_fan_in_and_fan_out(theirs.weight)
+    weight = math.sqrt(3.0) * torch.nn.init.calculate_gain("leaky_relu", math.sqrt(5)) / math.sqrt(fan_in)
+    return weight, 1 / math.sqrt(fan_in)
+
+
+@pytest.mark.parametrize("cls, torch_name, args", LAYERS, ids=[f"{t}{a}".replace(" ", "") for _, t, a in LAYERS])
+def test_layer_defaults_draw_with_torch_bounds(cls, torch_name, args, torch):
+    """Each default draw equals U(-b, b) with PyTorch's bound b, drawn in PyTorch's order (weight, then bias)."""
+    theirs = getattr(torch.nn, torch_name)(*args)
+    weight_bound, bias_bound = _torch_bounds(torch, theirs)
+    with default_dtype(np.float64):
+        seed(3)
+        layer = cls(*args)
+        seed(3)
+        weight = rng().uniform(-weight_bound, weight_bound, size=tuple(theirs.weight.shape))
+        bias = rng().uniform(-bias_bound, bias_bound, size=tuple(theirs.bias.shape))
+    assert layer.weight.shape == tuple(theirs.weight.shape)
+    # The two bounds agree to a few ulps, so each draw a + (b - a) u does to a few ulps of the bound.
+    assert_close(layer.weight.data, weight, rtol=0, atol=1e-14 * weight_bound)
+    assert_close(layer.bias.data, bias, rtol=0, atol=1e-14 * bias_bound)
+
+
+@pytest.mark.parametrize("cls, args, fan_in", [(Dense, (576, 256), 576), (Conv2D, (64, 256, 3), 576),
+                                               (ConvTranspose2D, (256, 64, 3), 576)])
+def test_layer_defaults_fill_their_range(cls, args, fan_in):
+    """Sample sanity on 147456 weight draws: inside (-b, b), reaching both ends, variance b^2 / 3."""
+    layer = cls(*args)
+    bound = 1 / math.sqrt(fan_in)
+    _check_uniform(to_numpy(layer.weight.data).astype(np.float64), -bound, bound)
+    b = to_numpy(layer.bias.data)
+    assert (np.abs(b) < bound).all() and b.std() > bound / 3  # 256 draws: spread over the range, not zeros
+
+
+def test_named_schemes_stay_available():
+    layer = Conv2D(64, 256, 3, weight_init="kaiming_normal", bias_init="zeros")
+    _check_normal(to_numpy(layer.weight.data).astype(np.float64), 0.0, math.sqrt(2 / FAN_IN))
+    assert (to_numpy(layer.bias.data) == 0).all()
+    dense = Dense(4, 3, weight_init="xavier_uniform", bias_init=lambda shape: xp.full(shape, 2.0, dtype=np.float32))
+    assert np.abs(to_numpy(dense.weight.data)).max() <= math.sqrt(6 / 7) and (to_numpy(dense.bias.data) == 2).all()
+    seed(5)
+    explicit = Dense(7, 3, weight_init=init.fan_in_uniform, bias_init=init.fan_in_uniform)
+    seed(5)
+    assert_close(Dense(7, 3).bias.data, explicit.bias.data, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("ours, theirs", [
+    (lambda: BatchNorm1D(5), lambda nn: nn.BatchNorm1d(5)), (lambda: BatchNorm2D(3), lambda nn: nn.BatchNorm2d(3)),
+    (lambda: LayerNorm((4, 3)), lambda nn: nn.LayerNorm((4, 3))),
+    (lambda: GroupNorm(2, 6), lambda nn: nn.GroupNorm(2, 6)),
+    (lambda: PReLU(), lambda nn: nn.PReLU()), (lambda: PReLU(4), lambda nn: nn.PReLU(4))])
+def test_constant_defaults_as_torch(ours, theirs, torch):
+    """Norm layers' affine ones and zeros and PReLU's 0.25: the values of PyTorch's fresh layer."""
+    mine, reference = ours().state_dict(), theirs(torch.nn).state_dict()
+    names = [k for k in reference if k != "num_batches_tracked"]
+    assert names and all(k in mine for k in names)
+    for k in names:
+        assert_close(mine[k], reference[k].numpy(), rtol=0, atol=0, what=k)

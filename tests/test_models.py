@@ -1,11 +1,15 @@
-"""Built-in models: output shapes, parameter counts, and PyTorch-identical state_dict keys and outputs."""
+"""Built-in models: output shapes, parameter counts, PyTorch-identical state_dict keys and outputs, and a first
+loss of about ln C."""
+import math
+
 import numpy as np
 import pytest
 from util import assert_close
 
 import xpnet
-from xpnet.backend import asarray
+from xpnet.backend import asarray, seed
 from xpnet.bench.twin import torch_twin
+from xpnet.losses import CrossEntropyLoss
 from xpnet.models import MODELS, get_model
 
 CASES = {  # name: (kwargs, expected parameter count)
@@ -76,3 +80,15 @@ def test_fc_net_rejects_bad_options():
         get_model("fc_net", norm="group")
     with pytest.raises(ValueError, match="dropout"):
         get_model("fc_net", dropout=1.0)
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_initial_loss_is_ln_classes(name, rng):
+    """The classic sanity check: freshly initialised (PyTorch's defaults), a 10-class model's cross-entropy on
+    random inputs and random labels is about ln 10, since its logits start small and near-uniform."""
+    seed(0)
+    model = get_model(name).eval()
+    x = asarray(rng.standard_normal((256, 1, 28, 28)), dtype=np.float32)
+    labels = asarray(rng.integers(0, 10, 256))
+    loss = float(CrossEntropyLoss()(model(x), labels))
+    assert abs(loss - math.log(10)) < 0.25, f"{name}: first loss {loss:.3f}, expected ln 10 = {math.log(10):.3f}"

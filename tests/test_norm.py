@@ -5,7 +5,7 @@ from util import assert_close, check_against_torch
 
 import xpnet
 from xpnet.backend import asarray, to_numpy, xp
-from xpnet.layers import BatchNorm1D, BatchNorm1d, BatchNorm2D, BatchNorm2d, GroupNorm, LayerNorm
+from xpnet.layers import BatchNorm1D, BatchNorm1d, BatchNorm2D, BatchNorm2d, GroupNorm, LayerNorm, batchnorm
 
 
 def _copy_params(layer, tlayer, torch):
@@ -201,3 +201,29 @@ def test_groupnorm_params_repr_and_dtype(rng):
     layer.needs_input_grad = False
     layer(asarray(rng.standard_normal((2, 4, 3, 3)), np.float32))
     assert layer.backward(xp.ones_like(y)) is None
+
+
+@pytest.mark.parametrize("cls,shape", BN_CASES + [(BatchNorm2D, (3, 5, 6, 7))])
+@pytest.mark.parametrize("affine", [True, False])
+@pytest.mark.parametrize("strided", [False, True])
+def test_batchnorm_matches_its_reference(cls, shape, affine, strided, rng, blocks):
+    """The blocked, fused layer computes what batch_norm_reference's few lines do (float64, training), up to
+    the rounding of sums over the n values of a channel: a few units of n * eps relative to the largest."""
+    with xpnet.backend.default_dtype(np.float64):
+        layer = cls(shape[1], eps=1e-3, affine=affine)
+    if affine:
+        _randomise(layer, rng)
+    big = rng.standard_normal(shape[:-1] + (2 * shape[-1],)) * 3 + 1
+    x_host = big[..., ::2] if strided else np.ascontiguousarray(big[..., ::2])
+    dy_host = rng.standard_normal(shape)
+    y = to_numpy(layer(asarray(x_host)))
+    dx = to_numpy(layer.backward(asarray(dy_host)))
+    weight, bias = (to_numpy(layer.weight.data), to_numpy(layer.bias.data)) if affine else (None, None)
+    y_ref, cache = batchnorm.batch_norm_reference(x_host, weight, bias, 1e-3)
+    dx_ref, dw_ref, db_ref = batchnorm.batch_norm_reference_backward(dy_host, cache)
+    n = x_host.size // shape[1]
+    tol = 8 * n * np.finfo(np.float64).eps
+    got = [y, dx] + ([to_numpy(layer.weight.grad), to_numpy(layer.bias.grad)] if affine else [])
+    want = [y_ref, dx_ref] + ([dw_ref, db_ref] if affine else [])
+    for name, g, w in zip(["y", "dx", "d weight", "d bias"], got, want):
+        np.testing.assert_allclose(g, w, rtol=tol, atol=tol * np.abs(w).max(), err_msg=name)

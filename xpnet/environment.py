@@ -1,15 +1,79 @@
-"""The environment variables xpnet reads, and how a yes/no one is read.
+"""Every environment variable xpnet reads, read here only: one function per variable, and `VARIABLES`,
+the table of (name, meaning, default) the README lists.
 
-- XPNET_BACKEND: cpu (default), gpu or auto (backend/registry.py).
-- XPNET_DATA, XPNET_CACHE: where data sets are looked for and downloaded to (data/datasets.py).
-- XPNET_OFFLINE: never download a data set.
-- XPNET_NUM_THREADS: threads for elementwise passes on the CPU (default: every core; backend/threads.py).
-- XPNET_KEEP_MEMORY=0: leave glibc's malloc settings alone (backend/allocator.py).
-- XPNET_PARITY_ALLOW_TF32, and CuPy's CUPY_TF32: TF32 matrix products in the parity check (parity/runner.py).
+Each function reads the variable when called (nothing is read at import), from `environ` when given
+(a mapping such as a subprocess's environment), else from the process's.
 """
 import os
 
+VARIABLES = [
+    ("XPNET_BACKEND", "array backend: cpu, gpu, or auto (the GPU when CuPy finds one, else the CPU)", "cpu"),
+    ("XPNET_DATA", "a folder holding mnist/ and fashion-mnist/, looked in before the cache", "unset"),
+    ("XPNET_CACHE", "where data sets are downloaded to", "$XDG_CACHE_HOME/xpnet, else ~/.cache/xpnet"),
+    ("XPNET_OFFLINE", "1: never download a data set", "unset (downloads allowed)"),
+    ("XPNET_NUM_THREADS", "threads for elementwise passes on the CPU, read on first use", "every core this "
+     "process may run on"),
+    ("XPNET_KEEP_MEMORY", "0: `keep_freed_memory()` (called by the command line) leaves glibc's malloc settings "
+     "alone", "unset (the command line tunes malloc)"),
+    ("XPNET_PARITY_ALLOW_TF32", "1: the parity check accepts CuPy's TF32 matrix products (CUPY_TF32=1) and "
+     "loosens the float32 tolerances for them", "unset (CUPY_TF32=1 is refused)"),
+]
+NAMES = [name for name, _, _ in VARIABLES]
 
-def flag(name):
+
+def _get(name, environ=None):
+    return (os.environ if environ is None else environ).get(name, "").strip()
+
+
+def flag(name, environ=None):
     """True when the environment variable `name` is 1, true, yes or on (in any case)."""
-    return os.environ.get(name, "").strip().lower() in ("1", "true", "yes", "on")
+    return _get(name, environ).lower() in ("1", "true", "yes", "on")
+
+
+def _off(name, environ=None):
+    """True when the environment variable `name` is 0, false, no or off (in any case)."""
+    return _get(name, environ).lower() in ("0", "false", "no", "off")
+
+
+def backend(environ=None):
+    """XPNET_BACKEND as given (lower case; registry.py checks it), or "cpu" when unset."""
+    return _get("XPNET_BACKEND", environ).lower() or "cpu"
+
+
+def data_dir(environ=None):
+    """XPNET_DATA with ~ expanded, or None when unset."""
+    value = _get("XPNET_DATA", environ)
+    return os.path.expanduser(value) if value else None
+
+
+def cache_dir(environ=None):
+    """XPNET_CACHE, else $XDG_CACHE_HOME/xpnet, else ~/.cache/xpnet."""
+    env = os.environ if environ is None else environ
+    return _get("XPNET_CACHE", environ) or os.path.join(
+        env.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"), "xpnet")
+
+
+def offline(environ=None):
+    """True when XPNET_OFFLINE forbids downloads."""
+    return flag("XPNET_OFFLINE", environ)
+
+
+def num_threads(environ=None):
+    """XPNET_NUM_THREADS (at least 1), else the number of cores this process may run on."""
+    wanted = _get("XPNET_NUM_THREADS", environ)
+    if wanted:
+        try:
+            return max(1, int(wanted))
+        except ValueError:
+            raise ValueError(f"XPNET_NUM_THREADS must be a whole number, got {wanted!r}") from None
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+def keep_memory(environ=None):
+    """False when XPNET_KEEP_MEMORY asks to leave malloc's settings alone (0, false, no, off)."""
+    return not _off("XPNET_KEEP_MEMORY", environ)
+
+
+def parity_allow_tf32(environ=None):
+    """True when XPNET_PARITY_ALLOW_TF32 allows TF32 matrix products in the parity check."""
+    return flag("XPNET_PARITY_ALLOW_TF32", environ)

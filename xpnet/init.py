@@ -5,9 +5,11 @@ moved, so one seed gives identical weights on CPU and GPU. Fans follow PyTorch:
 fan_in = shape[1] * receptive field, fan_out = shape[0] * receptive field.
 
 Layers take `weight_init` / `bias_init` as a name from `INITIALIZERS` or a callable
-`f(shape) -> array`. The defaults are He (Kaiming) uniform weights for ReLU
-networks, which keeps activations' variance steady through deep conv stacks, and
-zero biases.
+`f(shape) -> array`. Dense, Conv2D and ConvTranspose2D default to PyTorch's own
+initialisation, `fan_in_uniform` for weights and biases alike (a bias draws with its
+weight's fan_in), so a model starts as its PyTorch twin does and a C-class classifier's
+first loss is about ln C. He (`kaiming_uniform`, `kaiming_normal`), Glorot and the
+others stay available by name.
 """
 import functools
 import math
@@ -97,6 +99,14 @@ def kaiming_normal(shape, a=0.0, mode="fan_in", nonlinearity="leaky_relu"):
     return normal(shape, 0.0, _kaiming_std(shape, a, mode, nonlinearity))
 
 
+def fan_in_uniform(shape, fan_in=None):
+    """U(-b, b), b = 1 / sqrt(fan_in): PyTorch's default for Linear and Conv weights (kaiming_uniform with
+    a = sqrt(5)) and, given the weight's fan_in, for their biases. fan_in defaults to `shape`'s."""
+    fan = _fans(shape)[0] if fan_in is None else fan_in
+    bound = 1.0 / math.sqrt(fan) if fan > 0 else 0.0
+    return uniform(shape, -bound, bound)
+
+
 def orthogonal(shape, gain=1.0):
     """Saxe et al. (2014): a (semi-)orthogonal matrix over the flattened trailing dimensions."""
     if len(shape) < 2:
@@ -111,7 +121,7 @@ def orthogonal(shape, gain=1.0):
 
 
 INITIALIZERS = {f.__name__: f for f in (zeros, ones, constant, normal, uniform, xavier_uniform, xavier_normal,
-                                        kaiming_uniform, kaiming_normal, orthogonal)}
+                                        kaiming_uniform, kaiming_normal, fan_in_uniform, orthogonal)}
 
 
 def get(spec, **defaults):
@@ -122,3 +132,11 @@ def get(spec, **defaults):
         raise ValueError(f"unknown initializer {spec!r}: expected a callable or one of {', '.join(INITIALIZERS)}")
     fn = INITIALIZERS[spec]
     return functools.partial(fn, **defaults) if defaults else fn
+
+
+def get_bias(spec, weight_shape):
+    """Bias initializer `spec` of a layer whose weight has `weight_shape`: `fan_in_uniform` draws with the
+    weight's fan_in (PyTorch's rule), which the bias's own shape does not carry; other specs as `get`."""
+    if spec == "fan_in_uniform" or spec is fan_in_uniform:
+        return functools.partial(fan_in_uniform, fan_in=_fans(weight_shape)[0])
+    return get(spec)

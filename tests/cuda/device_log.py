@@ -1,7 +1,7 @@
 """The device operations the CuPy stand-in has queued, counted by kind, as an approximation of what CuPy
 would launch on a GPU (tests/cuda/fakecupy.py applies these rules):
 
-- "kernel NAME": one custom ElementwiseKernel launch (xpnet/backend/kernels.py);
+- "kernel NAME": one custom ElementwiseKernel launch (xpnet/backend/kernels.py, or a rule of backend/rules.py);
 - "ufunc NAME": one elementwise ufunc call, operator or in-place operator (`a + b`, `a += b`), and
   `where`/`clip`; plus "copy overlap" when CuPy first copies an input that overlaps the output;
 - "reduce NAME": one reduction (`sum`, `max`, `mean`, `argmax`, ...: CuPy runs each as one kernel);

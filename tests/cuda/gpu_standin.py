@@ -66,12 +66,12 @@ def emulated_gpu(execute=True):
     saved_modules = {name: sys.modules.get(name) for name in _CUPY_MODULES + _BACKEND_MODULES}
     saved_attrs = {name: getattr(backend, name.rsplit(".", 1)[1], None) for name in _BACKEND_MODULES}
     saved_state = (registry.state.requested, registry.state.name, registry.state.module)
-    saved_checked, saved_kernels = cupy_check._checked_cupy, dict(proxy._kernels)
+    saved_checked, saved_kernels = cupy_check._checked_cupy, dict(proxy._ops_modules)
     saved_settings = vars(fakecupy.settings).copy()
     try:
         sys.modules.update({"cupy": fakecupy, **_cupyx(fakecupy)})
         cupy_check._checked_cupy = None  # the stand-in must pass the GPU check itself
-        proxy._kernels.pop("gpu", None)  # `ops` finds the gpu.py imported below
+        proxy._ops_modules.pop("gpu", None)  # `ops` finds the gpu.py imported below
         for name in _BACKEND_MODULES:
             sys.modules.pop(name, None)
             importlib.import_module(name)
@@ -81,8 +81,8 @@ def emulated_gpu(execute=True):
     finally:
         registry.state.requested, registry.state.name, registry.state.module = saved_state
         cupy_check._checked_cupy = saved_checked
-        proxy._kernels.clear()
-        proxy._kernels.update(saved_kernels)
+        proxy._ops_modules.clear()
+        proxy._ops_modules.update(saved_kernels)
         vars(fakecupy.settings).update(saved_settings)
         for name, module in saved_modules.items():
             if module is None:

@@ -1,4 +1,4 @@
-"""Every custom CUDA kernel of xpnet/backend compiles with NVRTC for the GPUs xpnet supports, in every
+"""Every custom CUDA kernel of xpnet/backend and every registered elementwise rule's body compiles with NVRTC for the GPUs xpnet supports, in every
 argument layout xpnet launches it with, from the source CuPy itself generates for that layout.
 
 The layouts are recorded from kernel_workload.py run on the CuPy stand-in (no GPU, no kernel bodies
@@ -32,8 +32,11 @@ def recorded():
 
 
 def backend_kernels():
-    """{name: kernel object} of every CuPy custom kernel defined in a module of xpnet.backend (real CuPy)."""
+    """{name: kernel object} of every CuPy custom kernel defined in a module of xpnet.backend, and of every
+    registered elementwise rule (backend/rules.py) as gpu.py builds it (real CuPy)."""
+    import xpnet  # noqa: F401  (registers the rules of every optimizer and layer)
     import xpnet.backend
+    from xpnet.backend import rules
     kinds = tuple(cupy_private.kernel_types().values())
     found = {}
     for info in pkgutil.iter_modules(xpnet.backend.__path__):
@@ -43,6 +46,10 @@ def backend_kernels():
                 name = getattr(value, "name", None) or getattr(value, "__name__", repr(value))
                 assert found.get(name, value) is value, f"two kernels are named {name}: launches would mix"
                 found[name] = value
+    gpu = importlib.import_module("xpnet.backend.gpu")
+    for rule in rules.RULES.values():
+        assert rule.kernel_name not in found, f"two kernels are named {rule.kernel_name}: launches would mix"
+        found[rule.kernel_name] = gpu._kernel(rule)
     return found
 
 
@@ -55,6 +62,7 @@ def large(signature):
 def test_backend_defines_kernels_of_supported_kinds_only():
     kernels = backend_kernels()
     assert {"xpnet_im2col", "xpnet_col2im"} <= set(kernels), "kernels.py's fused kernels were not found"
+    assert {"xpnet_adam", "xpnet_scale_shift"} <= set(kernels), "the elementwise rules were not found"
     elementwise = cupy_private.kernel_types()["ElementwiseKernel"]
     other = {name: type(k).__name__ for name, k in kernels.items() if not isinstance(k, elementwise)}
     assert not other, f"tests/cuda compiles and emulates ElementwiseKernels only; teach it these: {other}"

@@ -1,12 +1,13 @@
-"""The fused CUDA kernels of gpu.py (max-pooling, optimizer updates, layer passes), their exact CUDA C bodies
-run on the host, against the NumPy forms they replace: max-pooling with ties, padding, overlapping windows
-and strided inputs exactly; each `ops.fused` kernel against the xp arithmetic of the same name on the same
-numbers, within a few roundings (the CUDA body may order or fuse an operation differently).
+"""The fused CUDA kernels of the gpu backend, their exact CUDA C bodies run on the host, against the NumPy
+forms they replace: max-pooling with ties, padding, overlapping windows and strided inputs exactly; every
+registered elementwise rule (backend/rules.py: optimizer updates, layer passes), its CUDA body against its
+xp arithmetic on the same numbers, within a few roundings (the body may order or fuse an operation
+differently).
 """
 import numpy as np
 import pytest
 
-from xpnet.backend import cpu, layout, using
+from xpnet.backend import cpu, layout, rules, using
 from xpnet.layers import activation, batchnorm
 from xpnet.optim import adam, rmsprop, sgd
 
@@ -49,14 +50,14 @@ def _optimizer_arguments(rng, dtype, shape=(5, 7)):
     a = lambda: rng.standard_normal(shape).astype(dtype)  # noqa: E731
     pos = lambda: rng.uniform(0.1, 1.0, shape).astype(dtype)  # noqa: E731
     return {
-        "sgd": (sgd.sgd_arithmetic, [a(), a(), 0.1, 0.01]),
-        "sgd_momentum": (sgd.sgd_momentum_arithmetic, [a(), a(), a(), 0.1, 0.9, 0.1, 0.01, True, False]),
-        "sgd_momentum first": (sgd.sgd_momentum_arithmetic, [a(), a(), a(), 0.1, 0.9, 0.0, 0.0, False, True]),
-        "adam": (adam.adam_arithmetic, [a(), a(), a(), pos(), None, 0.01, 0.9, 0.999, 0.1, False, 1e-8, 0.02, 0.3]),
-        "adam amsgrad decoupled": (adam.adam_arithmetic, [a(), a(), a(), pos(), pos(), 0.01, 0.9, 0.99, 0.1, True,
+        "sgd": (sgd.sgd_update, [a(), a(), 0.1, 0.01]),
+        "sgd_momentum": (sgd.sgd_momentum_update, [a(), a(), a(), 0.1, 0.9, 0.1, 0.01, True, False]),
+        "sgd_momentum first": (sgd.sgd_momentum_update, [a(), a(), a(), 0.1, 0.9, 0.0, 0.0, False, True]),
+        "adam": (adam.adam_update, [a(), a(), a(), pos(), None, 0.01, 0.9, 0.999, 0.1, False, 1e-8, 0.02, 0.3]),
+        "adam amsgrad decoupled": (adam.adam_update, [a(), a(), a(), pos(), pos(), 0.01, 0.9, 0.99, 0.1, True,
                                                           1e-8, 0.02, 0.3]),
-        "rmsprop": (rmsprop.rmsprop_arithmetic, [a(), a(), pos(), None, None, 0.01, 0.99, 1e-8, 0.1, 0.0]),
-        "rmsprop centered momentum": (rmsprop.rmsprop_arithmetic, [a(), a(), pos() + 1, a() * 0.1, a(), 0.01, 0.9,
+        "rmsprop": (rmsprop.rmsprop_update, [a(), a(), pos(), None, None, 0.01, 0.99, 1e-8, 0.1, 0.0]),
+        "rmsprop centered momentum": (rmsprop.rmsprop_update, [a(), a(), pos() + 1, a() * 0.1, a(), 0.01, 0.9,
                                                                    1e-8, 0.0, 0.5]),
     }
 
@@ -83,19 +84,22 @@ def _cases():
                   | set(_layer_arguments(np.random.default_rng(0), np.float32)))
 
 
+def test_every_registered_rule_has_a_case():
+    covered = {case.split()[0] for case in _cases()}
+    assert set(rules.RULES) == covered, f"rules without a case here: {sorted(set(rules.RULES) - covered)}"
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("case", _cases())
 def test_fused_kernels_compute_what_their_arithmetic_does(gpu, emulated_gpu_module, case, dtype):
     rng = np.random.default_rng(1)
-    arithmetic, host = {**_optimizer_arguments(rng, dtype), **_layer_arguments(rng, dtype)}[case]
-    name = case.split()[0]
-    kernel = gpu.fused(name, arithmetic)
-    assert kernel is not arithmetic, f"gpu.py has no fused kernel {name!r}"
+    rule, host = {**_optimizer_arguments(rng, dtype), **_layer_arguments(rng, dtype)}[case]
+    assert rules.RULES[case.split()[0]] is rule
     device = [emulated_gpu_module.asarray(v) if isinstance(v, np.ndarray) else v for v in host]
-    kernel(*device)
+    gpu.run_elementwise(rule, *device)
     with using("cpu"):
-        arithmetic(*host)
-    scratch = {"normalized_grad": 1}.get(name)  # an argument the NumPy form uses as scratch space
+        rule.arithmetic(*host)
+    scratch = {"normalized_grad": 1}.get(rule.name)  # an argument the NumPy form uses as scratch space
     for i, (want, got) in enumerate(zip(host, device)):
         if isinstance(want, np.ndarray) and i != scratch:
             np.testing.assert_allclose(got.get(), want, rtol=TOL[dtype], atol=TOL[dtype], err_msg=f"argument {i}")

@@ -1,27 +1,25 @@
 """The CPU (NumPy) forms of `xpnet.backend.ops`: the kernels whose fastest form differs per backend.
 
 gpu.py exports the same names with the same parameters (row_blocks' optional `budget`
-is the CPU's own). Arrays follow the layout of backend/layout.py: logical NCHW,
+is the CPU's own). Elementwise rules (backend/rules.py) run as their NumPy arithmetic,
+split across the cores where the arrays are large. Arrays follow the layout of backend/layout.py: logical NCHW,
 stored batch-last.
 """
-import functools
 import math
 
 import numpy
 
-from . import allocator, layout
+from . import layout
 from .arrays import rng
-from .threads import in_parallel
-
-allocator.keep_freed_memory()
+from . import threads
 
 # Columns of the long axis P per matrix product: a slice of both operands stays in the cache, which
 # OpenBLAS runs faster than one call over the whole of P for the short M and K of small convolutions.
 _SLICE = 4096
 
 # Bytes of im2col columns per block of output rows: a block's columns are built, multiplied and used
-# while they are still in the cache instead of being written to memory whole and read back (the
-# block size that bench/ timed best on a 1 MiB-L2 CPU). A block is at least one output row of the
+# while they are still in the cache instead of being written to memory whole and read back; the size
+# is a fraction of a typical L2 cache (bench/ measures it). A block is at least one output row of the
 # batch, so wide layers at large batches exceed it.
 _BLOCK_BYTES = 4 << 20
 
@@ -36,7 +34,7 @@ def im2col(x, kernel, stride, dilation, size, out=None):
     win = layout.windows(x, kernel, stride, dilation)[..., :size[0], :size[1]]
     shape = win.shape[1:] + win.shape[:1]
     col = numpy.empty(shape, x.dtype) if out is None else out[:math.prod(shape)].reshape(shape)
-    in_parallel(numpy.copyto, col, win.transpose(1, 2, 3, 4, 5, 0), axis=1)  # kernel rows across cores
+    threads.in_parallel(numpy.copyto, col, win.transpose(1, 2, 3, 4, 5, 0), axis=1)  # kernel rows across cores
     return layout.batch_first(col)
 
 
@@ -45,7 +43,7 @@ def col2im(col, out, stride, dilation):
     (padded) array `out`, in place, by one strided slice addition per kernel offset; returns `out`."""
     kh, kw, oh, ow = col.shape[2:]
     win = layout.windows(out, (kh, kw), stride, dilation)[..., :oh, :ow]
-    in_parallel(_add_windows, win, col, axis=1)  # channels across cores
+    threads.in_parallel(_add_windows, win, col, axis=1)  # channels across cores
     return out
 
 
@@ -105,7 +103,7 @@ def max_pool(x, kernel, stride, padding):
     reduction over the window axes), channels split across cores; `saved` is what `max_pool_backward` needs."""
     win = layout.windows(layout.pad(x, padding, -numpy.inf), kernel, stride, (1, 1))
     y = layout.empty_like(win[:, :, 0, 0])
-    in_parallel(_window_maxima, win, y, axis=1)
+    threads.in_parallel(_window_maxima, win, y, axis=1)
     return y, (win, y, x.shape, kernel, stride, padding)
 
 
@@ -121,8 +119,8 @@ def max_pool_backward(dy, saved):
     in PyTorch), found by comparing each window position with the maximum; channels split across cores."""
     win, y, shape, kernel, stride, padding = saved
     dy = layout.match(dy, y)
-    return layout.window_grad(lambda g: in_parallel(_route_to_first_maximum, win, y, dy, g, axis=1), shape, kernel,
-                              stride, padding, dy.dtype)
+    return layout.window_grad(lambda g: threads.in_parallel(_route_to_first_maximum, win, y, dy, g, axis=1), shape,
+                              kernel, stride, padding, dy.dtype)
 
 
 def _route_to_first_maximum(win, y, dy, g):
@@ -137,15 +135,16 @@ def _route_to_first_maximum(win, y, dy, g):
             taken &= free
             if k < len(offsets) - 1:
                 free ^= taken
-        numpy.multiply(dy, taken, out=g[:, :, i, j])  # a multiply by the mask: faster than `where` here
+        numpy.multiply(dy, taken, out=g[:, :, i, j])  # a multiply by the mask: one plain pass, unlike `where`
 
 
-def fused(name, arithmetic):
-    """The form of an elementwise computation to run here (gpu.py swaps in one fused kernel called `name`):
-    `arithmetic`, whose NumPy passes run on one core, split across all cores where its arrays are large.
-
-    `arithmetic(*args)` works in place on array arguments of one shape (factors may broadcast), so any
-    piece along one axis can be computed on its own; NumPy releases the GIL inside each pass."""
-    return functools.partial(in_parallel, arithmetic)
+def run_elementwise(rule, *args):
+    """Run `rule` (backend/rules.py) as its xp arithmetic, in pieces across the cores where its arrays are
+    large (gpu.py launches its fused CUDA body instead)."""
+    threads.in_parallel(rule.arithmetic, *args)
 
 
+def in_parallel(arithmetic, *args):
+    """`arithmetic(*args)`, an elementwise xp pass in place on arrays of one shape, in pieces across the cores
+    where its arrays are large."""
+    threads.in_parallel(arithmetic, *args)

@@ -6,7 +6,8 @@ thread per column entry and gathers it from the input through the input's stride
 `col2im` runs one thread per element of the padded image and sums, in a fixed order
 and with no atomics, every column entry whose window covers it. Convolutions run in
 row blocks far larger than the CPU's: kernel launches, not caches, limit the GPU, and
-the blocks only bound the column memory of wide layers at large batches.
+the blocks only bound the column memory of wide layers at large batches. Elementwise
+rules (backend/rules.py) run as the kernels their CUDA bodies compile to, one per rule.
 """
 import math
 
@@ -35,7 +36,7 @@ def scratch(name, size, dtype):
 
 def matmul(a, b, out=None):
     """a (G, M, K) · b (G, K, P) -> (G, M, P), copied into `out` when given; one cuBLAS call (cpu.py
-    slices P for OpenBLAS). CuPy's own `out=` has had gaps for strided outputs, hence the copy."""
+    slices P for OpenBLAS). The copy takes `out` with any strides, which a product's `out=` need not."""
     y = a @ b
     if out is None:
         return y
@@ -108,30 +109,23 @@ def max_pool_backward(dy, saved):
     return dx
 
 
-def _sgd(p, g, lr, weight_decay):
-    kernels.sgd(g, lr, weight_decay, p)
+_compiled = {}  # rule name -> its ElementwiseKernel, built on first use
 
 
-def _sgd_momentum(p, g, buf, lr, momentum, dampening, weight_decay, nesterov, first):
-    kernels.sgd_momentum(g, lr, momentum, 1 - dampening, weight_decay, nesterov, first, p, buf)
+def _kernel(rule):
+    """The CuPy ElementwiseKernel of `rule` (backend/rules.py), built from its CUDA body once per process;
+    CuPy compiles it for each argument layout on first launch and caches the binary."""
+    k = _compiled.get(rule.name)
+    if k is None:
+        k = _compiled[rule.name] = cupy.ElementwiseKernel(rule.in_params, rule.out_params, rule.body, rule.kernel_name)
+    return k
 
 
-def _adam(p, g, m, v, vmax, lr, beta1, beta2, weight_decay, decoupled, eps, step_size, root_correction2):
-    kernels.adam(g, 1 - lr * weight_decay, weight_decay, decoupled, 1 - beta1, beta2, 1 - beta2, vmax is not None,
-                 eps, step_size, root_correction2, p, m, v, v if vmax is None else vmax)
+def run_elementwise(rule, *args):
+    """Run `rule` on the device as its fused kernel: one launch instead of one per xp operation."""
+    _kernel(rule)(*(args if rule.kernel_arguments is None else rule.kernel_arguments(*args)))
 
 
-def _rmsprop(p, g, square_avg, grad_avg, buf, lr, alpha, eps, weight_decay, momentum):
-    kernels.rmsprop(g, lr, alpha, 1 - alpha, eps, weight_decay, momentum, grad_avg is not None, buf is not None,
-                    p, square_avg, square_avg if grad_avg is None else grad_avg, square_avg if buf is None else buf)
-
-
-_FUSED = {"sgd": _sgd, "sgd_momentum": _sgd_momentum, "adam": _adam, "rmsprop": _rmsprop,
-          **{name: getattr(kernels, name) for name in ("relu_grad", "scale_shift", "normalized_grad", "channel_affine",
-                                                       "running_average", "grad_factors")}}
-
-
-def fused(name, arithmetic):
-    """The form of an elementwise computation to run here: the fused kernel called `name` (one launch, with
-    `arithmetic`'s parameters and meaning), or `arithmetic` itself, CuPy's launches one per operation."""
-    return _FUSED.get(name, arithmetic)
+def in_parallel(arithmetic, *args):
+    """`arithmetic(*args)`: each CuPy operation already runs over all elements at once (cpu.py splits it)."""
+    arithmetic(*args)

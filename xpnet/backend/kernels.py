@@ -1,8 +1,10 @@
-"""The custom CUDA kernels of the GPU backend, as CuPy ElementwiseKernels (CUDA C bodies).
+"""The GPU backend's own CUDA kernels: im2col, col2im and max-pooling, as CuPy ElementwiseKernels.
 
 Each kernel is one launch where the generic CuPy code would be several. gpu.py calls them;
 tests/cuda compiles every kernel here with NVRTC for the GPUs xpnet supports and runs each
-body on the host against the NumPy ops, so they are checked on machines without a GPU.
+body on the host against the NumPy ops, so they are checked on machines without a GPU. The
+elementwise update rules of optimizers and layers keep their CUDA bodies beside their xp
+arithmetic (backend/rules.py).
 """
 import cupy
 
@@ -129,103 +131,3 @@ max_pool_backward = cupy.ElementwiseKernel(
     dx = acc;
     """,
     "xpnet_max_pool_backward", preamble=_PREAMBLE)
-
-# Optimizer updates, one thread per parameter element, in place, each the arithmetic of the optimizer's own
-# xp function (xpnet/optim) in the same order, so the two round alike. Scalars such as 1 - dampening come
-# precomputed from the host, as NumPy would cast them.
-sgd = cupy.ElementwiseKernel(
-    "T g, T lr, T weight_decay", "T p",
-    "p -= (weight_decay != 0 ? g + weight_decay * p : g) * lr;",
-    "xpnet_sgd")
-
-sgd_momentum = cupy.ElementwiseKernel(
-    "T g, T lr, T momentum, T keep, T weight_decay, bool nesterov, bool first", "T p, T buf",
-    """
-    const T d = weight_decay != 0 ? g + weight_decay * p : g;
-    buf = first ? d : buf * momentum + keep * d;
-    p -= (nesterov ? d + momentum * buf : buf) * lr;
-    """,
-    "xpnet_sgd_momentum")
-
-# `vmax` (amsgrad's running maximum of v) is only read and written when `amsgrad`; otherwise any array.
-adam = cupy.ElementwiseKernel(
-    "T g, T shrink, T weight_decay, bool decoupled, T keep1, T beta2, T keep2, bool amsgrad, T eps, "
-    "T step_size, T root_correction2",
-    "T p, T m, T v, raw T vmax",
-    """
-    T d = g;
-    if (decoupled) p *= shrink;
-    else if (weight_decay != 0) d = g + weight_decay * p;
-    m += (d - m) * keep1;
-    v = v * beta2 + keep2 * (d * d);
-    T s = v;
-    if (amsgrad) {
-        const T old = vmax[i];
-        vmax[i] = isnan(old) || old >= v ? old : v;
-        s = vmax[i];
-    }
-    p -= m / (sqrt(s) / root_correction2 + eps) * step_size;
-    """,
-    "xpnet_adam")
-
-# `grad_avg` and `buf` are only read and written when `centered` and `use_momentum`; otherwise any arrays.
-rmsprop = cupy.ElementwiseKernel(
-    "T g, T lr, T alpha, T keep, T eps, T weight_decay, T momentum, bool centered, bool use_momentum",
-    "T p, T square_avg, raw T grad_avg, raw T buf",
-    """
-    const T d = weight_decay != 0 ? g + weight_decay * p : g;
-    square_avg = square_avg * alpha + keep * (d * d);
-    T avg;
-    if (centered) {
-        grad_avg[i] += (d - grad_avg[i]) * keep;
-        avg = sqrt(square_avg - grad_avg[i] * grad_avg[i]);
-    } else {
-        avg = sqrt(square_avg);
-    }
-    avg += eps;
-    if (use_momentum) {
-        buf[i] = buf[i] * momentum + d / avg;
-        p -= lr * buf[i];
-    } else {
-        p -= d / avg * lr;
-    }
-    """,
-    "xpnet_rmsprop")
-
-
-# Elementwise chains of the layers, one launch each instead of one per operation; each is the arithmetic of
-# the function of the same name in xpnet/layers, in the same order.
-relu_grad = cupy.ElementwiseKernel("T dy, T y", "T out", "out = dy * (T)(y > 0);", "xpnet_relu_grad")
-
-scale_shift = cupy.ElementwiseKernel("T x, T scale, T shift", "T out", "out = x * scale + shift;",
-                                     "xpnet_scale_shift")
-
-normalized_grad = cupy.ElementwiseKernel(
-    "T dy, T centred, T k, T k_centred, T k_shift", "T out", "out = dy * k - centred * k_centred - k_shift;",
-    "xpnet_normalized_grad")
-
-channel_affine = cupy.ElementwiseKernel(
-    "T mean, T var, T weight, T bias, T eps", "T inv_std, T scale, T shift",
-    """
-    inv_std = 1 / sqrt(var + eps);
-    scale = inv_std * weight;
-    shift = bias - mean * scale;
-    """,
-    "xpnet_channel_affine")
-
-running_average = cupy.ElementwiseKernel(
-    "T mean, T var, T keep, T momentum, T momentum_unbiased", "T running_mean, T running_var",
-    """
-    running_mean = running_mean * keep + momentum * mean;
-    running_var = running_var * keep + momentum_unbiased * var;
-    """,
-    "xpnet_running_average")
-
-grad_factors = cupy.ElementwiseKernel(
-    "T inv_std, T weight, T sum_dy, T sum_dy_xhat, T n_inv", "T k, T k_centred, T k_shift",
-    """
-    k = inv_std * weight;
-    k_centred = k * inv_std * sum_dy_xhat * n_inv;
-    k_shift = k * sum_dy * n_inv;
-    """,
-    "xpnet_grad_factors")

@@ -10,14 +10,14 @@ import types
 
 from . import registry
 
-_kernels = {}  # backend name -> its ops module (cpu.py, gpu.py), imported on first use
+_ops_modules = {}  # backend name -> its ops module (cpu.py, gpu.py), imported on first use
 
 
 def _ops_module():
     name = registry.state.name or registry.current()
-    module = _kernels.get(name)
+    module = _ops_modules.get(name)
     if module is None:
-        module = _kernels[name] = importlib.import_module(f"{__package__}.{name}")
+        module = _ops_modules[name] = importlib.import_module(f"{__package__}.{name}")
     return module
 
 

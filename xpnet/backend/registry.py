@@ -7,10 +7,10 @@ falls back to the CPU: it works or raises a RuntimeError that says why
 (cupy_check.py).
 """
 import contextlib
-import os
 
 import numpy
 
+from .. import environment
 from .cupy_check import load_cupy
 
 NAMES = ("cpu", "gpu", "auto")
@@ -41,7 +41,7 @@ class _State:
     """The requested backend name and, once resolved, the module behind it."""
 
     def __init__(self):
-        self.requested = check_name(os.environ.get("XPNET_BACKEND", "cpu"), "XPNET_BACKEND value")
+        self.requested = check_name(environment.backend(), "XPNET_BACKEND value")
         self.name = None
         self.module = None
 

@@ -45,7 +45,7 @@ def describe(torch=None):
     out["host"] = platform.node()
     out["numpy_blas_threads"] = blas_threads()
     out.update(blas_in_use())
-    out["xpnet_cpu_threads"] = threads.THREADS
+    out["xpnet_cpu_threads"] = threads.count()
     if torch is not None:
         out["torch"] = torch.__version__
         out["torch_threads"] = torch.get_num_threads()

@@ -5,9 +5,8 @@ SoftmaxCrossEntropy, backward (with `model.needs_input_grad = False`) and an Ada
 step; the PyTorch twin does the same with torch.optim.Adam and CrossEntropyLoss.
 """
 import functools
-import os
 
-from .. import backend
+from .. import backend, environment
 from ..backend import asarray, rng
 from ..data import DataLoader, prepare_images
 from ..losses import SoftmaxCrossEntropy
@@ -109,7 +108,7 @@ def infer(ctx, models=MODELS, batch_sizes=(1, 128, 1024)):
 
 def mnist_train():
     """(x, y, what) for the epoch: MNIST's training set when XPNET_DATA holds it, else synthetic data of its shape."""
-    if os.environ.get("XPNET_DATA"):
+    if environment.data_dir():
         from ..data import load
         try:
             x, y = load("mnist", "train", download=False, progress=False)

@@ -67,13 +67,12 @@ def _settings(args):
 
 def run(args):
     from .. import backend
-    from ..backend import allocator
     from ..bench import distributed, memory, run_sections
     from ..bench.child import run_bench
     from ..bench.machine import BLAS_THREAD_VARS
 
     args = _settings(args)
-    allocator.keep_freed_memory()
+    backend.keep_freed_memory()
     if args.threads and any(os.environ.get(v) != str(args.threads) for v in BLAS_THREAD_VARS):
         return run_bench(args.argv, env={v: str(args.threads) for v in BLAS_THREAD_VARS}).returncode
     if args.memory_child:

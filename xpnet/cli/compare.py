@@ -13,7 +13,6 @@ import sys
 from pathlib import Path
 
 from .. import backend
-from ..backend import allocator
 from ..compare import experiments, pictures, report, runner
 from ..compare.folder import RunFolder, Settings
 from ..data.datasets import DATASETS
@@ -162,7 +161,7 @@ def run(args):
         return 2
     out = args.out = Path(args.out or Path("runs") / f"compare-{args.experiment}")
     use_backend(args)
-    allocator.keep_freed_memory()
+    backend.keep_freed_memory()
     try:
         compare(args, variants, shlex.join(["xpnet", "compare", *args.argv]))
     except KeyboardInterrupt:

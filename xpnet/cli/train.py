@@ -87,7 +87,6 @@ def run(args):
 
 def _train(args, comm):
     from .. import backend
-    from ..backend import allocator
     from ..data import DataLoader, load_dataset, prepare_images
     from ..distributed import convert_sync_batchnorm
     from ..io import write_json
@@ -95,7 +94,7 @@ def _train(args, comm):
     from ..models import get_model
     from ..train import Trainer, describe
     from ..train.recipes import build_optimizer, build_scheduler
-    allocator.keep_freed_memory()
+    backend.keep_freed_memory()
     _apply_recipe(args)
     backend.seed(args.seed)
     run_dir = args.out or os.path.join("runs", f"{args.model}-{args.dataset}")

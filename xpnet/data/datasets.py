@@ -19,7 +19,7 @@ import os
 
 import numpy as host  # host-side IO: arrays are read on the host and moved to the backend later
 
-from ..environment import flag
+from .. import environment
 from . import download as downloads
 from .idx import DataError, read_idx
 
@@ -83,9 +83,7 @@ def _check_split(split):
 
 def cache_dir(name):
     """The folder downloads of data set `name` go to."""
-    base = os.environ.get("XPNET_CACHE") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"), "xpnet")
-    return os.path.join(base, get(name).name)
+    return os.path.join(environment.cache_dir(), get(name).name)
 
 
 def search_path(name, root=None):
@@ -95,8 +93,8 @@ def search_path(name, root=None):
     if root is not None:
         root = os.path.expanduser(str(root))
         folders += [root, os.path.join(root, ds.name)]
-    if os.environ.get("XPNET_DATA"):
-        folders.append(os.path.join(os.path.expanduser(os.environ["XPNET_DATA"]), ds.name))
+    if environment.data_dir():
+        folders.append(os.path.join(environment.data_dir(), ds.name))
     folders.append(cache_dir(ds.name))
     folders += ds.system_dirs
     return list(dict.fromkeys(os.path.abspath(f) for f in folders))
@@ -122,7 +120,7 @@ def where(name, root=None, split=None):
 def _offline_reason(download):
     if not download:
         return "downloading is off (download=False)"
-    if flag("XPNET_OFFLINE"):
+    if environment.offline():
         return "downloading is off (XPNET_OFFLINE is set)"
     return None
 

@@ -6,6 +6,7 @@ a function of it (ReLU, Sigmoid, Tanh), else a sign mask or the input.
 import math
 
 from ..backend import layout, ops, xp
+from ..backend.rules import elementwise
 from ..backend.special import erf
 from ..init import constant
 from ..parameter import Parameter
@@ -17,6 +18,7 @@ def relu(x, out):
     xp.maximum(x, 0, out=out)
 
 
+@elementwise("relu_grad", "T dy, T y", "T out", "out = dy * (T)(y > 0);")
 def relu_grad(dy, y, out):
     """out = dy where y > 0, else 0: ReLU's input gradient from its output y."""
     xp.multiply(dy, y > 0, out=out)
@@ -48,12 +50,12 @@ class ReLU(Activation):
 
     def _forward(self, x):
         self._y = layout.empty_like(x)
-        ops.fused("relu", relu)(x, self._y)
+        ops.in_parallel(relu, x, self._y)
         return self._y
 
     def _backward(self, dy):
         dx = layout.empty_like(self._y)
-        ops.fused("relu_grad", relu_grad)(dy, self._y, dx)
+        relu_grad(dy, self._y, dx)
         return dx
 
 

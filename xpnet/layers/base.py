@@ -60,7 +60,22 @@ class Layer:
         raise NotImplementedError
 
     def __call__(self, x):
-        return self.forward(x)
+        y = self.forward(x)
+        hooks = self.__dict__.get("_forward_hooks")
+        if hooks:
+            for hook in list(hooks.values()):
+                result = hook(self, x, y)
+                if result is not None:
+                    y = result
+        return y
+
+    def register_forward_hook(self, hook):
+        """Call `hook(layer, x, y)` after each forward pass made by calling this layer, as in PyTorch: a
+        result other than None replaces the output. Returns a handle whose `remove()` unregisters it."""
+        hooks = self.__dict__.setdefault("_forward_hooks", {})
+        handle = HookHandle(hooks)
+        hooks[handle.id] = hook
+        return handle
 
     # -- structure ---------------------------------------------------------
     def named_children(self):
@@ -171,6 +186,25 @@ class Layer:
             return f"{type(self).__name__}({self.extra_repr()})"
         lines = [f"  ({name}): " + repr(child).replace("\n", "\n  ") for name, child in children]
         return f"{type(self).__name__}(\n" + "\n".join(lines) + "\n)"
+
+
+class HookHandle:
+    """What `register_forward_hook` returns: `remove()` unregisters the hook (again: nothing happens)."""
+
+    _next_id = 0
+
+    def __init__(self, hooks):
+        self._hooks, self.id = hooks, HookHandle._next_id
+        HookHandle._next_id += 1
+
+    def remove(self):
+        self._hooks.pop(self.id, None)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.remove()
 
 
 def check_input(layer, x, ndim=None, size=None, axis=1, what="channels", min_ndim=0):

@@ -1,17 +1,43 @@
 """Batch normalisation (Ioffe & Szegedy, 2015) over every axis but the channel axis 1.
 
-The work runs on the channel-major view of the input, (C, everything else), which a
+`batch_norm_reference` is the plain form in a few lines; the layers compute the same fast:
+the work runs on the channel-major view of the input, (C, everything else), which a
 convolution's batch-last output gives for free, in blocks of channels that fit in
 the cache: each block's statistics are exact two-pass ones, yet the input is read
 from memory once in the forward pass and once in the backward pass.
 """
 from .. import init
 from ..backend import layout, ops, xp
+from ..backend.rules import elementwise
 from ..parameter import Parameter
 from .base import Layer, check_input
-from .norm import channel_moments
+from .norm import channel_moments, normalize, normalize_backward
 
 
+def batch_norm_reference(x, weight, bias, eps):
+    """Batch norm in training, plainly (the form to read first; the layer below is tested against it):
+    normalise each channel (axis 1) over every other axis with the batch's mean and biased variance, then
+    scale and shift. `weight` and `bias` are (C,) or None. Returns y and what the backward pass needs."""
+    axes = (0,) + tuple(range(2, x.ndim))
+    per_channel = (1, -1) + (1,) * (x.ndim - 2)
+    x_hat, _, _, inv_std = normalize(x, axes, eps)
+    y = x_hat if weight is None else x_hat * weight.reshape(per_channel) + bias.reshape(per_channel)
+    return y, (x_hat, inv_std, weight, axes, per_channel)
+
+
+def batch_norm_reference_backward(dy, cache):
+    """(dx, d weight, d bias) of `batch_norm_reference`: the bias gradient sums dy, the weight gradient sums
+    dy * x_hat, and dx is normalisation's gradient of g = dy * weight."""
+    x_hat, inv_std, weight, axes, per_channel = cache
+    g = dy if weight is None else dy * weight.reshape(per_channel)
+    return normalize_backward(g, x_hat, inv_std, axes), (dy * x_hat).sum(axis=axes), dy.sum(axis=axes)
+
+
+@elementwise("channel_affine", "T mean, T var, T weight, T bias, T eps", "T inv_std, T scale, T shift", """
+    inv_std = 1 / sqrt(var + eps);
+    scale = inv_std * weight;
+    shift = bias - mean * scale;
+    """)
 def channel_affine(mean, var, weight, bias, eps, inv_std, scale, shift):
     """Per channel: inv_std = 1 / sqrt(var + eps), and the scale and shift with which
     y = x * scale + shift = (x - mean) * inv_std * weight + bias."""
@@ -23,6 +49,11 @@ def channel_affine(mean, var, weight, bias, eps, inv_std, scale, shift):
     xp.subtract(bias, shift, out=shift)
 
 
+@elementwise("running_average", "T mean, T var, T keep, T momentum, T momentum_unbiased",
+             "T running_mean, T running_var", """
+    running_mean = running_mean * keep + momentum * mean;
+    running_var = running_var * keep + momentum_unbiased * var;
+    """)
 def running_average(mean, var, keep, momentum, momentum_unbiased, running_mean, running_var):
     """running = keep * running + momentum * batch statistic, the variance made unbiased by its factor."""
     running_mean *= keep
@@ -31,6 +62,12 @@ def running_average(mean, var, keep, momentum, momentum_unbiased, running_mean, 
     running_var += momentum_unbiased * var
 
 
+@elementwise("grad_factors", "T inv_std, T weight, T sum_dy, T sum_dy_xhat, T n_inv", "T k, T k_centred, T k_shift",
+             """
+    k = inv_std * weight;
+    k_centred = k * inv_std * sum_dy_xhat * n_inv;
+    k_shift = k * sum_dy * n_inv;
+    """)
 def grad_factors(inv_std, weight, sum_dy, sum_dy_xhat, n_inv, k, k_centred, k_shift):
     """Per channel, the factors of `normalized_grad`: k = inv_std * weight, k_centred =
     k * inv_std * sum(dy * x_hat) / n and k_shift = k * sum(dy) / n."""
@@ -42,12 +79,15 @@ def grad_factors(inv_std, weight, sum_dy, sum_dy_xhat, n_inv, k, k_centred, k_sh
     k_shift *= n_inv
 
 
+@elementwise("scale_shift", "T x, T scale, T shift", "T out", "out = x * scale + shift;")
 def scale_shift(x, scale, shift, out):
     """out = x * scale + shift (scale and shift broadcast along x's rows, the channels)."""
     xp.multiply(x, scale, out=out)
     out += shift
 
 
+@elementwise("normalized_grad", "T dy, T centred, T k, T k_centred, T k_shift", "T out",
+             "out = dy * k - centred * k_centred - k_shift;")
 def normalized_grad(dy, centred, k, k_centred, k_shift, out):
     """out = k dy - k_centred (x - mean) - k_shift, the input gradient of batch normalisation with batch
     statistics (factors per channel, broadcast along the rows); `centred` = x - mean is overwritten."""
@@ -96,9 +136,8 @@ class _BatchNorm(Layer):
             if self._batch_stats:
                 self._moments(xc[b], mean[b], var[b])
             weight, bias = (self.weight.data[b], self.bias.data[b]) if self.affine else (1.0, 0.0)
-            ops.fused("channel_affine", channel_affine)(mean[b], var[b], weight, bias, self.eps, inv_std[b], scale[b],
-                                                        shift[b])
-            ops.fused("scale_shift", scale_shift)(xc[b], scale[b, None], shift[b, None], y[b])
+            channel_affine(mean[b], var[b], weight, bias, self.eps, inv_std[b], scale[b], shift[b])
+            scale_shift(xc[b], scale[b, None], shift[b, None], y[b])
         if self._batch_stats and self.training and self.track_running_stats:
             self._update_running(mean, var, self._count(n))
         self._xc, self._mean, self._inv_std, self._blocks = xc, mean, inv_std, blocks
@@ -130,8 +169,7 @@ class _BatchNorm(Layer):
         m = self.momentum
         if m is None:
             m = (1 / self.num_batches_tracked).astype(mean.dtype)
-        ops.fused("running_average", running_average)(mean, var, 1 - m, m, m * n / (n - 1), self.running_mean,
-                                                      self.running_var)
+        running_average(mean, var, 1 - m, m, m * n / (n - 1), self.running_mean, self.running_var)
 
     def backward(self, dy):
         """With x_hat = (x - mean) / std and g = dy * weight: d weight = sum(dy * x_hat), d bias = sum(dy), and
@@ -151,11 +189,10 @@ class _BatchNorm(Layer):
             if dx is None:
                 continue
             total_dy, total_dy_xhat = self._input_grad_sums(sum_dy[b], sum_dy_xhat[b])
-            ops.fused("grad_factors", grad_factors)(inv_std[b], 1.0 if weight is None else weight[b], total_dy,
-                                                    total_dy_xhat, 1 / n, k[b], k_centred[b], k_shift[b])
+            grad_factors(inv_std[b], 1.0 if weight is None else weight[b], total_dy, total_dy_xhat, 1 / n, k[b],
+                         k_centred[b], k_shift[b])
             if self._batch_stats:
-                ops.fused("normalized_grad", normalized_grad)(dyb, centred, k[b, None], k_centred[b, None],
-                                                              k_shift[b, None], dx[b])
+                normalized_grad(dyb, centred, k[b, None], k_centred[b, None], k_shift[b, None], dx[b])
             else:
                 xp.multiply(dyb, k[b, None], out=dx[b])
         if self.affine:

@@ -105,7 +105,9 @@ def conv_backward(dy, weight, stride, dilation, groups, xpad=None, padded_shape=
 class _Conv(Layer):
     """Arguments, parameters and repr shared by Conv2D and ConvTranspose2D.
 
-    `weight_shape(in_channels, out_channels, groups, kernel)` gives the layer's PyTorch weight shape."""
+    `weight_shape(in_channels, out_channels, groups, kernel)` gives the layer's PyTorch weight shape. The
+    default initialisation is PyTorch's: weight and bias from U(-1/sqrt(fan_in), 1/sqrt(fan_in)), fan_in being
+    the weight's shape[1] * kh * kw (in/groups for Conv2D, out/groups for ConvTranspose2D)."""
 
     def __init__(self, in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias,
                  weight_init, bias_init, weight_shape):
@@ -120,9 +122,9 @@ class _Conv(Layer):
         self.stride = pair(stride, f"{name} stride", 1)
         self.padding = pair(padding, f"{name} padding", 0)
         self.dilation = pair(dilation, f"{name} dilation", 1)
-        self.weight = Parameter(init.get(weight_init)(weight_shape(in_channels, out_channels, groups,
-                                                                   self.kernel_size)))
-        self.bias = Parameter(init.get(bias_init)((out_channels,))) if bias else None
+        shape = weight_shape(in_channels, out_channels, groups, self.kernel_size)
+        self.weight = Parameter(init.get(weight_init)(shape))
+        self.bias = Parameter(init.get_bias(bias_init, shape)((out_channels,))) if bias else None
 
     def _add_bias(self, y):
         if self.bias is not None:
@@ -152,7 +154,7 @@ class Conv2D(_Conv):
     """
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1, groups=1,
-                 bias=True, weight_init="kaiming_uniform", bias_init="zeros"):
+                 bias=True, weight_init="fan_in_uniform", bias_init="fan_in_uniform"):
         super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias,
                          weight_init, bias_init, lambda i, o, g, k: (o, i // g, *k))
         self._xpad = None

@@ -5,16 +5,19 @@ from .base import Layer, check_input
 
 
 class Dense(Layer):
-    """A fully connected layer on (N, in_features) inputs."""
+    """A fully connected layer on (N, in_features) inputs. Weight and bias start as PyTorch's do, from
+    U(-1/sqrt(in_features), 1/sqrt(in_features)); `weight_init` / `bias_init` name another scheme (xpnet.init)."""
 
-    def __init__(self, in_features, out_features, bias=True, weight_init="kaiming_uniform", bias_init="zeros"):
+    def __init__(self, in_features, out_features, bias=True, weight_init="fan_in_uniform",
+                 bias_init="fan_in_uniform"):
         super().__init__()
         if in_features < 1 or out_features < 1:
             raise ValueError(f"Dense needs positive sizes, got in_features={in_features}, "
                              f"out_features={out_features}")
         self.in_features, self.out_features = in_features, out_features
-        self.weight = Parameter(init.get(weight_init)((out_features, in_features)))
-        self.bias = Parameter(init.get(bias_init)((out_features,))) if bias else None
+        shape = (out_features, in_features)
+        self.weight = Parameter(init.get(weight_init)(shape))
+        self.bias = Parameter(init.get_bias(bias_init, shape)((out_features,))) if bias else None
 
     def forward(self, x):
         check_input(self, x, 2, self.in_features, what="features")

@@ -4,8 +4,8 @@ Kept elements are scaled by 1 / (1 - p) so the expected output equals the input 
 evaluation is the identity. The mask comes from `ops.random`: xpnet's seeded host
 generator on the CPU, CuPy's device generator on the GPU (both seeded by
 `xpnet.backend.seed`), so no mask crosses from host to device each step. The two
-backends therefore draw different masks; tests that need the same one on both
-override `_mask`.
+backends therefore draw different masks; code that needs the same one on both (the
+parity check) passes its own source of uniform draws as `uniform`.
 """
 from ..backend import ops
 from .base import Layer, check_input
@@ -14,16 +14,19 @@ from .base import Layer, check_input
 class Dropout(Layer):
     """Zero elements with probability `p` in training (scaling the rest); identity in eval."""
 
-    def __init__(self, p=0.5):
+    def __init__(self, p=0.5, *, uniform=None):
+        """`uniform(shape, dtype)`: draws in [0, 1) on the current backend (any float dtype) that decide which
+        elements are kept (those >= p); default `ops.random`, the backend's seeded generator."""
         super().__init__()
         if not 0 <= p < 1:
             raise ValueError(f"Dropout probability must be in [0, 1), got {p}")
         self.p = p
+        self.uniform = uniform
         self._kept = None
 
     def _mask(self, shape, dtype):
         """1 / (1 - p) where an element is kept, 0 where dropped, as an array of `dtype`."""
-        mask = (ops.random(shape, dtype) >= self.p).astype(dtype)
+        mask = ((self.uniform or ops.random)(shape, dtype) >= self.p).astype(dtype)
         mask *= 1 / (1 - self.p)
         return mask
 

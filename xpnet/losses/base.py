@@ -66,7 +66,7 @@ class Loss:
         raise NotImplementedError
 
 
-def host_view(target):
+def ensure_array(target):
     """`target` itself if it is an array, else (lists, scalars) a host NumPy array of it."""
     return target if hasattr(target, "dtype") and hasattr(target, "shape") else to_numpy(target)
 
@@ -78,7 +78,7 @@ def target_error(loss, expected, target):
 
 def same_shape_target(loss, pred, target):
     """A real-valued target shaped like `pred`, on the backend in pred's dtype."""
-    target = host_view(target)
+    target = ensure_array(target)
     if target.shape != pred.shape or target.dtype.kind not in "biuf":
         raise target_error(loss, f"of shape {tuple(pred.shape)} with real values", target)
     return asarray(target, pred.dtype)
@@ -94,7 +94,7 @@ def class_targets(loss, pred, target, ignore_index=None):
     (and its index 0): the loss and its gradient turn NaN rather than silently wrong.
     """
     n, c = pred.shape
-    target = host_view(target)
+    target = ensure_array(target)
     if target.shape != (n,) or target.dtype.kind not in "iu":
         raise target_error(loss, f"of integer class indices with shape ({n},)", target)
     if backend_of(target) == "cpu":

@@ -1,6 +1,6 @@
 """`SoftmaxCrossEntropy`: log-softmax and negative log-likelihood in one stable step (torch.nn.CrossEntropyLoss)."""
 from ..backend import asarray, xp
-from .base import Loss, check_logits, class_targets, class_weight, host_view, one_hot, target_error
+from .base import Loss, check_logits, class_targets, class_weight, ensure_array, one_hot, target_error
 
 
 class SoftmaxCrossEntropy(Loss):
@@ -23,7 +23,7 @@ class SoftmaxCrossEntropy(Loss):
 
     def _unreduced(self, logits, target):
         check_logits(self, logits)
-        target = host_view(target)
+        target = ensure_array(target)
         w = class_weight(self, self.weight, logits)
         shifted = logits - logits.max(axis=1, keepdims=True)
         e = xp.exp(shifted)

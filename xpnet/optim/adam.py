@@ -1,10 +1,12 @@
 """Adam and AdamW: bias-corrected first and second moment estimates."""
-from ..backend import ops, xp
+from ..backend import xp
+from ..backend.rules import elementwise
 from .optimizer import Optimizer, buffer, check_betas, check_nonnegative, lerp_, next_step, with_weight_decay
 
 
 class MomentOptimizer(Optimizer):
-    """The base of Adam and RAdam: their hyper-parameter checks and the moment estimates they share."""
+    """The base of Adam and RAdam: the hyper-parameter checks they share (lr, eps, weight_decay, betas).
+    Their moment estimates are this module's functions (`moments`, `moments_arithmetic`), not methods."""
 
     def _check_group(self, group):
         check_nonnegative(self, group, "lr", "eps", "weight_decay")
@@ -32,7 +34,29 @@ def moments(p, g, state, group):
     return t, m, v
 
 
-def adam_arithmetic(p, g, m, v, vmax, lr, beta1, beta2, weight_decay, decoupled, eps, step_size, root_correction2):
+def _adam_kernel_arguments(p, g, m, v, vmax, lr, beta1, beta2, weight_decay, decoupled, eps, step_size,
+                           root_correction2):
+    return (g, 1 - lr * weight_decay, weight_decay, decoupled, 1 - beta1, beta2, 1 - beta2, vmax is not None, eps,
+            step_size, root_correction2, p, m, v, v if vmax is None else vmax)
+
+
+# `vmax` (amsgrad's running maximum of v) is only read and written when `amsgrad`; otherwise any array.
+@elementwise("adam", "T g, T shrink, T weight_decay, bool decoupled, T keep1, T beta2, T keep2, bool amsgrad, T eps, "
+             "T step_size, T root_correction2", "T p, T m, T v, raw T vmax", """
+    T d = g;
+    if (decoupled) p *= shrink;
+    else if (weight_decay != 0) d = g + weight_decay * p;
+    m += (d - m) * keep1;
+    v = v * beta2 + keep2 * (d * d);
+    T s = v;
+    if (amsgrad) {
+        const T old = vmax[i];
+        vmax[i] = isnan(old) || old >= v ? old : v;
+        s = vmax[i];
+    }
+    p -= m / (sqrt(s) / root_correction2 + eps) * step_size;
+    """, kernel_arguments=_adam_kernel_arguments)
+def adam_update(p, g, m, v, vmax, lr, beta1, beta2, weight_decay, decoupled, eps, step_size, root_correction2):
     """The moments (`moments_arithmetic`), then p -= step_size * m / (sqrt(v) / root_correction2 + eps), with the
     running maximum `vmax` of v in place of v when it is given (amsgrad); in place."""
     moments_arithmetic(p, g, m, v, lr, beta1, beta2, weight_decay, decoupled)
@@ -64,9 +88,8 @@ class Adam(MomentOptimizer):
         lr, (beta1, beta2) = group["lr"], group["betas"]
         m, v = buffer(state, "exp_avg", p), buffer(state, "exp_avg_sq", p)
         vmax = buffer(state, "max_exp_avg_sq", p) if group["amsgrad"] else None
-        ops.fused("adam", adam_arithmetic)(p.data, g, m, v, vmax, lr, beta1, beta2, group["weight_decay"],
-                                           group["decoupled_weight_decay"], group["eps"], lr / (1 - beta1 ** t),
-                                           (1 - beta2 ** t) ** 0.5)
+        adam_update(p.data, g, m, v, vmax, lr, beta1, beta2, group["weight_decay"], group["decoupled_weight_decay"],
+                    group["eps"], lr / (1 - beta1 ** t), (1 - beta2 ** t) ** 0.5)
 
 
 class AdamW(Adam):

@@ -3,8 +3,9 @@
 As in PyTorch, `param_groups` is a list of dicts (the parameters plus their
 hyper-parameters, which schedulers edit in place) and `state` maps each
 parameter to a dict of arrays and a Python-int "step". Subclasses write one
-function, `_update(p, g, state, group)`, that updates one parameter in place,
-so a fused GPU kernel can later replace it without touching the bookkeeping.
+function, `_update(p, g, state, group)`, that updates one parameter in place;
+the arithmetic of an update is an elementwise rule (backend/rules.py), so the GPU
+runs it as one fused kernel while the bookkeeping stays here.
 """
 from ..backend import backend_of, move, to_numpy, xp
 from ..parameter import Parameter

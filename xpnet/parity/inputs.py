@@ -1,8 +1,7 @@
-"""The random numbers both sides share: inputs drawn on the host, and Dropout masks from xpnet's host generator.
+"""The random numbers both sides share: inputs drawn on the host, and Dropout's draws from xpnet's host generator.
 
 Each input maker takes the case's host generator and a shape, and returns a host array.
 """
-import functools
 import math
 
 import numpy as host  # inputs are drawn on the host, then moved, so both backends see the same numbers
@@ -43,10 +42,11 @@ def host_masks(model):
     """
     for m in model.modules():
         if isinstance(m, L.Dropout):
-            m._mask = functools.partial(_host_mask, m)
+            m.uniform = host_uniform
     return model
 
 
-def _host_mask(layer, shape, dtype):
-    keep = rng().random(tuple(shape)) >= layer.p
-    return asarray(keep / (1 - layer.p), dtype)
+def host_uniform(shape, dtype):
+    """Uniform draws in [0, 1) from xpnet's seeded host generator, in float64 whatever `dtype`, on the current
+    backend: the same numbers on every backend."""
+    return asarray(rng().random(tuple(shape)), "float64")

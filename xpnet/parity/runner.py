@@ -4,12 +4,11 @@ The reference side is always the CPU. The other side is the GPU for real parity
 checks, or the CPU again for the self-test, which proves on any machine that the
 catalogue runs and is deterministic.
 """
-import os
 import re
 
 import numpy as host  # results are compared as host copies
 
-from .. import backend
+from .. import backend, environment
 from ..backend import registry
 from ..environment import flag
 from .compare import Row, compare_results, tolerance
@@ -20,7 +19,7 @@ ALLOW_TF32_ENV = "XPNET_PARITY_ALLOW_TF32"
 
 def tf32_allowed(allow=False):
     """True when TF32 was allowed by `--allow-tf32` or XPNET_PARITY_ALLOW_TF32=1."""
-    return bool(allow) or flag(ALLOW_TF32_ENV)
+    return bool(allow) or environment.parity_allow_tf32()
 
 
 def check_tf32(allow=False):
@@ -49,8 +48,7 @@ def gpu_asked_for(markexpr="", environ=None):
 
     Then a missing CuPy or device is a failure, not a reason to skip.
     """
-    environ = os.environ if environ is None else environ
-    if environ.get("XPNET_BACKEND", "").strip().lower() == "gpu":
+    if environment.backend(environ) == "gpu":
         return True
     words = re.findall(r"\w+", markexpr or "")
     return any(w == "gpu" and (i == 0 or words[i - 1] != "not") for i, w in enumerate(words))
