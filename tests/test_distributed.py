@@ -28,7 +28,7 @@ from xpnet.train import load_checkpoint
 WORKER = str(Path(__file__).with_name("mpi_worker.py"))
 
 
-@pytest.mark.parametrize("n", [2, 3])
+@pytest.mark.parametrize("n", [1, 2, 3])
 @pytest.mark.parametrize("norm", ["none", "sync"])
 def test_processes_train_the_model_one_process_trains(tmp_path, n, norm):
     """float64, shifted images, an uneven last batch (37 = 4 * 8 + 5), SGD with momentum and weight decay;
