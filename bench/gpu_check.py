@@ -7,6 +7,8 @@ under its own time limit and all of them within `BUDGET_S` (7.5 minutes):
     tests    XPNET_BACKEND=gpu python3 -m pytest -q -x
     parity   python3 -m xpnet parity --require-gpu
     train    python3 -m xpnet train --backend gpu --epochs 1 on MNIST, into a scratch run folder
+    workers  the same with --workers 2 (mpiexec): NCCL on a machine with 2 GPUs or more (its metrics.json
+             names the communicator), MPI through host copies on one GPU
     bench    python3 -m bench --backend both --quick --save --results-dir <the results folder>
 
 Everything lands in one folder, `bench/results/<date>-gpu-check-<GPU name>/` unless `--results-dir`
@@ -43,6 +45,9 @@ STEPS = (
     Step("parity", ("{python}", "-m", "xpnet", "parity", "--require-gpu"), 120),
     Step("train", ("{python}", "-m", "xpnet", "train", "--backend", "gpu", "--epochs", "1", "--quiet",
                    "--data", "{data}", "--out", "{scratch}/run"), 150, expects="{scratch}/run/metrics.json"),
+    Step("workers", ("{python}", "-m", "xpnet", "train", "--backend", "gpu", "--workers", "2", "--epochs", "1",
+                     "--quiet", "--data", "{data}", "--out", "{scratch}/run2"), 150,
+         expects="{scratch}/run2/metrics.json"),
     Step("bench", ("{python}", "-m", "bench", "--backend", "both", "--quick", "--save",
                    "--results-dir", "{results}"), 240),
 )

@@ -189,3 +189,46 @@ def test_memory_section_measures_each_model_in_its_own_process(capsys):
     (section,) = json.loads(capsys.readouterr().out)["sections"]
     assert [(r["model"], r["framework"]) for r in section["rows"]] == [("mlp", "xpnet"), ("simple_cnn", "xpnet")]
     assert all(r["peak_mib"] >= r["baseline_mib"] > 0 for r in section["rows"])
+
+
+def test_ring_allreduce_model():
+    from xpnet.bench.distributed import efficiency, ring_allreduce_seconds
+    assert ring_allreduce_seconds(1000, 1, 1000, 1.0) == 0  # one worker sends nothing
+    assert ring_allreduce_seconds(1000, 2, 1000, 0) == 1.0 and ring_allreduce_seconds(1000, 4, 1000, 0) == 1.5
+    assert ring_allreduce_seconds(0, 4, 1000, 1e-3) == pytest.approx(6e-3)  # 2(N-1) messages
+    assert efficiency(1.0, 1000, 2, 1000, 0) == 0.5
+
+
+def test_distributed_sections_time_one_process_against_several(capsys, monkeypatch):
+    """The distributed section times 1 process and one per core (at least 2; 2 cores here) under mpiexec; the
+    scaling section models every network. The gradient buffer is the packed one: every parameter and the
+    denominator."""
+    import os
+
+    from mpi_run import missing
+
+    from xpnet.distributed import workers
+    monkeypatch.setattr(workers, "cores", lambda: 2)
+    why = missing()
+    if why and os.environ.get("CI") == "true":
+        pytest.fail(f"CI=true but processes cannot start under MPI: {why}")
+    if why:
+        pytest.skip(why)
+    from xpnet.bench.distributed import NETWORKS
+    assert main(["--backend", "cpu", "--repeat", "1", "--warmup", "0", "--min-time", "0", "--no-torch", "--models",
+                 "lenet5", "--batch-sizes", "16", "--only", "distributed", "--only", "scaling", "--format",
+                 "json"]) == 0
+    timed, modelled = json.loads(capsys.readouterr().out)["sections"]
+    backend.seed(0)
+    nbytes = (sum(p.data.size for p in get_model("lenet5").parameters()) + 1) * 4
+    (one, *several) = timed["rows"]
+    assert [(r["processes"], r["threads"]) for r in timed["rows"]] == [(1, 2), (2, 1)]
+    assert one["allreduce_ms"] is None
+    for row in timed["rows"]:
+        assert row["buffer_kb"] * 1024 == nbytes and row["xpnet_ms"] > 0 and row["batch"] == 16
+    n = several[0]["processes"]
+    assert several[0]["allreduce_ms"] > 0 and several[0]["sent_kb"] * 1024 == pytest.approx(2 * (n - 1) / n * nbytes)
+    assert [r["network"] for r in modelled["rows"]] == [name for name, _, _ in NETWORKS]
+    for row in modelled["rows"]:
+        effs = [row[f"eff_{w}"] for w in (2, 4, 8, 16, 32, 64)]
+        assert all(0 < e < 100 for e in effs) and effs == sorted(effs, reverse=True)

@@ -74,7 +74,7 @@ def test_unknown_step_is_a_usage_error_listing_the_steps(capsys):
         gpu_check.main(["--results-dir", "results", "--skip", "nosuch"])
     assert exit_info.value.code == 2
     err = capsys.readouterr().err.replace("'", "")  # Python 3.12 stopped quoting the choices
-    assert "argument --skip: invalid choice: nosuch (choose from tests, parity, train, bench)" in err
+    assert "argument --skip: invalid choice: nosuch (choose from tests, parity, train, workers, bench)" in err
 
 
 def test_the_steps_are_the_issues_four_commands():
@@ -83,6 +83,7 @@ def test_the_steps_are_the_issues_four_commands():
         "tests": "-m pytest -q -x -p no:cacheprovider",
         "parity": "-m xpnet parity --require-gpu",
         "train": "-m xpnet train --backend gpu --epochs 1 --quiet --data {data} --out {scratch}/run",
+        "workers": "-m xpnet train --backend gpu --workers 2 --epochs 1 --quiet --data {data} --out {scratch}/run2",
         "bench": "-m bench --backend both --quick --save --results-dir {results}"}
     assert dict(gpu_check.STEPS[0].env) == {"XPNET_BACKEND": "gpu"}
     assert gpu_check.BUDGET_S + 5 < 8 * 60  # the whole check, a stopped step's grace included, within 8 minutes
@@ -217,7 +218,7 @@ def test_the_script_fails_fast_and_clearly_without_a_gpu(tmp_path):
     assert summary["machine"]["error"].startswith("the gpu backend needs ")  # CuPy, or a driver, ...
     assert f"gpu check: {summary['machine']['error']}" in res.stderr
     assert summary["data"] == str(tmp_path / "nodata") and "MNIST's four IDX files" in summary["problems"][-1]
-    assert [s["result"] for s in summary["steps"][1:]] == ["not run: the machine or the data is not ready"] * 4
+    assert [s["result"] for s in summary["steps"][1:]] == ["not run: the machine or the data is not ready"] * 5
     assert "results in results/" + folder.name in res.stderr  # relative to where it was started
 
 
@@ -226,7 +227,7 @@ def test_the_real_steps_run_and_each_fails_for_want_of_a_gpu(tmp_path, data):
     """Every real command parses its arguments and gets as far as asking for the GPU (exit 1, not 2)."""
     machine = _python('print(\'{"device": "none"}\')', name="machine")
     status, folder, summary = _check(tmp_path, data, gpu_check.STEPS, machine)
-    assert status == 1 and summary["failed"] == ["tests", "parity", "train", "bench"]
+    assert status == 1 and summary["failed"] == ["tests", "parity", "train", "workers", "bench"]
     for step in summary["steps"][1:]:
         log = (folder / step["log"]).read_text()
         assert step["exit_status"] == 1 and ("the gpu backend needs" in log or "no GPU available" in log), log

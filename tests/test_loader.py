@@ -224,3 +224,57 @@ def test_shift_rejects_bad_values_and_non_images():
             DataLoader(x, y, 2, shift=bad)
     with pytest.raises(ValueError, match=r"shift needs images \(N, C, H, W\), got x of shape \(10, 2\)"):
         DataLoader(*_data(), 2, shift=1)
+
+
+# -- one process's part of each batch (data-parallel training) -------------------------------------
+
+def _batches(loader):
+    return [(backend.to_numpy(xb), backend.to_numpy(yb)) for xb, yb in loader]
+
+
+@pytest.mark.parametrize("world_size", [2, 3])
+@pytest.mark.parametrize("shuffle, shift, drop_last", [(True, 1, False), (False, 0, False), (True, 0, True)])
+def test_the_parts_of_every_process_make_up_the_batches_of_one(world_size, shuffle, shift, drop_last):
+    x, y = _images(23)  # batches of 5: the last one holds 3 (or is dropped)
+    kw = dict(batch_size=5, seed=6, shuffle=shuffle, shift=shift, drop_last=drop_last)
+    whole = DataLoader(x, y, **kw)
+    parts = [DataLoader(x, y, rank=r, world_size=world_size, **kw) for r in range(world_size)]
+    for _ in range(2):  # two epochs: the same reshuffle on every process
+        expected = _batches(whole)
+        got = [_batches(p) for p in parts]
+        assert all(len(g) == len(expected) == len(whole) == len(p) for g, p in zip(got, parts))
+        for i, (xb, yb) in enumerate(expected):
+            sizes = [len(g[i][1]) for g in got]
+            assert max(sizes) - min(sizes) <= 1 and min(sizes) >= 1
+            np.testing.assert_array_equal(np.concatenate([g[i][0] for g in got]), xb)
+            np.testing.assert_array_equal(np.concatenate([g[i][1] for g in got]), yb)
+
+
+def test_a_part_resumes_from_the_state_of_another_world_size():
+    x, y = _images(23)
+    two = DataLoader(x, y, batch_size=6, seed=1, shift=1, rank=1, world_size=2)
+    batches = iter(two)
+    next(batches), next(batches)
+    state = two.state_dict()  # global: 2 batches done, whatever the number of processes
+    whole = DataLoader(x, y, batch_size=6, seed=9, shift=1)
+    whole.load_state_dict(state)
+    parts = [DataLoader(x, y, batch_size=6, seed=9, shift=1, rank=r, world_size=3) for r in range(3)]
+    for p in parts:
+        p.load_state_dict(state)
+    got = [_batches(p) for p in parts]
+    expected = _batches(whole)
+    assert len(expected) == 2
+    for i, (xb, yb) in enumerate(expected):
+        np.testing.assert_array_equal(np.concatenate([g[i][0] for g in got]), xb)
+        np.testing.assert_array_equal(np.concatenate([g[i][1] for g in got]), yb)
+
+
+def test_parts_refuse_batches_too_small_to_share():
+    x, y = _data(10)
+    with pytest.raises(ValueError, match="a batch of 1 samples cannot give each of 3 processes one"):
+        DataLoader(x, y, batch_size=3, world_size=3)  # batches of 3, 3, 3, 1
+    DataLoader(x, y, batch_size=3, world_size=3, drop_last=True)
+    with pytest.raises(ValueError, match=r"rank must be an int in 0..1, got 2"):
+        DataLoader(x, y, batch_size=5, rank=2, world_size=2)
+    with pytest.raises(ValueError, match="world_size must be a positive int"):
+        DataLoader(x, y, batch_size=5, world_size=0)

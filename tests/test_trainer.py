@@ -8,6 +8,7 @@ from models_for_tests import blobs, sgd, tiny_model, weights
 
 import xpnet
 from xpnet.data import DataLoader
+from xpnet.distributed import data_parallel
 from xpnet.losses import SoftmaxCrossEntropy
 from xpnet.optim import OneCycleLR, ReduceLROnPlateau, StepLR
 from xpnet.train import History, Trainer, TrainingDiverged
@@ -80,9 +81,11 @@ def test_modes_and_skipped_input_gradient():
 
 
 def count_reads(monkeypatch):
+    """Count the device-to-host reads of the trainer and of its sums (xpnet.distributed.data_parallel)."""
     calls = []
     real = trainer_module.to_numpy
-    monkeypatch.setattr(trainer_module, "to_numpy", lambda a: calls.append(1) or real(a))
+    for module in (trainer_module, data_parallel):
+        monkeypatch.setattr(module, "to_numpy", lambda a: calls.append(1) or real(a))
     return calls
 
 

@@ -28,7 +28,8 @@ from device_log import log as device_log
 
 _real = cupy_private.load().cupy
 __version__ = f"{_real.__version__}+xpnet-emulated"
-settings = types.SimpleNamespace(execute=True, reverse_threads=False)
+settings = types.SimpleNamespace(execute=True, reverse_threads=False, devices=1, device=0)  # devices: how many GPUs
+# the machine reports (each one the same host memory); device: the one the last Device(i).use() chose
 # {kernel name: (real CuPy kernel, Counter of launch signatures)}: every launch of every emulated kernel.
 launches = {}
 
@@ -220,12 +221,14 @@ random.RandomState = _RandomState
 
 
 class _Stream:
+    ptr = 0  # the handle of CUDA's default stream, as CuPy's current stream has by default
+
     def synchronize(self):
         pass
 
 
 class _Device:
-    """The one emulated device."""
+    """An emulated device: one of `settings.devices`, all on the host."""
 
     def __init__(self, device=None):
         self.id = 0 if device is None else int(device)
@@ -233,6 +236,11 @@ class _Device:
 
     def synchronize(self):
         pass
+
+    def use(self):
+        if not 0 <= self.id < settings.devices:
+            raise ValueError(f"the emulated machine has {settings.devices} GPU(s), no device {self.id}")
+        settings.device = self.id
 
     def __enter__(self):
         return self
@@ -242,7 +250,7 @@ class _Device:
 
 
 _runtime = types.SimpleNamespace(
-    getDeviceCount=lambda: 1, runtimeGetVersion=lambda: 13000, driverGetVersion=lambda: 13000, is_hip=False,
+    getDeviceCount=lambda: settings.devices, runtimeGetVersion=lambda: 13000, driverGetVersion=lambda: 13000, is_hip=False,
     getDeviceProperties=lambda device: {"name": b"xpnet emulated GPU (NumPy, kernels on the host)",
                                         "major": 9, "minor": 0})
 # The CUDA libraries CuPy loads on first use: all present, as after `pip install "xpnet[gpu]"`.

@@ -23,6 +23,9 @@ _SLICE = 4096
 # batch, so wide layers at large batches exceed it.
 _BLOCK_BYTES = 4 << 20
 
+# The engine that reduces arrays of this backend between processes (xpnet/distributed).
+COMMUNICATOR = "mpi"
+
 
 def im2col(x, kernel, stride, dilation, size, out=None):
     """The first `size` = (OH, OW) windows of the (already padded) `x` copied into new memory, or into

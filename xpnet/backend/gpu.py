@@ -19,6 +19,9 @@ from . import cpu, kernels, layout
 # on 28x28 at batch 1024 (1.8 GB of columns) runs in 7 blocks.
 _BLOCK_BYTES = 256 << 20
 
+# The engine that reduces arrays of this backend between processes (xpnet/distributed): NCCL on the GPUs.
+COMMUNICATOR = "nccl"
+
 
 def row_blocks(rows, row_bytes):
     """[(start, stop), ...]: `rows` output rows in blocks of about `_BLOCK_BYTES` of columns (see cpu.py)."""

@@ -2,7 +2,8 @@
 
 Sections: `layers` (forward and backward passes of single layers), `train` and `infer`
 (whole-model throughput), `epoch` (a full 60,000-image LeNet-5 epoch) and `memory`
-(peak memory while training, measured in child processes). Every section runs on
+(peak memory while training, measured in child processes), `distributed` (one process against
+one per core under mpiexec) and `scaling` (a ring-allreduce model of 2 to 64 workers). Every section runs on
 each chosen backend; with PyTorch importable, its twin of the same model, with the
 same weights, runs beside it (CPU, or CUDA on a GPU run). `run_sections(args)` runs
 what the command line (xpnet/cli/bench.py) parsed.
@@ -13,7 +14,7 @@ import sys
 
 from .. import backend
 from ..backend import registry
-from . import layers, memory, training
+from . import distributed, layers, memory, training
 from .context import Context
 from .machine import describe, matmul_peak
 from .onnx_twin import onnxruntime
@@ -21,7 +22,7 @@ from .report import Section, add_speedup, header_table, render, render_section, 
 from .timing import Timing, measure
 from .twin import torch_twin
 
-SECTIONS = ("layers", "train", "infer", "epoch", "memory")
+SECTIONS = ("layers", "train", "infer", "epoch", "memory", "distributed", "scaling")
 QUICK_SECTIONS = ("layers", "train", "infer")
 
 
@@ -54,6 +55,8 @@ RUNNERS = {
     "infer": lambda ctx, args, header: training.infer(ctx, args.models, args.infer_batch_sizes),
     "epoch": lambda ctx, args, header: training.epoch(ctx, args.epochs),
     "memory": lambda ctx, args, header: memory.run(ctx, args.models, args.memory_steps),
+    "distributed": lambda ctx, args, header: distributed.run(ctx, args.models, args.batch_sizes),
+    "scaling": lambda ctx, args, header: distributed.scaling(ctx, args.models, args.batch_sizes),
 }
 
 

@@ -31,6 +31,14 @@ COLUMNS = {
     "memory": [("backend", "backend"), ("framework", "framework"), ("model", "model"), ("batch", "batch"),
                ("steps", "steps"), ("baseline_mib", "after setup MiB"), ("peak_mib", "peak RSS MiB"),
                ("training_mib", "training MiB"), ("gpu_pool_mib", "GPU pool MiB")],
+    "distributed": [("backend", "backend"), ("model", "model"), ("batch", "batch"), ("processes", "processes"),
+                    ("threads", "threads each"), ("xpnet_ms", "ms/step"), ("xpnet_min_ms", "min"),
+                    ("xpnet_max_ms", "max"), *_IMAGES, ("allreduce_ms", "allreduce ms"),
+                    ("allreduce_pct", "% of step"), ("buffer_kb", "gradients KiB"), ("sent_kb", "ring KiB sent"),
+                    ("speedup", "vs 1 process")],
+    "scaling": [("backend", "backend"), ("model", "model"), ("batch", "batch/worker"), ("xpnet_ms", "ms/step"),
+                ("buffer_kb", "gradients KiB"), ("network", "network"),
+                *[(f"eff_{n}", f"{n} workers %") for n in (2, 4, 8, 16, 32, 64)]],
 }
 
 TITLES = {
@@ -55,6 +63,21 @@ TITLES = {
                "One child process per framework. after setup: RSS after imports, model and batch; peak RSS: "
                "ru_maxrss at the end; training: their difference (activations, gradients, optimizer state, "
                "workspace). GPU pool: bytes held by CuPy's memory pool / torch.cuda.max_memory_reserved()."),
+    "distributed": ("Data-parallel training on this machine",
+                    "One process with every core against one process per core under mpiexec, each job in its own "
+                    "processes, the two alternating. A step is DataParallel's (forward, backward, one packed "
+                    "allreduce of the gradients, Adam) on a fixed synthetic global batch split over the processes: "
+                    "ms/step is the slowest process's (median, min, max of the jobs); allreduce ms is the "
+                    "processes' mean, waiting for the slower one included; ring KiB sent is what a ring allreduce "
+                    "sends per process (2(N-1)/N of the buffer; MPI may pick another algorithm); vs 1 process is "
+                    "the median of the paired step-time ratios."),
+    "scaling": ("Predicted scaling efficiency (ring allreduce model)",
+                "Weak scaling: every worker keeps this machine's one-process step (ms/step) at its own batch and "
+                "the gradients follow backward in one ring allreduce, t = 2(N-1)/N * bytes / bandwidth + "
+                "2(N-1) * latency, efficiency = step / (step + t). Bandwidth and latency per message: 10 Gbit/s "
+                "Ethernet 1.25 GB/s, 50 us; 100 Gbit/s Ethernet 12.5 GB/s, 10 us; InfiniBand HDR 25 GB/s, 2 us; "
+                "NVLink 150 GB/s, 10 us. Published for comparison: Horovod, 512 Pascal GPUs over 25 Gbit/s "
+                "RoCE, 90% for Inception V3 and ResNet-101, 68% for VGG-16."),
 }
 
 

@@ -49,6 +49,7 @@ def add_parser(sub):
     p.add_argument("--results-dir", default=os.path.join("bench", "results"),
                    help="folder for --save (default bench/results: run from the repository root)")
     p.add_argument("--memory-child", choices=("xpnet", "torch"), help=argparse.SUPPRESS)
+    p.add_argument("--distributed-child", choices=tuple(MODELS), help=argparse.SUPPRESS)
     return p
 
 
@@ -68,7 +69,7 @@ def _settings(args):
 
 def run(args):
     from .. import backend
-    from ..bench import memory, run_sections
+    from ..bench import distributed, memory, run_sections
     from ..bench.child import run_bench
     from ..bench.machine import BLAS_THREAD_VARS
 
@@ -79,4 +80,9 @@ def run(args):
     if args.memory_child:
         backend.use(args.backend if args.backend in ("cpu", "gpu") else "cpu")
         return memory.child(args.memory_child, args.models[0], args.memory_steps, threads=args.threads)
+    if args.distributed_child:
+        backend.use(args.backend if args.backend in ("cpu", "gpu") else "cpu")
+        with backend.default_dtype("float32"):
+            return distributed.child(args.distributed_child, args.batch_sizes[0], args.repeat, args.warmup,
+                                     args.min_time)
     return run_sections(args)

@@ -36,6 +36,12 @@ def add_parser(sub):
     p.add_argument("--out", default=None, help="run folder (else runs/<model>-<dataset>)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
     p.add_argument("--quiet", action="store_true", help="no progress bar or per-epoch lines")
+    p.add_argument("--workers", type=positive_int, default=None, metavar="N",
+                   help="train on N processes of this machine: re-runs this command under mpiexec (needs "
+                        "pip install 'xpnet[mpi]'); same as mpiexec -n N xpnet train ...")
+    p.add_argument("--sync-bn", action="store_true",
+                   help="on several processes, batch norm over the whole batch (SyncBatchNorm) instead of each "
+                        "process's part")
     add_backend(p)
     add_data(p)
     return p
@@ -59,38 +65,67 @@ def _apply_recipe(args):
 
 
 def run(args):
+    """Train on this process, or on several: under an MPI launcher, or re-run under one for --workers N."""
+    from ..distributed import ReplicasDiffer, fail_together, launched_size, workers, world
+    from ..train import TrainingDiverged
+    launched = launched_size()
+    if args.workers is not None and args.workers > 1 and launched == 1:
+        return workers.relaunch(args.workers, ["-m", "xpnet", "train", *args.argv])
+    if args.workers is not None and launched != args.workers:
+        raise ValueError(f"--workers {args.workers} but an MPI launcher started {launched} processes: leave "
+                         "--workers out under mpiexec")
+    use_backend(args)
+    comm = world()
+    try:
+        with fail_together(comm, "xpnet train", collective=(TrainingDiverged, ReplicasDiffer)):
+            return _train(args, comm)
+    except (TrainingDiverged, ReplicasDiffer):
+        if comm.rank == 0:
+            raise
+        return 1  # every process raised it; process 0 reports it
+
+
+def _train(args, comm):
     from .. import backend
     from ..data import DataLoader, load_dataset, prepare_images
+    from ..distributed import convert_sync_batchnorm
     from ..io import write_json
     from ..losses import SoftmaxCrossEntropy
     from ..models import get_model
     from ..train import Trainer, describe
     from ..train.recipes import build_optimizer, build_scheduler
-
-    use_backend(args)
     backend.keep_freed_memory()
     _apply_recipe(args)
     backend.seed(args.seed)
     run_dir = args.out or os.path.join("runs", f"{args.model}-{args.dataset}")
+    writer = comm.rank == 0  # the one process that writes the run folder and prints
+    if not writer:
+        comm.barrier()  # process 0 reads first: it downloads a missing data set before the others read it
     raw_train, y_train = load_dataset(args.dataset, "train", root=args.data)
     raw_test, y_test = load_dataset(args.dataset, "test", root=args.data)
-    config = read_config(run_dir) if args.resume else None
+    if writer:
+        comm.barrier()
+    config = comm.bcast_object(read_config(run_dir) if args.resume and writer else None)
     if config is None:
         config = {"model": args.model, "model_kwargs": {}, "dataset": args.dataset}
     elif (config["model"], config["dataset"]) != (args.model, args.dataset):
         raise ValueError(f"{run_dir} holds a {config['model']} run on {config['dataset']}: "
                          f"cannot resume it as {args.model} on {args.dataset}")
     x_test = prepare_images(raw_test, dataset=args.dataset)
+    part = dict(rank=comm.rank, world_size=comm.size)
     train_loader = DataLoader(prepare_images(raw_train, dataset=args.dataset), y_train, batch_size=args.batch_size,
-                              shuffle=True, seed=args.seed, shift=args.shift)
-    test_loader = DataLoader(x_test, y_test, batch_size=max(args.batch_size, 1000), shuffle=False)
+                              shuffle=True, seed=args.seed, shift=args.shift, **part)
+    test_loader = DataLoader(x_test, y_test, batch_size=max(args.batch_size, 1000), shuffle=False, **part)
 
     model = get_model(config["model"], **config["model_kwargs"])
+    if args.sync_bn:
+        model = convert_sync_batchnorm(model, comm)
     optimizer = build_optimizer(args.optimizer, model.parameters(), args.lr, weight_decay=args.weight_decay,
                                 momentum=args.momentum)
     scheduler = build_scheduler(args.scheduler, optimizer, args.epochs, len(train_loader))
-    trainer = Trainer(model, SoftmaxCrossEntropy(), optimizer, scheduler=scheduler)
-    write_json(os.path.join(run_dir, "config.json"), {**config, "train_args": vars(args)})
+    trainer = Trainer(model, SoftmaxCrossEntropy(), optimizer, scheduler=scheduler, comm=comm)
+    if writer:
+        write_json(os.path.join(run_dir, "config.json"), {**config, "train_args": vars(args)})
 
     with warnings.catch_warnings():
         # NumPy's overflow and invalid-value warnings are how divergence shows on the CPU; the trainer
@@ -100,15 +135,19 @@ def run(args):
                               resume=args.resume, verbose=not args.quiet,
                               metadata=describe(config["model"], config["model_kwargs"], args.dataset))
     result = trainer.evaluate(test_loader)
+    if not writer:
+        return 0
     preds = trainer.predict(x_test).argmax(axis=1)
     metrics = {"model": config["model"], "dataset": args.dataset, "test_loss": float(result["loss"]),
                "test_accuracy": float(result["accuracy"]), "epochs": len(history["val_acc"]),
-               "seconds": round(sum(history["seconds"]), 3), "backend": backend.current()}
+               "seconds": round(sum(history["seconds"]), 3), "backend": backend.current(), "processes": comm.size,
+               "communicator": comm.name}
     write_json(os.path.join(run_dir, "metrics.json"), metrics)
     pictures = _draw(run_dir, history, raw_test, y_test, preds, args.dataset)
 
     print(f"test accuracy {metrics['test_accuracy']:.2%} (loss {metrics['test_loss']:.4f}) after "
-          f"{metrics['epochs']} epoch(s) on {metrics['backend']}")
+          f"{metrics['epochs']} epoch(s) on {metrics['backend']}"
+          + (f" ({comm.size} processes, {comm.name})" if comm.size > 1 else ""))
     print(f"run folder {run_dir}: checkpoint/, history.json, metrics.json, config.json"
           + (", " + ", ".join(os.path.basename(p) for p in pictures) if pictures else ""))
     return 0

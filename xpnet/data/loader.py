@@ -16,6 +16,12 @@ is moved by its own whole-pixel offset, up to s rows and s columns each way,
 the edge pixels repeating into the uncovered border (the background, for
 digits). The epoch's offsets are drawn on the host with its permutation and
 travel in the same copy; each batch is then one gather on the backend.
+
+Data-parallel training: `rank` and `world_size` make the loader of one of several
+processes. Every process draws the same permutation and offsets from the same seed and
+takes its own contiguous part of each global batch of `batch_size` samples, so the
+processes together train on exactly the batches one process would; the loader's state
+is that of the global batches, the same on every process.
 """
 import numpy as host  # host-side preparation and the shuffle generator; batches live on the backend
 
@@ -56,9 +62,11 @@ class DataLoader:
 
     `seed` seeds the loader's own generator; without one it is drawn from
     `xpnet.backend.rng()`, so `xpnet.backend.seed(n)` makes a run reproducible.
+    With `world_size` > 1 it yields process `rank`'s part of each batch (the module docstring
+    says how); give every process the same seed.
     """
 
-    def __init__(self, x, y, batch_size, shuffle=True, seed=None, drop_last=False, shift=0):
+    def __init__(self, x, y, batch_size, shuffle=True, seed=None, drop_last=False, shift=0, rank=0, world_size=1):
         if len(x) != len(y):
             raise ValueError(f"DataLoader: x has {len(x)} samples but y has {len(y)}")
         if not _is_int(batch_size) or batch_size < 1:
@@ -71,6 +79,7 @@ class DataLoader:
         if shift:
             self.x = backend.xp.ascontiguousarray(self.x)  # so the flat view `_shifted` gathers from is no copy
         self.batch_size, self.shuffle, self.drop_last, self.shift = int(batch_size), shuffle, drop_last, int(shift)
+        self.rank, self.world_size = _check_part(rank, world_size, self._batch_sizes())
         if seed is None:
             seed = int(backend.rng().integers(2**63))
         self._gen = host.random.default_rng(seed)
@@ -87,12 +96,24 @@ class DataLoader:
         order, offsets = self._draw_epoch()
         first, self._skip = self._skip, 0
         for i in range(first, len(self)):
-            rows = slice(i * self.batch_size, (i + 1) * self.batch_size)
+            rows = self._part(i)
             samples = order[rows] if order is not None else rows
             self._done = i + 1
             x = self.x[samples] if offsets is None else self._shifted(samples, offsets[rows])
             yield x, self.y[samples]
         self._epoch_start, self._done = None, 0
+
+    def _batch_sizes(self):
+        """The number of samples in each global batch, as (full size, size of the last batch)."""
+        n, b = len(self.x), self.batch_size
+        return b, (b if self.drop_last or n % b == 0 else n % b)
+
+    def _part(self, i):
+        """The rows of global batch `i` that this process takes: its contiguous share, sizes differing by
+        at most one between processes."""
+        start = i * self.batch_size
+        size = min(self.batch_size, len(self.x) - start)
+        return slice(start + size * self.rank // self.world_size, start + size * (self.rank + 1) // self.world_size)
 
     def _draw_epoch(self):
         """(sample order or None, per-position (row, column) offsets or None) for one epoch, on the backend.
@@ -146,6 +167,21 @@ class DataLoader:
             raise ValueError(f"DataLoader.load_state_dict: batches_done={done} is outside 0..{len(self)}")
         self._gen.bit_generator.state = state["generator"]
         self._epoch_start, self._done, self._skip = None, 0, done
+
+
+def _check_part(rank, world_size, batch_sizes):
+    """(rank, world_size) checked: whole numbers with 0 <= rank < world_size, and every batch large enough
+    to give each process at least one sample."""
+    if not _is_int(world_size) or world_size < 1:
+        raise ValueError(f"DataLoader: world_size must be a positive int, got {world_size!r}")
+    if not _is_int(rank) or not 0 <= rank < world_size:
+        raise ValueError(f"DataLoader: rank must be an int in 0..{world_size - 1}, got {rank!r}")
+    smallest = min(batch_sizes)
+    if smallest < world_size:
+        raise ValueError(f"DataLoader: a batch of {smallest} samples cannot give each of {world_size} processes "
+                         f"one: use a batch size of at least {world_size} (and one that leaves a last batch of at "
+                         f"least {world_size}, or drop_last=True)")
+    return int(rank), int(world_size)
 
 
 def _is_int(value):

@@ -23,6 +23,14 @@ class Loss:
     def __call__(self, pred, target):
         return self.forward(pred, target)
 
+    @property
+    def denominator(self):
+        """What the last forward pass's "mean" divided the summed loss by (a number or a 0-d array): the
+        sample or element count, or the summed weights of weighted and ignored targets."""
+        if self._shape is None:
+            raise RuntimeError(f"{type(self).__name__}.denominator read before forward")
+        return self._denom
+
     def forward(self, pred, target):
         if getattr(pred, "dtype", None) is None or pred.dtype.kind != "f":
             raise ValueError(f"{type(self).__name__}: expected a floating-point prediction array, got "

@@ -8,6 +8,11 @@ finite: a run that diverges stops there with `TrainingDiverged`, naming the firs
 step whose loss was not finite (counted on the device as it goes), before the
 epoch's checkpoint is written. The epoch ends with one more read, of whether every
 weight is still finite, so a checkpoint never holds a diverged model.
+
+Given a communicator (`comm`, xpnet.distributed), the trainer is one of several processes
+training one model on the parts of each batch its loader yields: `DataParallel` sums the
+gradients after each backward pass and the counts at each read, and only rank 0 prints and
+writes the checkpoint.
 """
 import contextlib
 import math
@@ -15,6 +20,7 @@ import time
 from pathlib import Path
 
 from ..backend import asarray, to_numpy, xp
+from ..distributed.data_parallel import DataParallel
 from . import progress
 from .checkpoint import load_checkpoint, save_checkpoint
 from .history import History
@@ -53,11 +59,13 @@ class _Meter:
         self.finite_steps = self.finite_steps + xp.isfinite(self.loss_sum)
         self.seen += n
 
-    def read(self):
-        """(mean loss, accuracy) as Python floats: the one place that waits for the device."""
+    def read(self, parallel):
+        """(mean loss, accuracy, samples) over every process as Python numbers: the one place that waits
+        for the device."""
         if self.seen == 0:
             raise ValueError("Trainer: the data loader yielded no batches")
-        return float(to_numpy(self.loss_sum)) / self.seen, float(to_numpy(self.correct)) / self.seen
+        loss_sum, correct, seen = parallel.sum_counts(self.loss_sum, self.correct, self.seen)
+        return loss_sum / seen, correct / seen, seen
 
 
 @contextlib.contextmanager
@@ -77,15 +85,17 @@ class Trainer:
     Schedulers step once per epoch after validation; one with a true `needs_metric` attribute
     (ReduceLROnPlateau) gets the validation loss, or the training loss without a validation set.
     One with a true `per_batch` attribute (OneCycleLR) steps after every batch instead.
+    `comm`: the communicator of a data-parallel run (xpnet.distributed.world()); None for one process.
     """
 
-    def __init__(self, model, loss, optimizer, scheduler=None, log_every=20, check_every=100):
+    def __init__(self, model, loss, optimizer, scheduler=None, log_every=20, check_every=100, comm=None):
         for name, value in (("log_every", log_every), ("check_every", check_every)):
             if value < 1:
                 raise ValueError(f"Trainer: {name} must be >= 1, got {value}")
         self.model, self.loss, self.optimizer, self.scheduler = model, loss, optimizer, scheduler
         self.log_every, self.check_every = log_every, check_every
         self.per_batch = bool(getattr(scheduler, "per_batch", False))
+        self.parallel = DataParallel(comm, model, loss)
         model.needs_input_grad = False  # nobody needs d loss / d images: the first layer skips that work
 
     # -- training ------------------------------------------------------------
@@ -97,16 +107,26 @@ class Trainer:
         goes into its model file) and `out_dir/history.json`. `resume=True` loads that checkpoint
         (weights, optimizer, scheduler, RNG, loader shuffle state, history) and continues with the
         epoch after it. A diverging run raises `TrainingDiverged` and leaves the last good epoch's
-        checkpoint in place.
+        checkpoint in place. With several processes, an error on one ends them all (xpnet.distributed).
         """
+        if resume and out_dir is None:
+            raise ValueError("Trainer.fit: resume=True needs out_dir (where the checkpoint is)")
+        with self.parallel.fail_together("xpnet", collective=(TrainingDiverged,)):
+            return self._fit(train_loader, val_loader, epochs, out_dir, resume, verbose, metadata)
+
+    def _fit(self, train_loader, val_loader, epochs, out_dir, resume, verbose, metadata):
         history = History()
         first = 1
+        load = None
         if resume:
-            if out_dir is None:
-                raise ValueError("Trainer.fit: resume=True needs out_dir (where the checkpoint is)")
-            info = load_checkpoint(Path(out_dir) / CHECKPOINT, self.model, self.optimizer, self.scheduler,
-                                   loader=_stateful(train_loader))
+            def load():
+                return load_checkpoint(Path(out_dir) / CHECKPOINT, self.model, self.optimizer, self.scheduler,
+                                       loader=_stateful(train_loader))
+        info = self.parallel.start(self.optimizer, self.scheduler, _stateful(train_loader), load)
+        if resume:
             history, first = History(info["history"]), info["epoch"] + 1
+        verbose = verbose and self.parallel.writer
+        writes = out_dir is not None and self.parallel.writer
         show = progress.EpochPrinter()
         saved = first - 1  # the epoch of the checkpoint on disk from this run
         with _mode(self.model, True):
@@ -114,13 +134,13 @@ class Trainer:
                 try:
                     record = self._epoch(train_loader, val_loader, epoch, epochs, verbose)
                 except TrainingDiverged as exc:
-                    if out_dir is None:
+                    if not writes:
                         raise
                     kept = (f"the checkpoint in {Path(out_dir) / CHECKPOINT} is still epoch {saved}'s" if saved
                             else "no checkpoint of this run was written")
                     raise TrainingDiverged(f"{exc}; {kept}") from None
                 history.append(record)
-                if out_dir is not None:
+                if writes:
                     save_checkpoint(Path(out_dir) / CHECKPOINT, self.model, self.optimizer, self.scheduler,
                                     epoch=epoch, loader=_stateful(train_loader), history=history.records,
                                     metadata=metadata)
@@ -135,17 +155,19 @@ class Trainer:
         start = time.perf_counter()
         meter = _Meter()
         with progress.epoch_bar(len(train_loader), epoch, epochs, verbose) as bar:
+            shown = self.parallel.agree(not bar.disable)  # reads are collective: all processes read alike
             for step, (x, y) in enumerate(train_loader, 1):
                 self._step(x, y, meter)
                 bar.update()
-                if not bar.disable and step % self.log_every == 0:
-                    loss, acc = self._read(meter, epoch)
+                if shown and step % self.log_every == 0:
+                    loss, acc, seen = self._read(meter, epoch)
                     bar.set_postfix(loss=f"{loss:.4f}", acc=f"{acc:.4f}",
-                                    img_s=f"{meter.seen / (time.perf_counter() - start):.0f}")
+                                    img_s=f"{seen / (time.perf_counter() - start):.0f}")
                 elif step % self.check_every == 0:
                     self._read(meter, epoch)
-        train_loss, train_acc = self._read(meter, epoch)
+        train_loss, train_acc, seen = self._read(meter, epoch)
         self._check_weights(epoch)
+        self.parallel.end_epoch(epoch)
         train_seconds = time.perf_counter() - start
         lr = self.optimizer.param_groups[0]["lr"]
         val = self.evaluate(val_loader) if val_loader is not None else {"loss": None, "accuracy": None}
@@ -156,15 +178,15 @@ class Trainer:
                 self.scheduler.step()
         return {"epoch": epoch, "train_loss": train_loss, "train_acc": train_acc, "val_loss": val["loss"],
                 "val_acc": val["accuracy"], "lr": lr, "seconds": time.perf_counter() - start,
-                "images_per_s": meter.seen / train_seconds}
+                "images_per_s": seen / train_seconds}
 
     def _read(self, meter, epoch):
-        """The meter's (mean loss, accuracy); TrainingDiverged if the loss sum is no longer finite."""
-        loss, acc = meter.read()
+        """The meter's (mean loss, accuracy, samples); TrainingDiverged if the loss sum is no longer finite."""
+        loss, acc, seen = meter.read(self.parallel)
         if not math.isfinite(loss):
-            step = int(to_numpy(meter.finite_steps)) + 1
+            step = self.parallel.min_count(meter.finite_steps) + 1
             raise self._diverged(f"the loss became {loss} at step {step} of epoch {epoch}")
-        return loss, acc
+        return loss, acc, seen
 
     def _check_weights(self, epoch):
         """TrainingDiverged unless every weight is finite (the loss can stay finite one step longer)."""
@@ -181,7 +203,8 @@ class Trainer:
         self.optimizer.zero_grad()
         logits = self.model(x)
         loss = self.loss(logits, y)
-        self.model.backward(self.loss.backward())
+        self.model.backward(self.parallel.loss_gradient())
+        self.parallel.reduce_gradients()
         self.optimizer.step()
         if self.per_batch:
             self.scheduler.step()
@@ -195,7 +218,7 @@ class Trainer:
             for x, y in loader:
                 logits = self.model(x)
                 meter.add(self.loss(logits, y), logits, y)
-        loss, acc = meter.read()
+        loss, acc, _ = meter.read(self.parallel)
         return {"loss": loss, "accuracy": acc}
 
     def predict(self, x, batch_size=1024):
