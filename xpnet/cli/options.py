@@ -3,6 +3,7 @@ import argparse
 import sys
 
 from .. import backend
+from ..errors import XpnetError, printable
 
 
 def positive_int(text):
@@ -64,10 +65,15 @@ def use_backend(args):
         backend.use(args.backend)
 
 
+MESSAGE_CHARS = 2000  # longer error messages are cut: a value echoed from a file must not flood the terminal
+
+
 def guarded(prog, command, *args):
     """`command(*args)`'s exit status, as every xpnet command reports it: argparse's own for --help and usage
-    errors (2), 130 for an interrupt, and 1 with one line on stderr for a failure while running (missing
-    data, no GPU, a bad file), which OSError, RuntimeError and ValueError carry."""
+    errors (2), 130 for an interrupt, and 1 with one line on stderr for a failure while running: xpnet's own
+    errors (xpnet.errors), and OSError, RuntimeError, ValueError and MemoryError, which missing files, a
+    missing GPU, bad values and an allocation too large for this machine raise. Other exceptions are
+    bugs and keep their traceback."""
     try:
         return command(*args)
     except SystemExit as exc:
@@ -75,6 +81,18 @@ def guarded(prog, command, *args):
     except KeyboardInterrupt:
         print(f"{prog}: interrupted", file=sys.stderr)
         return 130
-    except (OSError, RuntimeError, ValueError) as exc:
-        print(f"{prog}: error: {exc}", file=sys.stderr)
+    except MemoryError as exc:
+        what = f" ({exc})" if str(exc) else ""
+        report(prog, f"out of memory{what}: this machine could not allocate the arrays the command needs; "
+                     "try a smaller --batch-size or model")
         return 1
+    except (XpnetError, OSError, RuntimeError, ValueError) as exc:
+        report(prog, str(exc))
+        return 1
+
+
+def report(prog, message):
+    """Print "<prog>: error: <message>" on stderr, the message shortened and its control characters escaped."""
+    if len(message) > MESSAGE_CHARS:
+        message = f"{message[:MESSAGE_CHARS]}... (message cut at {MESSAGE_CHARS} of {len(message)} characters)"
+    print(f"{prog}: error: {printable(message, newlines=True)}", file=sys.stderr)

@@ -20,6 +20,7 @@ import os
 import numpy as host  # host-side IO: arrays are read on the host and moved to the backend later
 
 from ..environment import flag
+from ..errors import DataNotFoundError
 from . import download as downloads
 from .idx import DataError, read_idx
 
@@ -61,10 +62,6 @@ DATASETS = {
         ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"),
         mean=0.2860, std=0.3530, system_dirs=("/usr/share/datasets/fashion-mnist",), fit_box=28, centre="box"),
 }
-
-
-class DataNotFoundError(FileNotFoundError):
-    """A data set's files are not on this machine and could not be downloaded; says where to put them."""
 
 
 def get(name):

@@ -13,13 +13,10 @@ import zlib
 
 import numpy as host  # host-side file IO: the data is read on the host, moved to the backend later
 
+from ..errors import DataError
 from ..io import write_bytes
 
 UBYTE = 0x08
-
-
-class DataError(ValueError):
-    """A data file that exists but is not what it should be (corrupt, truncated, wrong kind)."""
 
 
 def read_bytes(path):
