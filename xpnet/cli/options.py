@@ -1,5 +1,6 @@
 """What every command of the command line shares: argument types, common options, and how a failure is reported."""
 import argparse
+import math
 import sys
 
 from .. import backend
@@ -16,14 +17,37 @@ def natural_int(text):
     return _int_at_least(text, 0, "an integer >= 0")
 
 
-def _int_at_least(text, low, what):
+def _int_at_least(text, low, what, high=None):
     try:
         value = int(text)
     except ValueError:
         value = None
-    if value is None or value < low:
+    if value is None or value < low or (high is not None and value > high):
         raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}")
     return value
+
+
+MAX_SHIFT = 13  # pixels: half of the 28-pixel images, less one, keeps every digit at least half in the frame
+# What the float options accept: a learning rate, penalty or momentum outside these is a typo
+FLOAT_RANGES = {"lr": (0.0, 1e6), "weight_decay": (0.0, 1e6), "momentum": (0.0, 1.0)}
+
+
+def bounded_int(low, high):
+    """An argparse type: an integer from `low` to `high`."""
+    return lambda text: _int_at_least(text, low, f"an integer from {low} to {high}", high)
+
+
+def finite_float(low, high, what="a number"):
+    """An argparse type: a finite float from `low` to `high` (inf and nan refused)."""
+    def parse(text):
+        try:
+            value = float(text)
+        except ValueError:
+            value = math.nan
+        if not low <= value <= high:  # false for nan
+            raise argparse.ArgumentTypeError(f"expected {what} from {low:g} to {high:g}, got {text!r}")
+        return value
+    return parse
 
 
 def comma_list(item, what, distinct=False, choices=None):

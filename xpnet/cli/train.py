@@ -3,8 +3,9 @@ import argparse
 import os
 import warnings
 
-from .checkpoint import read_config
-from .options import add_backend, add_data, natural_int, positive_int, use_backend
+from .options import (FLOAT_RANGES, MAX_SHIFT, add_backend, add_data, bounded_int, finite_float, natural_int,
+                      positive_int, use_backend)
+from .resume import resumed_config
 
 
 def add_parser(sub):
@@ -18,21 +19,21 @@ def add_parser(sub):
     p.add_argument("--epochs", type=positive_int, default=None, help=_recipe_help("epochs"))
     p.add_argument("--batch-size", type=positive_int, default=None, help=_recipe_help("batch_size"))
     p.add_argument("--optimizer", default=None, choices=tuple(OPTIMIZERS), help=_recipe_help("optimizer"))
-    p.add_argument("--lr", type=float, default=None,
+    p.add_argument("--lr", type=finite_float(*FLOAT_RANGES["lr"]), default=None,
                    help=f"learning rate (the peak one for onecycle); default: the recipe's "
                         f"{DEFAULT_RECIPE['lr']:g} for its optimizer, else the optimizer's own "
                         "(xpnet.train.recipes.OPTIMIZERS)")
-    p.add_argument("--weight-decay", type=float, default=None,
+    p.add_argument("--weight-decay", type=finite_float(*FLOAT_RANGES["weight_decay"]), default=None,
                    help="L2 penalty (decoupled for adamw); the optimizer's default when not given")
-    p.add_argument("--momentum", type=float, default=None,
+    p.add_argument("--momentum", type=finite_float(*FLOAT_RANGES["momentum"]), default=None,
                    help="momentum for the sgd family and rmsprop; the optimizer's default when not given")
     p.add_argument("--scheduler", default=None, choices=SCHEDULERS,
                    help="learning-rate schedule over the run (onecycle: up to --lr, then down); "
                         + _recipe_help("scheduler"))
-    p.add_argument("--shift", type=natural_int, default=None,
+    p.add_argument("--shift", type=bounded_int(0, MAX_SHIFT), default=None,
                    help="augment: move each training image by a random 0 to N pixels each way (0: off); "
                         + _recipe_help("shift"))
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=natural_int, default=None, help="default 0")
     p.add_argument("--out", default=None, help="run folder (else runs/<model>-<dataset>)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
     p.add_argument("--quiet", action="store_true", help="no progress bar or per-epoch lines")
@@ -70,17 +71,14 @@ def run(args):
 
     use_backend(args)
     allocator.keep_freed_memory()
-    _apply_recipe(args)
-    backend.seed(args.seed)
     run_dir = args.out or os.path.join("runs", f"{args.model}-{args.dataset}")
+    config = resumed_config(args, run_dir) if args.resume else {"model": args.model, "model_kwargs": {},
+                                                                  "dataset": args.dataset}
+    _apply_recipe(args)
+    args.seed = 0 if args.seed is None else args.seed
+    backend.seed(args.seed)
     raw_train, y_train = load_dataset(args.dataset, "train", root=args.data)
     raw_test, y_test = load_dataset(args.dataset, "test", root=args.data)
-    config = read_config(run_dir) if args.resume else None
-    if config is None:
-        config = {"model": args.model, "model_kwargs": {}, "dataset": args.dataset}
-    elif (config["model"], config["dataset"]) != (args.model, args.dataset):
-        raise ValueError(f"{run_dir} holds a {config['model']} run on {config['dataset']}: "
-                         f"cannot resume it as {args.model} on {args.dataset}")
     x_test = prepare_images(raw_test, dataset=args.dataset)
     train_loader = DataLoader(prepare_images(raw_train, dataset=args.dataset), y_train, batch_size=args.batch_size,
                               shuffle=True, seed=args.seed, shift=args.shift)
@@ -91,7 +89,8 @@ def run(args):
                                 momentum=args.momentum)
     scheduler = build_scheduler(args.scheduler, optimizer, args.epochs, len(train_loader))
     trainer = Trainer(model, SoftmaxCrossEntropy(), optimizer, scheduler=scheduler)
-    write_json(os.path.join(run_dir, "config.json"), {**config, "train_args": vars(args)})
+    if not args.resume:  # a resumed run's config.json is rewritten only once its checkpoint has loaded
+        write_json(os.path.join(run_dir, "config.json"), {**config, "train_args": vars(args)})
 
     with warnings.catch_warnings():
         # NumPy's overflow and invalid-value warnings are how divergence shows on the CPU; the trainer
@@ -100,6 +99,8 @@ def run(args):
         history = trainer.fit(train_loader, val_loader=test_loader, epochs=args.epochs, out_dir=run_dir,
                               resume=args.resume, verbose=not args.quiet,
                               metadata=describe(config["model"], config["model_kwargs"], args.dataset))
+    if args.resume:
+        write_json(os.path.join(run_dir, "config.json"), {**config, "train_args": vars(args)})
     result = trainer.evaluate(test_loader)
     preds = trainer.predict(x_test).argmax(axis=1)
     metrics = {"model": config["model"], "dataset": args.dataset, "test_loss": float(result["loss"]),
