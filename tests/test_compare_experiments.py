@@ -287,7 +287,7 @@ def test_variants_build_what_they_name():
     ("settings.json", "[" * 100000, "settings.json: not valid JSON"),
     ("results/sgd-seed0.json", '"done"', "sgd-seed0.json: expected a JSON object, got 'done'"),
     ("results/sgd-seed0.json", None, "sgd-seed0.json: not a finished result (test_accuracy missing"),
-])
+], ids=["settings-list", "settings-deep", "result-string", "result-incomplete"])
 def test_stored_files_that_are_json_but_not_what_was_stored_are_one_line(tiny_data, tmp_path, capsys, file, content,
                                                                          expected):
     out = tmp_path / "run"
