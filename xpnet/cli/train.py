@@ -67,6 +67,7 @@ def run(args):
     from ..losses import SoftmaxCrossEntropy
     from ..models import get_model
     from ..train import Trainer, describe
+    from ..train import footprint
     from ..train.recipes import build_optimizer, build_scheduler
 
     use_backend(args)
@@ -85,6 +86,7 @@ def run(args):
     test_loader = DataLoader(x_test, y_test, batch_size=max(args.batch_size, 1000), shuffle=False)
 
     model = get_model(config["model"], **config["model_kwargs"])
+    footprint.check_batch(model, SoftmaxCrossEntropy(), x_test[0], min(args.batch_size, len(y_train)))
     optimizer = build_optimizer(args.optimizer, model.parameters(), args.lr, weight_decay=args.weight_decay,
                                 momentum=args.momentum)
     scheduler = build_scheduler(args.scheduler, optimizer, args.epochs, len(train_loader))
