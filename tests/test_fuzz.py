@@ -5,12 +5,14 @@ Hypothesis runs derandomized (the same examples on every run, so the suite is re
 example database; `FUZZ_EXAMPLES` raises the count for a longer local search. The deadline is a hang
 detector, far above the milliseconds an example takes, not a speed assertion.
 """
+import functools
 import gzip
 import io
 import json
 import os
 import struct
 import tracemalloc
+import zlib
 from datetime import timedelta
 
 import numpy as np
@@ -189,11 +191,16 @@ def idx_files(draw):
     body = bytes(np.random.default_rng(draw(st.integers(0, 2 ** 32 - 1))).integers(0, 256, length, dtype=np.uint8))
     data = header + body
     if draw(st.booleans()):
-        return gzip.compress(data) + (_BOMB if draw(st.booleans()) else b"")
+        return gzip.compress(data) + (_bomb() if draw(st.booleans()) else b"")
     return data
 
 
-_BOMB = gzip.compress(bytes(256 << 20), 9)  # a further gzip member: 256 MiB of zeros in about 250 KB
+@functools.cache
+def _bomb(mib=256):
+    """A further gzip member: `mib` MiB of zeros in about `mib` KB, compressed a MiB at a time."""
+    packer = zlib.compressobj(9, zlib.DEFLATED, 31)  # 31: gzip framing
+    zeros = bytes(1 << 20)
+    return b"".join(packer.compress(zeros) for _ in range(mib)) + packer.flush()
 
 
 @given(data=idx_files(), ndim=st.none() | st.integers(1, 3), promise=st.booleans())
