@@ -72,10 +72,15 @@ def test_unknown_name_lists_the_valid_ones():
     assert _state() == before
 
 
-def test_unknown_env_backend_fails_at_import():
-    res = _run_python("import xpnet", XPNET_BACKEND="tpu")
+def test_unknown_env_backend_fails_at_first_use_not_at_import():
+    res = _run_python("import xpnet; xpnet.backend.current()", XPNET_BACKEND="tpu")
     assert res.returncode != 0
     assert "ValueError" in res.stderr and "XPNET_BACKEND" in res.stderr and "cpu, gpu, auto" in res.stderr
+    res = _run_python("import sys; from xpnet.cli import main; sys.exit(main(['--help']))", XPNET_BACKEND="tpu")
+    assert res.returncode == 0 and "usage: xpnet" in res.stdout
+    res = _run_python("import sys; from xpnet.cli import main; sys.exit(main(['info']))", XPNET_BACKEND="tpu")
+    assert res.returncode == 1 and res.stderr == ("xpnet info: error: unknown XPNET_BACKEND value 'tpu': expected "
+                                                  "one of cpu, gpu, auto\n")
 
 
 @no_cupy

@@ -190,3 +190,21 @@ def test_diverging_run_stops_with_one_line(tiny_mnist, tmp_path, capsys):
     assert err[0].endswith("of epoch 1 (learning rate 1e+04); try a lower learning rate; "
                            "no checkpoint of this run was written")
     assert not (run / "checkpoint").exists() and not (run / "metrics.json").exists()
+
+
+def test_an_allocation_too_large_is_one_line_and_other_bugs_keep_their_traceback(capsys):
+    from xpnet.cli.options import guarded
+
+    def allocate():
+        raise MemoryError("Unable to allocate 5.7 TiB for an array with shape (1000000000, 784) and data type float64")
+
+    assert guarded("xpnet train", allocate) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("xpnet train: error: out of memory (Unable to allocate 5.7 TiB")
+    assert "--batch-size" in err
+
+    def bug():
+        raise TypeError("a bug in xpnet")
+
+    with pytest.raises(TypeError):  # no blanket except: xpnet's own bugs are not hidden
+        guarded("xpnet train", bug)

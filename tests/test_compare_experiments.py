@@ -280,3 +280,26 @@ def test_variants_build_what_they_name():
     fc_net, = models(["fc_net"], optimizer="sgd", lr=0.5)
     model, optimizer = fc_net.build()
     assert {BatchNorm1D, Dropout} <= {type(m) for m in model.modules()} and optimizer.param_groups[0]["lr"] == 0.5
+
+
+@pytest.mark.parametrize("file,content,expected", [
+    ("settings.json", "[1, 2]", "settings.json: expected a JSON object, got [1, 2]"),
+    ("settings.json", "[" * 100000, "settings.json: not valid JSON"),
+    ("results/sgd-seed0.json", '"done"', "sgd-seed0.json: expected a JSON object, got 'done'"),
+    ("results/sgd-seed0.json", None, "sgd-seed0.json: not a finished result (test_accuracy missing"),
+], ids=["settings-list", "settings-deep", "result-string", "result-incomplete"])
+def test_stored_files_that_are_json_but_not_what_was_stored_are_one_line(tiny_data, tmp_path, capsys, file, content,
+                                                                         expected):
+    out = tmp_path / "run"
+    argv = _args(tiny_data, out, "optimizers", "--variants", "sgd", "--model", "simple_cnn")
+    assert main(argv) == 0
+    capsys.readouterr()
+    path = out / file
+    if content is None:
+        result = json.loads(path.read_text())
+        del result["test_accuracy"]
+        content = json.dumps(result)
+    path.write_text(content)
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("xpnet compare: error: ") and expected in err and len(err.splitlines()) == 1, err

@@ -83,7 +83,7 @@ def test_count_mismatch(env):
 
 def test_wrong_image_size_and_label_range(env):
     make_split(env / "a", image_shape=(28, 27))
-    with pytest.raises(DataError, match=r"shape \(28, 28\), found \(28, 27\)"):
+    with pytest.raises(DataError, match=r"shape \(28, 28\) per item, found \(28, 27\)"):
         load_dataset("mnist", root=env / "a", download=False)
     make_split(env / "b", labels=[0, 1, 10, 2, 3])
     with pytest.raises(DataError, match="label 10 is out of range"):
@@ -144,16 +144,19 @@ def server():
 
 @pytest.fixture
 def mirror(env, server, monkeypatch):
-    """Serve a synthetic mnist train split at mirror b/ (a/ is empty); the checksum table matches it."""
+    """Serve a synthetic mnist train split at mirror b/ (a/ is empty); the checksum and size tables match it,
+    and plain HTTP is allowed for the local server."""
     src = env / "src"
     images, labels = make_split(src, "train", seed=7)
-    table = {}
+    table, sizes = {}, {}
     for base in FILES["train"]:
         data = (src / (base + ".gz")).read_bytes()
         server.files[f"/b/{base}.gz"] = data
-        table[base] = hashlib.sha256(gzip.decompress(data)).hexdigest()
+        table[base], sizes[base] = hashlib.sha256(data).hexdigest(), len(data)
     monkeypatch.setitem(downloads.MIRRORS, "mnist", [server.url + "/a/", server.url + "/b"])
     monkeypatch.setitem(downloads.SHA256, "mnist", table)
+    monkeypatch.setitem(downloads.SIZES, "mnist", sizes)
+    monkeypatch.setattr(downloads, "PLAIN_HTTP_HOSTS", ("127.0.0.1",))
     server.images, server.labels = images, labels
     return server
 
@@ -200,7 +203,7 @@ def test_truncated_download_leaves_nothing(mirror):
 def test_truncated_gzip_served_whole_is_rejected(mirror):
     path = f"/b/{FILES['train'][0]}.gz"
     mirror.files[path] = mirror.files[path][:100]
-    _assert_failed_cleanly("corrupt or truncated gzip")
+    _assert_failed_cleanly("checksum mismatch, the file has SHA-256")
 
 
 def test_all_mirrors_fail_lists_each(mirror):
@@ -211,4 +214,75 @@ def test_all_mirrors_fail_lists_each(mirror):
 def test_offline_never_contacts_a_mirror(mirror, monkeypatch):
     monkeypatch.setenv("XPNET_OFFLINE", "1")
     _assert_failed_cleanly("XPNET_OFFLINE", tried=False)
+    assert mirror.requests == []
+
+
+def _bomb(header_shape, payload_bytes):
+    """A .gz whose IDX header announces `header_shape` and which decompresses to `payload_bytes` zero bytes
+    after it (a gzip bomb when that is far more than announced)."""
+    import struct
+    header = struct.pack(f">BBBB{len(header_shape)}I", 0, 0, 8, len(header_shape), *header_shape)
+    return gzip.compress(header + bytes(payload_bytes), compresslevel=9, mtime=0)
+
+
+def _peak(call):
+    import tracemalloc
+    tracemalloc.start()
+    try:
+        call()
+    finally:
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+    return peak
+
+
+def test_a_gzip_bomb_decompresses_no_more_than_its_header_announces(env):
+    make_split(env / "d", n=5)
+    (env / "d" / "train-images-idx3-ubyte.gz").write_bytes(_bomb((5, 28, 28), 64 << 20))
+    errors = []
+    peak = _peak(lambda: errors.append(pytest.raises(DataError, load_dataset, "mnist", root=env / "d",
+                                                     download=False)))
+    assert "expected 3920 bytes of MNIST image data for shape (5, 28, 28), found more than 3920" in str(
+        errors[0].value)
+    assert peak < 8 << 20
+
+
+def test_the_data_set_promise_bounds_what_a_header_may_announce(env):
+    make_split(env / "d", n=5)
+    (env / "d" / "train-images-idx3-ubyte.gz").write_bytes(_bomb((4_000_000, 28, 28), 0))
+    with pytest.raises(DataError, match=r"announces 4,000,000 items of MNIST image data, expected at most 60,000"):
+        load_dataset("mnist", root=env / "d", download=False)
+    from xpnet.data import read_idx
+    (env / "other.gz").write_bytes(_bomb((100_000, 100_000), 0))
+    with pytest.raises(DataError, match=r"announces 10,000,000,000 bytes of data for shape \(100000, 100000\), "
+                                        r"more than a [0-9,]+-byte gzip file can hold"):
+        read_idx(env / "other.gz")
+
+
+def test_an_empty_split_is_a_data_error(env):
+    make_split(env / "d", n=0)
+    with pytest.raises(DataError, match="train-images-idx3-ubyte.gz: holds no images"):
+        load_dataset("mnist", root=env / "d", download=False)
+
+
+def test_the_download_is_verified_on_the_compressed_bytes_without_decompressing(mirror):
+    path = f"/b/{FILES['train'][0]}.gz"
+    mirror.files[path] = _bomb((5, 28, 28), 64 << 20)
+    downloads.SIZES["mnist"][FILES["train"][0]] = len(mirror.files[path])
+    peak = _peak(lambda: _assert_failed_cleanly("checksum mismatch, the file has SHA-256"))
+    assert peak < 8 << 20
+
+
+def test_a_download_larger_than_the_official_file_is_cut_off(mirror):
+    downloads.SIZES["mnist"][FILES["train"][0]] = 100
+    _assert_failed_cleanly("announces [0-9]+ bytes, expected 100")
+
+
+def test_mirrors_are_https_only():
+    assert all(url.startswith("https://") for urls in downloads.MIRRORS.values() for url in urls)
+
+
+def test_plain_http_is_refused_unless_allowed_for_a_test_server(mirror, monkeypatch):
+    monkeypatch.setattr(downloads, "PLAIN_HTTP_HOSTS", ())
+    _assert_failed_cleanly("only https:// mirrors are used")
     assert mirror.requests == []

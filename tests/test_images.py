@@ -105,3 +105,80 @@ def test_without_pillow_the_error_names_the_extra(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "PIL", None)
     with pytest.raises(ImportError, match=r'reading pictures needs Pillow: pip install "xpnet\[plot\]"'):
         read_gray(tmp_path / "seven.png")
+
+
+def png_header_only(path, width, height):
+    """A PNG that announces width x height 8-bit gray pixels and holds one tiny compressed row: Pillow
+    opens it (reads the size) without decoding, as a decompression bomb looks before it explodes."""
+    import struct
+    import zlib
+
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 64))
+                     + chunk(b"IEND", b""))
+    return path
+
+
+def test_sixteen_bit_pictures_are_scaled_not_clipped(tmp_path):
+    eight = np.asarray(seven(mode="L", ink=200, paper=30), dtype=np.uint16)
+    Image.fromarray(eight * 257).save(tmp_path / "deep.png")  # 0..65535, as a scanner writes
+    assert Image.open(tmp_path / "deep.png").mode.startswith("I")
+    gray = read_gray(tmp_path / "deep.png")
+    np.testing.assert_allclose(gray, eight, atol=1e-9)
+    assert np.abs(load_picture(tmp_path / "deep.png").astype(int) - frame(eight.astype(float)).astype(int)).max() <= 1
+
+
+def test_float_pictures_are_scaled_or_refused(tmp_path):
+    eight = np.asarray(seven(mode="L"), dtype=np.float32)
+    Image.fromarray(eight / 255).save(tmp_path / "unit.tiff")
+    np.testing.assert_allclose(read_gray(tmp_path / "unit.tiff"), eight, atol=1e-4)
+    for bad, name in ((np.nan, "nan"), (np.inf, "inf")):
+        picture = eight / 255
+        picture[3, 4] = bad
+        Image.fromarray(picture).save(tmp_path / f"{name}.tiff")
+        with pytest.raises(ValueError, match=rf"{name}\.tiff: a floating-point picture with NaN or infinite pixels"):
+            read_gray(tmp_path / f"{name}.tiff")
+    Image.fromarray(eight * 1000).save(tmp_path / "huge.tiff")
+    with pytest.raises(ValueError, match=r"huge\.tiff: floating-point pixels from 0 to 255000, expected 0..1 or"):
+        read_gray(tmp_path / "huge.tiff")
+
+
+@pytest.mark.parametrize("side", [12000, 30000])
+def test_pictures_with_too_many_pixels_are_refused_before_decoding(tmp_path, side):
+    from xpnet.errors import ImageError
+    file = png_header_only(tmp_path / "bomb.png", side, side)
+    with pytest.raises(ImageError, match=rf"bomb\.png: (too many pixels|{side}x{side} pixels, more than the)"):
+        read_gray(file)
+
+
+def test_large_pictures_are_reduced_before_float_work(tmp_path, monkeypatch):
+    """A picture over WORK_SIDE pixels per side is averaged down by a whole factor first, which frames it as
+    its smaller copy does."""
+    from xpnet.data import images
+    small = seven(size=(300, 500), mode="L")
+    small.resize((1200, 2000), Image.Resampling.NEAREST).save(tmp_path / "big.png")
+    small.save(tmp_path / "small.png")
+    monkeypatch.setattr(images, "WORK_SIDE", 500)
+    seen = []
+    monkeypatch.setattr(images, "_levels", lambda picture, path: seen.append(picture.size) or
+                        np.asarray(picture, dtype=np.float64))
+    big = load_picture(tmp_path / "big.png")
+    assert seen == [(300, 500)]
+    assert np.array_equal(big, load_picture(tmp_path / "small.png"))
+
+
+def test_a_bomb_among_pictures_is_one_error_and_the_others_are_classified(tmp_path, capsys):
+    from xpnet.cli import main
+    from xpnet.models import get_model
+    from xpnet.train import describe, save_weights
+    save_weights(tmp_path / "m.safetensors", get_model("simple_cnn"), describe("simple_cnn", {}, "mnist"))
+    seven().save(tmp_path / "a.png")
+    png_header_only(tmp_path / "bomb.png", 30000, 30000)
+    seven(size=(80, 80)).save(tmp_path / "b.png")
+    files = [str(tmp_path / n) for n in ("a.png", "bomb.png", "b.png")]
+    assert main(["predict", "--checkpoint", str(tmp_path / "m.safetensors"), *files]) == 1
+    out, err = capsys.readouterr()
+    assert [line.split(": ")[0] for line in out.splitlines()] == [files[0], files[2]]
+    assert err.startswith(f"xpnet predict: error: {files[1]}: too many pixels") and len(err.splitlines()) == 1

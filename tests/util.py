@@ -31,3 +31,17 @@ def check_against_torch(layer, tlayer, x, torch, params=(), rtol=1e-10, atol=1e-
     for name in params:
         assert_close(getattr(layer, name).grad, getattr(tlayer, name).grad, rtol, atol, what=f"{name} gradient")
     return y
+
+
+def assert_rounding_close(actual, expected, dtype, k, depth=1, what="value"):
+    """`actual` within the parity catalogue's tolerance of `expected` (xpnet.parity.compare.tolerance): derived
+    from the longest sum `k` and the `depth` of chained steps in `dtype`, not from one machine's error."""
+    from xpnet.parity.compare import errors, tolerance
+
+    if hasattr(expected, "detach"):
+        expected = expected.detach().cpu().numpy()
+    a, e = to_numpy(actual), np.asarray(expected)
+    assert a.shape == e.shape, f"{what}: shape {a.shape} != expected {e.shape}"
+    rtol = tolerance(dtype, k, depth)
+    _, rel = errors(a, e)
+    assert rel <= rtol, f"{what}: relative error {rel:.3g} beyond the tolerance {rtol:.3g} (k={k}, depth={depth})"

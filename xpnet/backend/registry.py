@@ -41,13 +41,13 @@ class _State:
     """The requested backend name and, once resolved, the module behind it."""
 
     def __init__(self):
-        self.requested = check_name(environment.backend(), "XPNET_BACKEND value")
-        self.name = None
+        self.requested = environment.backend()  # checked when first used, so a bad value
+        self.name = None                         # cannot stop `xpnet --help` at import
         self.module = None
 
     def resolve(self):
         if self.module is None:
-            self.name, self.module = load(self.requested)
+            self.name, self.module = load(check_name(self.requested, "XPNET_BACKEND value"))
         return self.module
 
 

@@ -7,7 +7,7 @@ count must be set before NumPy loads.
 import argparse
 import os
 
-from .options import comma_list, positive_int
+from .options import comma_list, finite_float, natural_int, positive_int
 
 
 def add_parser(sub):
@@ -24,10 +24,10 @@ def add_parser(sub):
                    help="auto: the CPU, and the GPU too when CuPy finds one; both: CPU and GPU (default auto)")
     p.add_argument("--format", default="plain", choices=("github", "plain", "json"), help="output format")
     p.add_argument("--repeat", type=positive_int, help="timed repetitions per row (default 5, --quick 2)")
-    p.add_argument("--warmup", type=int, default=1, help="untimed calls before the repetitions (default 1)")
-    p.add_argument("--min-time", type=float,
+    p.add_argument("--warmup", type=natural_int, default=1, help="untimed calls before the repetitions (default 1)")
+    p.add_argument("--min-time", type=finite_float(0, 60, "seconds"),
                    help="seconds each repetition lasts at least; fast calls are repeated (default 0.2, --quick 0.02)")
-    p.add_argument("--settle", type=float, default=0.2,
+    p.add_argument("--settle", type=finite_float(0, 60, "seconds"), default=0.2,
                    help="seconds to pause before each library's timed run when xpnet and PyTorch alternate, so the "
                         "other library's spinning worker threads go idle first (default 0.2)")
     p.add_argument("--models", type=comma_list(str, "model names", choices=tuple(MODELS)), default=training.MODELS,

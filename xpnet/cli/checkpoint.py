@@ -3,6 +3,10 @@ import json
 import os
 from pathlib import Path
 
+from ..errors import ConfigError, ModelFileError, shown
+
+MAX_CONFIG_BYTES = 1 << 20
+
 
 def add_model_args(parser, dataset_help):
     """--checkpoint, --model and --dataset, as eval, predict and export take them."""
@@ -16,15 +20,19 @@ def add_model_args(parser, dataset_help):
 
 
 def read_config(run_dir):
-    """A run folder's config.json as a dict, or None when it has none."""
+    """A run folder's config.json as a dict, or None when it has none; ConfigError when it is not a JSON
+    object naming a model and a data set."""
     path = os.path.join(run_dir, "config.json")
     try:
-        with open(path) as f:
-            return json.load(f)
+        with open(path, "rb") as f:
+            config = json.loads(f.read(MAX_CONFIG_BYTES + 1))
     except FileNotFoundError:
         return None
-    except ValueError as exc:
-        raise ValueError(f"{path}: not valid JSON ({exc})") from exc
+    except (ValueError, RecursionError) as exc:
+        raise ConfigError(f"{path}: not valid JSON ({shown(str(exc))})") from None
+    if not isinstance(config, dict) or not isinstance(config.get("model"), str):
+        raise ConfigError(f"{path}: expected a JSON object naming the run's model, got {shown(config)}")
+    return config
 
 
 def model_file(given):
@@ -49,18 +57,24 @@ def open_model(args):
     kept metadata falls back on its run folder's config.json.
     """
     from ..models import get_model
-    from ..train import load_model, read_metadata
+    from ..train import load_model
+    from ..train.metadata import check, model_arguments
+    from ..train.model_file import read_header
     file = model_file(args.checkpoint)
-    meta = read_metadata(file)
+    header = read_header(file)
+    meta = check(header.metadata, file, header.numbers)
     config = {}
     if "model" not in meta:
         run_dir = file.parent.parent if file.parent.name.startswith("checkpoint") else file.parent
         config = read_config(run_dir) or {}
     if args.model is None and "model" not in meta and "model" not in config:
-        raise ValueError(f"{file} does not say which model it holds (it was saved without xpnet's metadata, "
+        raise ModelFileError(f"{file} does not say which model it holds (it was saved without xpnet's metadata, "
                          "or from a model not made by a builder in xpnet.models): pass --model")
     if args.model is None and "model" not in meta:
-        model = load_model(file, get_model(config["model"], **config.get("model_kwargs", {})))
+        kwargs = model_arguments(config["model"], config.get("model_kwargs", {}), os.path.join(run_dir, "config.json"),
+                                 header.numbers)
+        model = load_model(file, get_model(config["model"], **{k: v for k, v in kwargs.items()
+                                                                if k in config.get("model_kwargs", {})}))
     else:
         model = load_model(file, args.model)
     return model, meta, args.dataset or meta.get("dataset") or config.get("dataset")

@@ -17,7 +17,8 @@ def add_parser(sub):
 
 
 def run(args):
-    from ..data import DataLoader, load_dataset, prepare_images
+    from ..data import DataLoader, get, load_dataset, prepare_images
+    from ..errors import ModelFileError
     from ..losses import SoftmaxCrossEntropy
     from ..train import Trainer
 
@@ -25,6 +26,11 @@ def run(args):
     model, meta, dataset = open_model(args)
     dataset = dataset or "mnist"
     pre = meta.get("preprocessing", {})
+    shape = get(dataset).image_shape
+    if pre and (pre["channels"], tuple(pre["image_size"])) != (1, shape):
+        raise ModelFileError(f"{args.checkpoint}: the model takes {pre['channels']}x{pre['image_size'][0]}x"
+                             f"{pre['image_size'][1]} input (its preprocessing says), {dataset}'s images are "
+                             f"1x{shape[0]}x{shape[1]}")
     images, y = load_dataset(dataset, args.split, root=args.data)
     x = prepare_images(images, mean=_first(pre.get("mean")), std=_first(pre.get("std")), dataset=dataset)
     trainer = Trainer(model, SoftmaxCrossEntropy(), optimizer=None)

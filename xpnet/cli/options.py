@@ -1,8 +1,10 @@
 """What every command of the command line shares: argument types, common options, and how a failure is reported."""
 import argparse
+import math
 import sys
 
 from .. import backend
+from ..errors import XpnetError, printable
 
 
 def positive_int(text):
@@ -15,14 +17,37 @@ def natural_int(text):
     return _int_at_least(text, 0, "an integer >= 0")
 
 
-def _int_at_least(text, low, what):
+def _int_at_least(text, low, what, high=None):
     try:
         value = int(text)
     except ValueError:
         value = None
-    if value is None or value < low:
+    if value is None or value < low or (high is not None and value > high):
         raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}")
     return value
+
+
+MAX_SHIFT = 13  # pixels: half of the 28-pixel images, less one, keeps every digit at least half in the frame
+# What the float options accept: a learning rate, penalty or momentum outside these is a typo
+FLOAT_RANGES = {"lr": (0.0, 1e6), "weight_decay": (0.0, 1e6), "momentum": (0.0, 1.0)}
+
+
+def bounded_int(low, high):
+    """An argparse type: an integer from `low` to `high`."""
+    return lambda text: _int_at_least(text, low, f"an integer from {low} to {high}", high)
+
+
+def finite_float(low, high, what="a number"):
+    """An argparse type: a finite float from `low` to `high` (inf and nan refused)."""
+    def parse(text):
+        try:
+            value = float(text)
+        except ValueError:
+            value = math.nan
+        if not low <= value <= high:  # false for nan
+            raise argparse.ArgumentTypeError(f"expected {what} from {low:g} to {high:g}, got {text!r}")
+        return value
+    return parse
 
 
 def comma_list(item, what, distinct=False, choices=None):
@@ -64,10 +89,15 @@ def use_backend(args):
         backend.use(args.backend)
 
 
+MESSAGE_CHARS = 2000  # longer error messages are cut: a value echoed from a file must not flood the terminal
+
+
 def guarded(prog, command, *args):
     """`command(*args)`'s exit status, as every xpnet command reports it: argparse's own for --help and usage
-    errors (2), 130 for an interrupt, and 1 with one line on stderr for a failure while running (missing
-    data, no GPU, a bad file), which OSError, RuntimeError and ValueError carry."""
+    errors (2), 130 for an interrupt, and 1 with one line on stderr for a failure while running: xpnet's own
+    errors (xpnet.errors), and OSError, RuntimeError, ValueError and MemoryError, which missing files, a
+    missing GPU, bad values and an allocation too large for this machine raise. Other exceptions are
+    bugs and keep their traceback."""
     try:
         return command(*args)
     except SystemExit as exc:
@@ -75,6 +105,18 @@ def guarded(prog, command, *args):
     except KeyboardInterrupt:
         print(f"{prog}: interrupted", file=sys.stderr)
         return 130
-    except (OSError, RuntimeError, ValueError) as exc:
-        print(f"{prog}: error: {exc}", file=sys.stderr)
+    except MemoryError as exc:
+        what = f" ({exc})" if str(exc) else ""
+        report(prog, f"out of memory{what}: this machine could not allocate the arrays the command needs; "
+                     "try a smaller --batch-size or model")
         return 1
+    except (XpnetError, OSError, RuntimeError, ValueError) as exc:
+        report(prog, str(exc))
+        return 1
+
+
+def report(prog, message):
+    """Print "<prog>: error: <message>" on stderr, the message shortened and its control characters escaped."""
+    if len(message) > MESSAGE_CHARS:
+        message = f"{message[:MESSAGE_CHARS]}... (message cut at {MESSAGE_CHARS} of {len(message)} characters)"
+    print(f"{prog}: error: {printable(message, newlines=True)}", file=sys.stderr)

@@ -1,10 +1,10 @@
 """`xpnet predict`: classify a user's own pictures with a trained model."""
 import argparse
 import json
-import sys
 
 from .checkpoint import add_model_args, open_model
-from .options import add_backend, positive_int, use_backend
+from ..errors import printable
+from .options import add_backend, positive_int, report, use_backend
 
 
 def add_parser(sub):
@@ -37,9 +37,10 @@ def run(args):
         raise ValueError(f"{args.checkpoint}: {exc}") from exc
     for result in results:
         if "error" in result:
-            print(f"xpnet predict: error: {result['error']}", file=sys.stderr)
+            report("xpnet predict", result["error"])
         elif not args.json:
-            print(f"{result['file']}: " + ", ".join(f"{c['class']} ({c['probability']:.1%})" for c in result["top"]))
+            print(printable(f"{result['file']}: " + ", ".join(f"{c['class']} ({c['probability']:.1%})"
+                                                             for c in result["top"])))
     if args.json:
         print(json.dumps(results, indent=1))
     return 1 if any("error" in r for r in results) else 0

@@ -3,8 +3,9 @@ import argparse
 import os
 import warnings
 
-from .checkpoint import read_config
-from .options import add_backend, add_data, natural_int, positive_int, use_backend
+from .options import (FLOAT_RANGES, MAX_SHIFT, add_backend, add_data, bounded_int, finite_float, natural_int,
+                      positive_int, use_backend)
+from .resume import resumed_config
 
 
 def add_parser(sub):
@@ -18,21 +19,21 @@ def add_parser(sub):
     p.add_argument("--epochs", type=positive_int, default=None, help=_recipe_help("epochs"))
     p.add_argument("--batch-size", type=positive_int, default=None, help=_recipe_help("batch_size"))
     p.add_argument("--optimizer", default=None, choices=tuple(OPTIMIZERS), help=_recipe_help("optimizer"))
-    p.add_argument("--lr", type=float, default=None,
+    p.add_argument("--lr", type=finite_float(*FLOAT_RANGES["lr"]), default=None,
                    help=f"learning rate (the peak one for onecycle); default: the recipe's "
                         f"{DEFAULT_RECIPE['lr']:g} for its optimizer, else the optimizer's own "
                         "(xpnet.train.recipes.OPTIMIZERS)")
-    p.add_argument("--weight-decay", type=float, default=None,
+    p.add_argument("--weight-decay", type=finite_float(*FLOAT_RANGES["weight_decay"]), default=None,
                    help="L2 penalty (decoupled for adamw); the optimizer's default when not given")
-    p.add_argument("--momentum", type=float, default=None,
+    p.add_argument("--momentum", type=finite_float(*FLOAT_RANGES["momentum"]), default=None,
                    help="momentum for the sgd family and rmsprop; the optimizer's default when not given")
     p.add_argument("--scheduler", default=None, choices=SCHEDULERS,
                    help="learning-rate schedule over the run (onecycle: up to --lr, then down); "
                         + _recipe_help("scheduler"))
-    p.add_argument("--shift", type=natural_int, default=None,
+    p.add_argument("--shift", type=bounded_int(0, MAX_SHIFT), default=None,
                    help="augment: move each training image by a random 0 to N pixels each way (0: off); "
                         + _recipe_help("shift"))
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=natural_int, default=None, help="default 0")
     p.add_argument("--out", default=None, help="run folder (else runs/<model>-<dataset>)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
     p.add_argument("--quiet", action="store_true", help="no progress bar or per-epoch lines")
@@ -93,24 +94,25 @@ def _train(args, comm):
     from ..losses import SoftmaxCrossEntropy
     from ..models import get_model
     from ..train import Trainer, describe
+    from ..train import footprint
     from ..train.recipes import build_optimizer, build_scheduler
     backend.keep_freed_memory()
-    _apply_recipe(args)
-    backend.seed(args.seed)
     run_dir = args.out or os.path.join("runs", f"{args.model}-{args.dataset}")
     writer = comm.rank == 0  # the one process that writes the run folder and prints
+    if args.resume:  # process 0 reads the run's settings (refusing conflicting options) and hands them on
+        config, settings = comm.bcast_object((resumed_config(args, run_dir), vars(args)) if writer else None)
+        vars(args).update(settings)
+    else:
+        config = {"model": args.model, "model_kwargs": {}, "dataset": args.dataset}
+    _apply_recipe(args)
+    args.seed = 0 if args.seed is None else args.seed
+    backend.seed(args.seed)
     if not writer:
         comm.barrier()  # process 0 reads first: it downloads a missing data set before the others read it
     raw_train, y_train = load_dataset(args.dataset, "train", root=args.data)
     raw_test, y_test = load_dataset(args.dataset, "test", root=args.data)
     if writer:
         comm.barrier()
-    config = comm.bcast_object(read_config(run_dir) if args.resume and writer else None)
-    if config is None:
-        config = {"model": args.model, "model_kwargs": {}, "dataset": args.dataset}
-    elif (config["model"], config["dataset"]) != (args.model, args.dataset):
-        raise ValueError(f"{run_dir} holds a {config['model']} run on {config['dataset']}: "
-                         f"cannot resume it as {args.model} on {args.dataset}")
     x_test = prepare_images(raw_test, dataset=args.dataset)
     part = dict(rank=comm.rank, world_size=comm.size)
     train_loader = DataLoader(prepare_images(raw_train, dataset=args.dataset), y_train, batch_size=args.batch_size,
@@ -118,13 +120,15 @@ def _train(args, comm):
     test_loader = DataLoader(x_test, y_test, batch_size=max(args.batch_size, 1000), shuffle=False, **part)
 
     model = get_model(config["model"], **config["model_kwargs"])
+    share = -(-min(args.batch_size, len(y_train)) // comm.size)  # this process's part of each global batch
+    footprint.check_batch(model, SoftmaxCrossEntropy(), x_test[0], share)
     if args.sync_bn:
         model = convert_sync_batchnorm(model, comm)
     optimizer = build_optimizer(args.optimizer, model.parameters(), args.lr, weight_decay=args.weight_decay,
                                 momentum=args.momentum)
     scheduler = build_scheduler(args.scheduler, optimizer, args.epochs, len(train_loader))
     trainer = Trainer(model, SoftmaxCrossEntropy(), optimizer, scheduler=scheduler, comm=comm)
-    if writer:
+    if writer and not args.resume:  # a resumed run's config.json is rewritten only once its checkpoint has loaded
         write_json(os.path.join(run_dir, "config.json"), {**config, "train_args": vars(args)})
 
     with warnings.catch_warnings():
@@ -134,6 +138,8 @@ def _train(args, comm):
         history = trainer.fit(train_loader, val_loader=test_loader, epochs=args.epochs, out_dir=run_dir,
                               resume=args.resume, verbose=not args.quiet,
                               metadata=describe(config["model"], config["model_kwargs"], args.dataset))
+    if writer and args.resume:
+        write_json(os.path.join(run_dir, "config.json"), {**config, "train_args": vars(args)})
     result = trainer.evaluate(test_loader)
     if not writer:
         return 0

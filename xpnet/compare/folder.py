@@ -13,6 +13,7 @@ import json
 import shutil
 from pathlib import Path
 
+from ..errors import ConfigError, shown
 from ..io import write_json
 from ..train.trainer import HISTORY
 
@@ -37,11 +38,32 @@ class Settings:
 
 
 def _read_json(path):
+    """The JSON object in `path`; ConfigError when it is not valid JSON or not an object."""
     try:
         with open(path) as f:
-            return json.load(f)
-    except ValueError as exc:
-        raise ValueError(f"{path}: not valid JSON ({exc}); delete it to start that part again") from exc
+            value = json.load(f)
+    except (ValueError, RecursionError) as exc:
+        raise ConfigError(f"{path}: not valid JSON ({shown(str(exc))}); delete it to start that part again") from None
+    if not isinstance(value, dict):
+        raise ConfigError(f"{path}: expected a JSON object, got {shown(value)}; delete it to start that part again")
+    return value
+
+
+# A stored result's entries and their types: what the summary and pictures read from it
+RESULT_TYPES = {"seed": int, "train_images": int, "test_images": int, "test_accuracy": (int, float),
+                "test_seconds": (int, float), "history": list}
+RECORD_KEYS = ("val_acc", "images_per_s")
+
+
+def _check_result(path, result):
+    bad = [k for k, kind in RESULT_TYPES.items() if not isinstance(result.get(k), kind)]
+    history = result.get("history")
+    if not bad and not (history and all(isinstance(r, dict) and all(isinstance(r.get(k), (int, float))
+                                                                    for k in RECORD_KEYS) for r in history)):
+        bad = ["history"]
+    if bad:
+        raise ConfigError(f"{path}: not a finished result ({', '.join(bad)} missing or of the wrong type); "
+                          "delete it to train that variant again")
 
 
 def _check_variant(where, stored, variant):
@@ -85,6 +107,7 @@ class RunFolder:
             return None
         result = _read_json(path)
         _check_variant(path, result.get("variant"), variant)
+        _check_result(path, result)
         return result
 
     def start(self, variant, seed):

@@ -20,6 +20,7 @@ import os
 import numpy as host  # host-side IO: arrays are read on the host and moved to the backend later
 
 from .. import environment
+from ..errors import DataNotFoundError
 from . import download as downloads
 from .idx import DataError, read_idx
 
@@ -27,6 +28,7 @@ FILES = {
     "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
     "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
 }
+SPLIT_SIZES = {"train": 60_000, "test": 10_000}  # images per split: reading never takes more
 
 
 @dataclasses.dataclass(frozen=True)
@@ -61,10 +63,6 @@ DATASETS = {
         ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"),
         mean=0.2860, std=0.3530, system_dirs=("/usr/share/datasets/fashion-mnist",), fit_box=28, centre="box"),
 }
-
-
-class DataNotFoundError(FileNotFoundError):
-    """A data set's files are not on this machine and could not be downloaded; says where to put them."""
 
 
 def get(name):
@@ -162,11 +160,16 @@ def load_dataset(name, split="train", root=None, download=True, progress=True):
     ds = get(name)
     folder = locate(ds.name, split, root, download, progress)
     image_file, label_file = (file_path(folder, b) for b in FILES[split])
-    images = read_idx(image_file, ndim=3, what="image data")
-    labels = read_idx(label_file, ndim=1, what="label data")
-    if images.shape[1:] != ds.image_shape:
-        raise DataError(f"{image_file}: expected {ds.title} images of shape {ds.image_shape}, "
-                        f"found {images.shape[1:]}")
+    try:
+        images = read_idx(image_file, ndim=3, what=f"{ds.title} image data", max_items=SPLIT_SIZES[split],
+                          item_shape=ds.image_shape)
+    except DataError as exc:
+        raise DataError(f"{exc} (the data set's images are {ds.image_shape}, at most {SPLIT_SIZES[split]:,} "
+                        f"in the {split} split)") from None
+    labels = read_idx(label_file, ndim=1, what="label data", max_items=SPLIT_SIZES[split])
+    if len(images) == 0:
+        raise DataError(f"{image_file}: holds no images (expected up to {SPLIT_SIZES[split]:,} {ds.title} "
+                        f"{split} images)")
     if len(images) != len(labels):
         raise DataError(f"{folder}: {len(images)} images in {os.path.basename(image_file)} but "
                         f"{len(labels)} labels in {os.path.basename(label_file)}")

@@ -1,80 +1,99 @@
 """Fetching data-set files from their public mirrors, verified, into a folder.
 
-Each file is checked against the SHA-256 of its decompressed contents. The
-mirrors serve the official gzip files, and re-compressed copies (such as
-Debian's Fashion-MNIST package) hold the same bytes once decompressed, so one
-table verifies both. A download streams into a temp file beside its
-destination, is verified, then renamed into place: a failed, truncated or
-rejected download never leaves a file behind. Tests replace `MIRRORS` and
-`SHA256` entries to serve small files from a local server.
+Each file is checked against the size and SHA-256 of the official gzip file,
+as downloaded: nothing is decompressed before it verifies (reading it later
+decompresses no more than its IDX header and the data set promise,
+xpnet.data.idx). Mirrors are HTTPS only. A download streams into a temp file
+beside its destination, stops at the size the table gives, is verified, then
+renamed into place: a failed, truncated, oversized or rejected download never
+leaves a file behind. Tests replace `MIRRORS`, `SHA256` and `SIZES` entries to
+serve small files from a local server over plain HTTP, which `PLAIN_HTTP_HOSTS`
+allows for them.
 """
 import hashlib
 import http.client
 import os
+import urllib.parse
 import urllib.request
 
 from tqdm import tqdm
 
+from ..errors import XpnetError
 from ..io import atomic_write
-from .idx import DataError, read_bytes
 
 # Base URLs tried in order; each holds "<file>.gz".
 MIRRORS = {
     "mnist": ["https://ossci-datasets.s3.amazonaws.com/mnist/",
               "https://storage.googleapis.com/cvdf-datasets/mnist/"],
-    "fashion-mnist": ["http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/"],
+    "fashion-mnist": ["https://fashion-mnist.s3.eu-central-1.amazonaws.com/",  # the S3 bucket's HTTPS endpoint
+                      "https://raw.githubusercontent.com/zalandoresearch/fashion-mnist/master/data/fashion/"],
 }
 
-# SHA-256 of each file's decompressed contents (computed from the official files).
+# SHA-256 and size in bytes of each official gzip file, as served.
 SHA256 = {
     "mnist": {
-        "train-images-idx3-ubyte": "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db",
-        "train-labels-idx1-ubyte": "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5",
-        "t10k-images-idx3-ubyte": "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7",
-        "t10k-labels-idx1-ubyte": "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2",
+        "train-images-idx3-ubyte": "440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609",
+        "train-labels-idx1-ubyte": "3552534a0a558bbed6aed32b30c495cca23d567ec52cac8be1a0730e8010255c",
+        "t10k-images-idx3-ubyte": "8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6",
+        "t10k-labels-idx1-ubyte": "f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6",
     },
     "fashion-mnist": {
-        "train-images-idx3-ubyte": "c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888",
-        "train-labels-idx1-ubyte": "bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9",
-        "t10k-images-idx3-ubyte": "5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b",
-        "t10k-labels-idx1-ubyte": "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34",
+        "train-images-idx3-ubyte": "3aede38d61863908ad78613f6a32ed271626dd12800ba2636569512369268a84",
+        "train-labels-idx1-ubyte": "a04f17134ac03560a47e3764e11b92fc97de4d1bfaf8ba1a3aa29af54cc90845",
+        "t10k-images-idx3-ubyte": "346e55b948d973a97e58d2351dde16a484bd415d4595297633bb08f03db6a073",
+        "t10k-labels-idx1-ubyte": "67da17c76eaffca5446c3361aaab5c3cd6d1c2608764d35dfb1850b086bf8dd5",
     },
 }
+SIZES = {
+    "mnist": {"train-images-idx3-ubyte": 9_912_422, "train-labels-idx1-ubyte": 28_881,
+              "t10k-images-idx3-ubyte": 1_648_877, "t10k-labels-idx1-ubyte": 4_542},
+    "fashion-mnist": {"train-images-idx3-ubyte": 26_421_880, "train-labels-idx1-ubyte": 29_515,
+                      "t10k-images-idx3-ubyte": 4_422_102, "t10k-labels-idx1-ubyte": 5_148},
+}
+PLAIN_HTTP_HOSTS = ()  # hosts that may be fetched over http:// (tests: their local server, "127.0.0.1")
 
 _CHUNK = 1 << 16
 
 
-class DownloadError(OSError):
+class DownloadError(XpnetError, OSError):
     """A file could not be fetched or did not verify; the message names the URL and why."""
 
 
-def content_sha256(path):
-    """SHA-256 hex digest of the file's contents after decompressing (raises DataError if corrupt)."""
-    return hashlib.sha256(read_bytes(path)).hexdigest()
+def _check_url(url):
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme != "https" and not (parts.scheme == "http" and parts.hostname in PLAIN_HTTP_HOSTS):
+        raise DownloadError(f"{url}: only https:// mirrors are used (a download must not be open to tampering)")
 
 
-def fetch(url, dest, sha256, progress=True, timeout=60):
-    """Download `url` to `dest` atomically, with a progress bar, checking the contents' SHA-256."""
+def fetch(url, dest, sha256, progress=True, timeout=60, size=None):
+    """Download `url` to `dest` atomically, with a progress bar, checking the SHA-256 of the bytes as
+    downloaded; with `size`, a download announcing or sending more bytes than that stops there."""
+    _check_url(url)
     try:
         with atomic_write(dest) as out:
+            digest = hashlib.sha256()
             with urllib.request.urlopen(url, timeout=timeout) as resp:
                 total = int(resp.headers.get("Content-Length") or 0) or None
+                if size is not None and total is not None and total > size:
+                    raise DownloadError(f"{url}: announces {total} bytes, expected {size}")
                 received = 0
                 with tqdm(total=total, unit="B", unit_scale=True, unit_divisor=1024,
                           desc=os.path.basename(dest), disable=not progress) as bar:
                     while chunk := resp.read(_CHUNK):
-                        out.write(chunk)
                         received += len(chunk)
+                        if size is not None and received > size:
+                            raise DownloadError(f"{url}: sent more than the {size} bytes expected")
+                        out.write(chunk)
+                        digest.update(chunk)
                         bar.update(len(chunk))
             if total is not None and received != total:
                 raise DownloadError(f"{url}: truncated download, received {received} of {total} bytes")
-            out.flush()
-            digest = content_sha256(out.name)
-            if digest != sha256:
-                raise DownloadError(f"{url}: checksum mismatch, contents have SHA-256 {digest}, expected {sha256}")
+            if digest.hexdigest() != sha256:
+                raise DownloadError(f"{url}: checksum mismatch, the file has SHA-256 {digest.hexdigest()}, "
+                                    f"expected {sha256}")
     except DownloadError:
         raise
-    except (OSError, http.client.HTTPException, DataError) as exc:
+    except (OSError, http.client.HTTPException) as exc:
         raise DownloadError(f"{url}: {exc}") from exc
     return dest
 
@@ -91,7 +110,7 @@ def download(name, bases, folder, progress=True):
         for mirror in MIRRORS[name]:
             try:
                 paths.append(fetch(mirror.rstrip("/") + "/" + file, os.path.join(folder, file),
-                                   SHA256[name][base], progress))
+                                   SHA256[name][base], progress, size=SIZES.get(name, {}).get(base)))
                 break
             except DownloadError as exc:
                 errors.append(str(exc))

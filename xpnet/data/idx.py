@@ -8,59 +8,89 @@ so a truncated download or a swapped file is told apart from a bug.
 """
 import gzip
 import math
+import os
 import struct
 import zlib
 
 import numpy as host  # host-side file IO: the data is read on the host, moved to the backend later
 
+from ..errors import DataError
 from ..io import write_bytes
 
 UBYTE = 0x08
 
 
-class DataError(ValueError):
-    """A data file that exists but is not what it should be (corrupt, truncated, wrong kind)."""
+GZIP_MAX_RATIO = 1032  # deflate never expands more than about 1032:1, so a .gz of n bytes holds at most this * n
 
 
-def read_bytes(path):
-    """The (decompressed) contents of `path`; gzip is recognised by its magic bytes, not the name."""
-    with open(path, "rb") as f:
-        raw = f.read()
-    if raw[:2] != b"\x1f\x8b":
-        return raw
+def _open(path):
+    """(binary file object of the (decompressed) contents, the file's size, whether it is gzip)."""
+    f = open(path, "rb")
+    size = os.fstat(f.fileno()).st_size
+    compressed = f.read(2) == b"\x1f\x8b"
+    f.seek(0)
+    return (gzip.GzipFile(fileobj=f, mode="rb") if compressed else f), size, compressed
+
+
+def _read(f, n, path):
+    """Up to `n` bytes from (decompressed) file `f`, read in chunks so that only what is there is allocated;
+    a damaged gzip stream is a DataError naming `path`."""
+    chunks, left = [], n
     try:
-        return gzip.decompress(raw)
+        while left > 0 and (chunk := f.read(min(left, 1 << 20))):
+            chunks.append(chunk)
+            left -= len(chunk)
     except (EOFError, OSError, zlib.error) as exc:
         raise DataError(f"{path}: corrupt or truncated gzip file ({exc}); delete it and download it again") from exc
+    return b"".join(chunks)
 
 
-def read_idx(path, ndim=None, what="data"):
-    """Read an unsigned-byte IDX file into a NumPy uint8 array.
+def read_idx(path, ndim=None, what="data", max_items=None, item_shape=None):
+    """Read an unsigned-byte IDX file (raw or gzip, told by its magic bytes) into a NumPy uint8 array.
 
-    `ndim`, when given, is the number of dimensions the caller expects (3 for
-    images, 1 for labels), which catches a labels file given for images.
-    `what` names the contents in error messages ("image data").
+    `ndim`, when given, is the number of dimensions the caller expects (3 for images, 1 for labels),
+    which catches a labels file given for images; `what` names the contents in error messages
+    ("image data"). `max_items` bounds the first dimension and `item_shape` fixes the others, as a data
+    set promises them. Everything is checked from the header before the data is read, and no more than
+    the header announces is ever decompressed, so a gzip bomb costs no more than an honest file.
     """
-    data = read_bytes(path)
-    if len(data) < 4 or data[:2] != b"\0\0":
-        raise DataError(f"{path}: not an IDX file (magic number {data[:4].hex() or 'missing'}, "
-                        "expected 0x000008dd)")
-    kind, dims_count = data[2], data[3]
-    if kind != UBYTE:
-        raise DataError(f"{path}: IDX element type 0x{kind:02x} is not supported, expected 0x08 (unsigned byte)")
-    if dims_count == 0 or (ndim is not None and dims_count != ndim):
-        expected = f"{ndim}" if ndim is not None else "at least 1"
-        raise DataError(f"{path}: expected {expected} dimension(s) for {what}, found {dims_count}; "
-                        "is this the right file?")
-    header = 4 + 4 * dims_count
-    if len(data) < header:
-        raise DataError(f"{path}: truncated IDX header: expected {header} bytes, found {len(data)}")
-    shape = struct.unpack(f">{dims_count}I", data[4:header])
-    expected = math.prod(shape)
-    if len(data) - header != expected:
-        raise DataError(f"{path}: expected {expected} bytes of {what} for shape {shape}, "
-                        f"found {len(data) - header}")
-    return host.frombuffer(data, dtype=host.uint8, offset=header).reshape(shape).copy()
+    raw, size, compressed = _open(path)
+    with raw:
+        magic = _read(raw, 4, path)
+        if len(magic) < 4 or magic[:2] != b"\0\0":
+            raise DataError(f"{path}: not an IDX file (magic number {magic.hex() or 'missing'}, expected 0x000008dd)")
+        kind, dims_count = magic[2], magic[3]
+        if kind != UBYTE:
+            raise DataError(f"{path}: IDX element type 0x{kind:02x} is not supported, expected 0x08 (unsigned byte)")
+        if dims_count == 0 or (ndim is not None and dims_count != ndim):
+            expected = f"{ndim}" if ndim is not None else "at least 1"
+            raise DataError(f"{path}: expected {expected} dimension(s) for {what}, found {dims_count}; "
+                            "is this the right file?")
+        dims = _read(raw, 4 * dims_count, path)
+        if len(dims) < 4 * dims_count:
+            raise DataError(f"{path}: truncated IDX header: expected {4 + 4 * dims_count} bytes, found "
+                            f"{4 + len(dims)}")
+        shape = struct.unpack(f">{dims_count}I", dims)
+        _check_promise(path, shape, what, max_items, item_shape)
+        expected = math.prod(shape)
+        if compressed and expected > GZIP_MAX_RATIO * size:
+            raise DataError(f"{path}: its header announces {expected:,} bytes of {what} for shape {shape}, more than "
+                            f"a {size:,}-byte gzip file can hold: truncated or damaged")
+        if not compressed and size - 4 - 4 * dims_count != expected:
+            raise DataError(f"{path}: expected {expected} bytes of {what} for shape {shape}, "
+                            f"found {size - 4 - 4 * dims_count}")
+        data = _read(raw, expected + 1, path)  # one byte more than announced tells a longer gzip stream
+        if len(data) != expected:
+            found = f"more than {expected}" if len(data) > expected else len(data)
+            raise DataError(f"{path}: expected {expected} bytes of {what} for shape {shape}, found {found}")
+    return host.frombuffer(data, dtype=host.uint8).reshape(shape).copy()
+
+
+def _check_promise(path, shape, what, max_items, item_shape):
+    if item_shape is not None and tuple(shape[1:]) != tuple(item_shape):
+        raise DataError(f"{path}: expected {what} of shape {tuple(item_shape)} per item, found {tuple(shape[1:])}")
+    if max_items is not None and shape[0] > max_items:
+        raise DataError(f"{path}: its header announces {shape[0]:,} items of {what}, expected at most {max_items:,}")
 
 
 def write_idx(path, array, compress=None):

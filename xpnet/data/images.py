@@ -15,8 +15,11 @@ ratio, to fit a 20x20 box, then placed in the 28x28 frame with its centre of mas
 Host-side (Pillow and `numpy as host`); Pillow is imported when a picture is read.
 """
 import os
+import warnings
 
 import numpy as host  # host-side image arithmetic, before anything goes to the backend
+
+from ..errors import ImageError
 
 _INSTALL_HINT = 'reading pictures needs Pillow: pip install "xpnet[plot]"'
 NOISE = 0.1  # ink fainter than this fraction of the brightest is dropped
@@ -33,22 +36,78 @@ def _pillow():
 def read_gray(path):
     """The picture at `path` (PNG, JPEG or anything Pillow reads) as float (H, W) gray levels 0..255.
 
-    A missing file is a FileNotFoundError, one Pillow cannot read a ValueError, both naming it.
+    8-bit pictures keep their levels; 16-bit ones are scaled (65535 -> 255), float ones are taken as
+    0..1 (or 0..255) and refused with NaN or infinite pixels. The size is checked before decoding
+    (at most MAX_PIXELS; a JPEG is decoded at a reduced scale first), and a picture wider or taller than
+    WORK_SIDE is reduced by whole factors before any float arithmetic, so memory stays bounded.
+    A missing file is a FileNotFoundError; one Pillow cannot read, or out of those bounds, an ImageError
+    (a ValueError); both name the file.
     """
     Image, ImageOps, UnidentifiedImageError = _pillow()
     if not os.path.isfile(path):
         raise FileNotFoundError(f"{path}: no such file (expected a PNG or JPEG picture)")
     try:
-        with Image.open(path) as picture:
-            picture = ImageOps.exif_transpose(picture)
-            if picture.mode in ("RGBA", "LA", "PA") or "transparency" in picture.info:
-                paper = Image.new("RGBA", picture.size, "white")
-                picture = Image.alpha_composite(paper, picture.convert("RGBA"))
-            gray = host.asarray(picture.convert("L"), dtype=host.float64)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as picture:
+                if picture.format == "JPEG":
+                    picture.draft("L", (WORK_SIDE, WORK_SIDE))  # decode at 1/2, 1/4 or 1/8 scale when that suffices
+                _check_size(picture.size, path)
+                picture = ImageOps.exif_transpose(picture)
+                if picture.mode in ("RGBA", "LA", "PA") or "transparency" in picture.info:
+                    picture = _reduced(picture.convert("RGBA"))
+                    paper = Image.new("RGBA", picture.size, "white")
+                    picture = Image.alpha_composite(paper, picture)
+                return _levels(_reduced(picture if picture.mode in _SCALES else picture.convert("L")), path)
+    except ImageError:
+        raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise ImageError(f"{path}: too many pixels to read safely ({exc}; expected at most {MAX_PIXELS:,})") from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
-        raise ValueError(f"{path}: not a picture Pillow can read, or a damaged one "
+        raise ImageError(f"{path}: not a picture Pillow can read, or a damaged one "
                          f"(expected a PNG or JPEG file; {exc})") from exc
-    return gray
+
+
+MAX_PIXELS = 40_000_000  # larger pictures are refused before decoding (a JPEG is measured at its reduced scale)
+WORK_SIDE = 1024         # pictures are reduced to at most about this many pixels per side before float work
+_SCALES = {"L": 1.0, "I;16": 255 / 65535, "I;16B": 255 / 65535, "I;16L": 255 / 65535, "I;16N": 255 / 65535,
+           "I": 255 / 65535, "F": None}  # gray modes kept as they are, and the factor to 0..255 (F: by range)
+
+
+def _check_size(size, path):
+    width, height = size
+    if width * height > MAX_PIXELS:
+        raise ImageError(f"{path}: {width}x{height} pixels, more than the {MAX_PIXELS:,} a picture may have "
+                         "(a photo is fine; this may be a decompression bomb)")
+
+
+def _reduced(picture):
+    """`picture` reduced by a whole factor (box average) so its longer side is at most about WORK_SIDE."""
+    factor = -(-max(picture.size) // WORK_SIDE)
+    if factor <= 1:
+        return picture
+    if picture.mode.startswith("I;16"):
+        picture = picture.convert("I")
+    return picture.reduce(factor)
+
+
+def _levels(picture, path):
+    """Gray levels 0..255 (float64) of a picture in one of the `_SCALES` modes."""
+    mode = picture.mode
+    gray = host.asarray(picture, dtype=host.float64)
+    if mode in _SCALES and _SCALES[mode] is not None:
+        if mode == "I" and gray.size and (gray.min() < 0 or gray.max() > 65535):
+            raise ImageError(f"{path}: 32-bit integer pixels from {gray.min():g} to {gray.max():g}, expected "
+                             "0..65535 (16-bit)")
+        return gray * _SCALES[mode] if _SCALES[mode] != 1.0 else gray
+    if not host.isfinite(gray).all():
+        raise ImageError(f"{path}: a floating-point picture with NaN or infinite pixels")
+    low, high = (float(gray.min()), float(gray.max())) if gray.size else (0.0, 0.0)
+    if low >= 0 and high <= 1:
+        return gray * 255
+    if low >= 0 and high <= 255:
+        return gray
+    raise ImageError(f"{path}: floating-point pixels from {low:g} to {high:g}, expected 0..1 or 0..255")
 
 
 def _ink(gray):
@@ -104,4 +163,4 @@ def load_picture(path, image_size=(28, 28), fit_box=20, centre="mass"):
     try:
         return frame(gray, image_size, fit_box, centre)
     except ValueError as exc:
-        raise ValueError(f"{path}: {exc}") from exc
+        raise ImageError(f"{path}: {exc}") from exc

@@ -15,19 +15,20 @@ class Sequential(Layer):
             self.append(layer)
 
     def _input_children(self):
-        return [self[0]] if self._children else []
+        return [getattr(self, next(iter(self._children)))] if self._children else []
 
     def append(self, layer):
         if not isinstance(layer, Layer):
             raise TypeError(f"Sequential takes Layer instances, got {type(layer).__name__}")
         setattr(self, str(len(self._children)), layer)
-        self.needs_input_grad = self.needs_input_grad  # a first layer added now gets the setting
+        if len(self._children) == 1:  # a first layer gets the setting; appending the n-th layer costs O(1)
+            layer.needs_input_grad = self.needs_input_grad
         return self
 
     def __getitem__(self, index):
-        layers = [getattr(self, name) for name in self._children]
         if not isinstance(index, slice):
-            return layers[index]
+            return getattr(self, list(self._children)[index])
+        layers = [getattr(self, name) for name in self._children]
         part = Sequential()
         for i, layer in enumerate(layers[index]):
             setattr(part, str(i), layer)  # not append(): the shared layers keep their needs_input_grad

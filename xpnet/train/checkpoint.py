@@ -21,12 +21,14 @@ one, never a mix: if it stopped between the renames, the previous one is at
 import hashlib
 import json
 import os
+import re
 import shutil
 from pathlib import Path
 
 import numpy as host  # host-side checkpoint arrays only
 
 from ..backend import backend_of, get_rng_state, set_rng_state, to_numpy
+from ..errors import ModelFileError, shown
 from ..io import temp_path, write_bytes, write_json
 from . import model_file
 
@@ -57,6 +59,15 @@ def _commit(tmp, path):
         os.replace(path, old)
     os.replace(tmp, path)
     shutil.rmtree(old, ignore_errors=True)
+
+
+def _remove_stale(path):
+    """Delete the temporary folders that saves of `path` killed before they could clean up left behind
+    (`.<name>.<12 hex digits>.tmp`, as io.temp_path names them)."""
+    pattern = re.compile(rf"\.{re.escape(path.name)}\.[0-9a-f]{{12}}\.tmp")
+    for entry in path.parent.iterdir():
+        if pattern.fullmatch(entry.name) and entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry, ignore_errors=True)
 
 
 # -- nested state <-> JSON + named arrays ----------------------------------------
@@ -151,6 +162,7 @@ def save_checkpoint(path, model, optimizer=None, scheduler=None, epoch=0, extra=
              TRAINING_FILE: model_file.to_bytes(arrays)}
     state["files"] = {name: hashlib.sha256(blob).hexdigest() for name, blob in blobs.items()}
     path.parent.mkdir(parents=True, exist_ok=True)
+    _remove_stale(path)
     tmp = temp_path(path)
     tmp.mkdir()  # permissions 0o777 & ~umask, like any folder the user makes
     try:
@@ -174,23 +186,59 @@ def load_checkpoint(path, model, optimizer=None, scheduler=None, loader=None, re
     state_file = folder / STATE_FILE
     if not state_file.is_file():
         raise FileNotFoundError(f"no checkpoint at {path} (expected {state_file})")
-    try:
-        state = json.loads(state_file.read_text())
-        if state.get("format") != FORMAT or state.get("version") != VERSION:
-            raise ValueError(f"format {state.get('format')!r} version {state.get('version')!r}, "
-                             f"expected {FORMAT!r} version {VERSION}")
-        hashes = [state["files"][MODEL_FILE], state["files"][TRAINING_FILE]]
-    except (ValueError, KeyError, TypeError, AttributeError) as exc:
-        raise ValueError(f"{state_file}: not a valid xpnet checkpoint state file ({exc})") from exc
-    weights, _ = model_file.read(folder / MODEL_FILE, hashes[0])
+    state = _read_state(state_file)
+    hashes = [state["files"][MODEL_FILE], state["files"][TRAINING_FILE]]
+    weights, _ = model_file.read(folder / MODEL_FILE, hashes[0], fits=model_file.fits_model(model, folder / MODEL_FILE))
     arrays, _ = model_file.read(folder / TRAINING_FILE, hashes[1])
     try:
         model.load_state_dict(weights)
     except ValueError as exc:
-        raise ValueError(f"{folder / MODEL_FILE}: weights do not fit the model: {exc}") from exc
+        raise ModelFileError(f"{folder / MODEL_FILE}: weights do not fit the model: {exc}") from exc
+    try:
+        decoded = {what: _decode(state[what], arrays) for what in ("optimizer", "scheduler", "loader", "rng", "extra")}
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ModelFileError(f"{state_file}: its state refers to arrays {TRAINING_FILE} does not hold "
+                             f"({shown(str(exc))})") from None
     for what, obj in (("optimizer", optimizer), ("scheduler", scheduler), ("loader", loader)):
         if obj is not None:
-            _restore(state_file, what, obj, _decode(state[what], arrays))
+            _restore(state_file, what, obj, decoded[what])
     if restore_rng:
-        set_rng_state(_decode(state["rng"], arrays))
-    return {"epoch": state["epoch"], "extra": _decode(state["extra"], arrays), "history": state["history"]}
+        try:
+            set_rng_state(decoded["rng"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ModelFileError(f"{state_file}: random generator state does not fit ({shown(str(exc))})") from None
+    return {"epoch": state["epoch"], "extra": decoded["extra"], "history": state["history"]}
+
+
+MAX_STATE_BYTES = 64 << 20  # state.json holds numbers and references, the arrays are in training.safetensors
+
+
+def _read_state(state_file):
+    """state.json parsed and its fields type-checked (ModelFileError naming the field otherwise)."""
+    def bad(what):
+        return ModelFileError(f"{state_file}: not a valid xpnet checkpoint state file ({what})")
+    if state_file.stat().st_size > MAX_STATE_BYTES:
+        raise bad(f"{state_file.stat().st_size:,} bytes, expected at most {MAX_STATE_BYTES:,}")
+    try:
+        state = json.loads(state_file.read_text())
+    except (ValueError, RecursionError) as exc:
+        raise bad(f"not JSON: {shown(str(exc))}") from None
+    if not isinstance(state, dict):
+        raise bad(f"expected a JSON object, got {shown(state)}")
+    if state.get("format") != FORMAT or state.get("version") != VERSION:
+        raise bad(f"format {shown(state.get('format'))} version {shown(state.get('version'))}, expected "
+                  f"{FORMAT!r} version {VERSION}")
+    files = state.get("files")
+    if not isinstance(files, dict) or not all(isinstance(files.get(n), str) and len(files[n]) == 64
+                                              for n in (MODEL_FILE, TRAINING_FILE)):
+        raise bad(f"files {shown(files)}, expected the SHA-256 of {MODEL_FILE} and {TRAINING_FILE}")
+    epoch = state.get("epoch")
+    if not isinstance(epoch, int) or isinstance(epoch, bool) or epoch < 0:
+        raise bad(f"epoch {shown(epoch)}, expected an integer >= 0")
+    history = state.get("history")
+    if not isinstance(history, list) or not all(isinstance(r, dict) for r in history) or len(history) > epoch:
+        raise bad(f"history {shown(history)}, expected a list of at most {epoch} per-epoch records")
+    for what in ("optimizer", "scheduler", "loader", "rng", "extra"):
+        if what not in state:
+            raise bad(f"no {what!r} entry")
+    return state

@@ -33,6 +33,9 @@ def classify(model, paths, preprocessing, classes, top=3):
         saved = model.training
         probs = to_numpy(Softmax(dim=1)(model.eval()(asarray(x))))
         model.train(saved)
+        if probs.ndim != 2 or probs.shape[1] != len(classes):
+            raise ValueError(f"the model gives {probs.shape[1] if probs.ndim == 2 else probs.shape[1:]} outputs per "
+                             f"picture but {len(classes)} class names were given: expected one name per output")
         for result, p in zip((r for r in results if "error" not in r), probs):
             best = host.argsort(-p, kind="stable")[:top]
             result["top"] = [{"class": classes[i], "index": int(i), "probability": float(p[i])} for i in best]

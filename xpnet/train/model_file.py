@@ -22,16 +22,24 @@ is reported by name with what was expected, never as a parser's traceback.
 """
 import hashlib
 import json
+import math
+import os
 import struct
 from pathlib import Path
 
 from safetensors import numpy as st_numpy
 
 from ..data.datasets import get
+from ..errors import ModelFileError, shown
 from ..models import get_model
+from . import metadata as schema
 
-JSON_KEYS = ("model_kwargs", "classes", "preprocessing")
+JSON_KEYS = schema.JSON_KEYS
 _LENGTH = struct.Struct("<Q")  # a safetensors file starts with its header's length, a little-endian uint64
+MAX_HEADER_BYTES = 16 << 20    # a header lists names, shapes and offsets: a model with 10^5 tensors fits
+_EXPECTED = "expected a safetensors file: an 8-byte header length, a JSON header, then the tensor data"
+DTYPES = {"BOOL": 1, "U8": 1, "I8": 1, "I16": 2, "U16": 2, "F16": 2, "I32": 4, "U32": 4, "F32": 4, "I64": 8,
+          "U64": 8, "F64": 8}  # the safetensors dtypes NumPy holds, and their bytes per element
 
 
 def describe(model=None, model_kwargs=None, dataset=None):
@@ -66,87 +74,174 @@ def to_bytes(state, metadata=None):
     return st_numpy.save(dict(state), metadata=_check_metadata(metadata))
 
 
-def _contents(file):
+class Header(dict):
+    """A safetensors file's checked header: tensor name -> {"dtype", "shape", "data_offsets"}, with
+    `.metadata` (the raw `__metadata__` strings), `.numbers` (elements over all tensors) and `.size`."""
+
+
+def _open(file):
     try:
-        return Path(file).read_bytes()
+        return open(file, "rb")
     except FileNotFoundError:
         raise FileNotFoundError(f"{file} does not exist (expected a .safetensors file)") from None
     except IsADirectoryError:
         raise IsADirectoryError(f"{file} is a folder, expected a .safetensors file") from None
 
 
-def _header(data, file):
-    """The parsed JSON header of safetensors bytes `data`, after checking that the file is whole."""
-    expected = "expected a safetensors file: an 8-byte header length, a JSON header, then the tensor data"
-    if len(data) < _LENGTH.size:
-        raise ValueError(f"{file}: {len(data)} bytes, too short for a safetensors file ({expected})")
-    (size,) = _LENGTH.unpack_from(data)
-    if size > len(data) - _LENGTH.size:
-        raise ValueError(f"{file}: truncated or not a safetensors file: it announces a {size}-byte header but "
-                         f"{len(data) - _LENGTH.size} bytes follow ({expected})")
+def read_header(file):
+    """The checked header of safetensors file `file`, read without its tensor data.
+
+    The header is read only when its announced length is plausible, and checked whole before any
+    tensor is read: a JSON object whose tensors have a known dtype, a shape, and byte ranges that
+    match the shape and tile the data exactly, the data being as long as the file says.
+    """
+    with _open(file) as f:
+        size = os.fstat(f.fileno()).st_size
+        if size < _LENGTH.size:
+            raise ModelFileError(f"{file}: {size} bytes, too short for a safetensors file ({_EXPECTED})")
+        (length,) = _LENGTH.unpack(f.read(_LENGTH.size))
+        if length > size - _LENGTH.size:
+            raise ModelFileError(f"{file}: truncated or not a safetensors file: it announces a {length}-byte header "
+                                 f"but {size - _LENGTH.size} bytes follow ({_EXPECTED})")
+        if length > MAX_HEADER_BYTES:
+            raise ModelFileError(f"{file}: its header announces {length:,} bytes, more than the {MAX_HEADER_BYTES:,} "
+                                 f"xpnet reads ({_EXPECTED})")
+        text = f.read(length)
     try:
-        header = json.loads(data[_LENGTH.size:_LENGTH.size + size])
-    except (ValueError, UnicodeDecodeError):
-        header = None
-    if not isinstance(header, dict):
-        raise ValueError(f"{file}: not a safetensors file: its header is not a JSON object ({expected})")
-    ends = [t["data_offsets"][1] for k, t in header.items() if k != "__metadata__" and isinstance(t, dict)
-            and isinstance(t.get("data_offsets"), list) and len(t["data_offsets"]) == 2]
-    present = len(data) - _LENGTH.size - size
-    if ends and max(ends) > present:
-        raise ValueError(f"{file}: truncated: its header lists {max(ends)} bytes of tensor data, {present} are there")
+        text = text.decode("utf-8")
+        if schema._json_depth(text) > schema.MAX_JSON_DEPTH:
+            raise ValueError("nested too deep")
+        raw = json.loads(text)
+    except (ValueError, RecursionError):
+        raw = None
+    if not isinstance(raw, dict):
+        raise ModelFileError(f"{file}: not a safetensors file: its header is not a JSON object ({_EXPECTED})")
+    header = Header()
+    header.metadata = raw.pop("__metadata__", None) or {}
+    if not isinstance(header.metadata, dict) or not all(isinstance(v, str) for v in header.metadata.values()):
+        raise ModelFileError(f"{file}: its __metadata__ is not a JSON object of strings (safetensors metadata)")
+    ranges = []
+    for name, entry in raw.items():
+        header[name] = _tensor_entry(file, name, entry)
+        ranges.append((*header[name]["data_offsets"], name))
+    header.size, header.numbers = size - _LENGTH.size - length, sum(math.prod(t["shape"]) for t in header.values())
+    end = 0
+    for begin, stop, name in sorted(ranges):
+        if begin != end:
+            raise ModelFileError(f"{file}: tensor {shown(name)}'s data starts at byte {begin}, expected {end} "
+                                 "(tensor data must follow each other without gaps or overlaps)")
+        end = stop
+    if end > header.size:
+        raise ModelFileError(f"{file}: truncated: its header lists {end} bytes of tensor data, {header.size} are there")
+    if end < header.size:
+        raise ModelFileError(f"{file}: {header.size - end} bytes after the tensor data its header lists ({_EXPECTED})")
     return header
 
 
-def read(file, sha256=None):
+def _tensor_entry(file, name, entry):
+    """One tensor's header entry, checked: known dtype, shape of sizes >= 0, offsets that fit the shape."""
+    what = f"{file}: tensor {shown(name)}"
+    if not isinstance(entry, dict) or set(entry) != {"dtype", "shape", "data_offsets"}:
+        raise ModelFileError(f"{what}: expected an entry with dtype, shape and data_offsets, got {shown(entry)}")
+    dtype, shape, offsets = entry["dtype"], entry["shape"], entry["data_offsets"]
+    if dtype not in DTYPES:
+        raise ModelFileError(f"{what}: dtype {shown(dtype)}, expected one of {', '.join(DTYPES)}")
+    if (not isinstance(shape, list) or len(shape) > 8
+            or not all(isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape)):
+        raise ModelFileError(f"{what}: shape {shown(shape)}, expected a list of at most 8 sizes >= 0")
+    if (not isinstance(offsets, list) or len(offsets) != 2
+            or not all(isinstance(o, int) and not isinstance(o, bool) and o >= 0 for o in offsets)):
+        raise ModelFileError(f"{what}: data_offsets {shown(offsets)}, expected [begin, end] byte offsets")
+    if offsets[1] - offsets[0] != math.prod(shape) * DTYPES[dtype]:
+        raise ModelFileError(f"{what}: data_offsets {offsets} span {offsets[1] - offsets[0]} bytes, but "
+                             f"{dtype} {shape} needs {math.prod(shape) * DTYPES[dtype]}")
+    return entry
+
+
+def _sha256(file):
+    digest = hashlib.sha256()
+    with _open(file) as f:
+        while chunk := f.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def read(file, sha256=None, fits=None):
     """(arrays, metadata strings) of safetensors file `file`; checks its SHA-256 when given.
 
-    Every failure names the file: FileNotFoundError when missing, ValueError when it is not
-    a whole safetensors file or the checksum differs.
+    The checksum is compared first, then the header is read and checked (`read_header`), then
+    `fits(header)` when given (a check that may refuse the file before its data is read), then the data. Every failure names the file:
+    FileNotFoundError when missing, ModelFileError (a ValueError) when it is not a whole safetensors
+    file, does not fit, or the checksum differs.
     """
-    data = _contents(file)
-    if sha256 is not None and hashlib.sha256(data).hexdigest() != sha256:
-        raise ValueError(f"{file}: checksum mismatch with the checkpoint's state file (corrupt, truncated or replaced)")
-    header = _header(data, file)
+    if sha256 is not None and _sha256(file) != sha256:  # read in chunks: memory stays bounded
+        raise ModelFileError(f"{file}: checksum mismatch with the checkpoint's state file (corrupt, truncated or "
+                             "replaced)")
+    header = read_header(file)
+    if fits is not None:
+        fits(header)
     try:
-        arrays = st_numpy.load(data)
+        arrays = st_numpy.load_file(str(file))
     except Exception as exc:  # safetensors raises its own SafetensorError for what the checks above let through
-        raise ValueError(f"{file}: not a valid safetensors file ({exc})") from exc
-    return arrays, dict(header.get("__metadata__") or {})
+        raise ModelFileError(f"{file}: not a valid safetensors file ({shown(str(exc))})") from exc
+    return arrays, dict(header.metadata)
 
 
 def read_metadata(file):
-    """The metadata of model file `file`, JSON values decoded ({} for a file saved without any)."""
-    meta = dict(_header(_contents(file), file).get("__metadata__") or {})
-    for key in JSON_KEYS:
-        if key in meta:
-            try:
-                meta[key] = json.loads(meta[key])
-            except ValueError as exc:
-                raise ValueError(f"{file}: metadata {key!r} is not valid JSON ({exc})") from exc
-    return meta
+    """The metadata of model file `file`, JSON values decoded and every key checked
+    (xpnet.train.metadata; {} for a file saved without any)."""
+    header = read_header(file)
+    return schema.check(header.metadata, file, header.numbers)
+
+
+def fits_model(model, file):
+    """A check for `read(fits=...)`: the file's tensors are exactly `model.state_dict()`'s names and shapes,
+    floating point where the model's are."""
+    def check(header):
+        state = model.state_dict()
+        missing = [k for k in state if k not in header]
+        unexpected = [k for k in header if k not in state]
+        problems = [f"missing keys {missing}, unexpected keys {shown(unexpected)}"] if missing or unexpected else []
+        for key, value in state.items():
+            entry = header.get(key)
+            if entry is None:
+                continue
+            if tuple(entry["shape"]) != tuple(value.shape):
+                problems.append(f"{key}: expected shape {tuple(value.shape)}, got {tuple(entry['shape'])}")
+            elif entry["dtype"].startswith("F") != (value.dtype.kind == "f"):
+                problems.append(f"{key}: expected {value.dtype} values, got {entry['dtype']}")
+        if problems:
+            raise ModelFileError(f"{file}: weights do not fit the model: {type(model).__name__}.load_state_dict: "
+                                 + "; ".join(problems))
+    return check
 
 
 def load_state(file, model):
-    """Load the weights in model file `file` into `model`; returns `model`."""
-    arrays, _ = read(file)
+    """Load the weights in model file `file` into `model`; returns `model`. The file's tensor names and
+    shapes are compared with the model's before its data is read."""
+    arrays, _ = read(file, fits=fits_model(model, file))
     try:
         model.load_state_dict(arrays)
     except ValueError as exc:
-        raise ValueError(f"{file}: weights do not fit the model: {exc}") from exc
+        raise ModelFileError(f"{file}: weights do not fit the model: {exc}") from exc
     return model
 
 
 def load_model(file, model=None):
     """The model in `file`, with its weights: built as its metadata names it, or `model`, a builder name
-    (keyword arguments from the metadata when it names the same one) or a Layer to load into."""
-    meta = read_metadata(file)
+    (keyword arguments from the metadata when it names the same one) or a Layer to load into.
+
+    The metadata is checked first (xpnet.train.metadata), so what is built is what the file justifies."""
+    header = read_header(file)
+    meta = schema.check(header.metadata, file, header.numbers)
     if model is None:
         if "model" not in meta:
-            raise ValueError(f"{file} does not say which model it holds (it was saved without xpnet's "
-                             "metadata, or from a model not made by a builder in xpnet.models): name the model")
+            raise ModelFileError(f"{file} does not say which model it holds (it was saved without xpnet's "
+                                 "metadata, or from a model not made by a builder in xpnet.models): name the model")
         model = meta["model"]
     if isinstance(model, str):
         same = model == meta.get("model")
-        model = get_model(model, **(meta.get("model_kwargs", {}) if same else {}))
+        kwargs = meta.get("model_kwargs", {}) if same else {}
+        schema.model_arguments(model, kwargs, file, min(schema.MAX_PARAMETERS, header.numbers))
+        model = get_model(model, **kwargs)
     return load_state(file, model)

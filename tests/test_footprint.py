@@ -1,0 +1,62 @@
+"""The memory a training step needs, measured on two small batches before a run starts: predicted within the
+margin, refused with what fits, and the real model and random generator left as they were."""
+import copy
+
+import numpy as np
+import pytest
+
+from xpnet import backend
+from xpnet.cli import main
+from xpnet.errors import ConfigError
+from xpnet.losses import SoftmaxCrossEntropy
+from xpnet.models import get_model
+from xpnet.train import footprint
+
+
+@pytest.mark.parametrize("name", ["lenet5", "mlp"])
+@pytest.mark.parametrize("n", [64, 200])
+def test_prediction_from_two_small_batches_covers_a_large_batch(name, n, rng):
+    model, loss = get_model(name), SoftmaxCrossEntropy()
+    sample = np.zeros((1, 28, 28), np.float32)
+    per_image, besides = footprint.step_bytes(model, loss, sample)
+    assert per_image > 28 * 28 * 4  # at least the image itself
+    probe = copy.deepcopy(model)
+    x = backend.asarray(rng.standard_normal((n, 1, 28, 28)).astype(np.float32))
+    footprint._step_peak(probe, loss, x)
+    peak = footprint._step_peak(probe, loss, x)
+    predicted = besides + n * per_image
+    assert peak <= footprint.MARGIN * predicted and predicted <= footprint.MARGIN * peak, (peak, predicted)
+
+
+def test_too_large_a_batch_is_refused_with_what_fits():
+    model, loss, sample = get_model("lenet5"), SoftmaxCrossEntropy(), np.zeros((1, 28, 28), np.float32)
+    per_image, besides = footprint.step_bytes(model, loss, sample)
+    free = int(footprint.MARGIN * (besides + 1000 * per_image))
+    footprint.check_batch(model, loss, sample, 800, free=free)  # measured again: room for its noise
+    with pytest.raises(ConfigError, match=r"--batch-size 10000000: .* at most (\d+) images fit") as info:
+        footprint.check_batch(model, loss, sample, 10_000_000, free=free)
+    fits = int(info.value.args[0].rsplit("at most ", 1)[1].split()[0])
+    assert 800 <= fits <= 1200
+
+
+def test_measuring_leaves_the_model_and_the_generator_alone():
+    backend.seed(5)
+    model = get_model("lenet5")
+    before = [backend.to_numpy(p.data).copy() for p in model.parameters()]
+    footprint.step_bytes(model, SoftmaxCrossEntropy(), np.ones((1, 28, 28), np.float32))
+    after_probe = backend.to_numpy(backend.rng().random(4))
+    backend.seed(5)
+    get_model("lenet5")
+    assert np.array_equal(after_probe, backend.to_numpy(backend.rng().random(4)))  # the same draws follow
+    assert all(p.grad is None or not np.any(backend.to_numpy(p.grad)) for p in model.parameters())
+    assert all(np.array_equal(backend.to_numpy(p.data), b) for p, b in zip(model.parameters(), before))
+
+
+def test_train_refuses_a_batch_that_does_not_fit_before_writing_anything(tiny_mnist, tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(footprint, "available_bytes", lambda: 10 ** 6)
+    run = tmp_path / "run"
+    assert main(["train", "--model", "lenet5", "--epochs", "1", "--out", str(run), "--data", str(tiny_mnist),
+                 "--batch-size", "64", "--quiet"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("xpnet train: error: --batch-size 64: one training step needs about") and "fit" in err, err
+    assert not run.exists() or not any(run.iterdir())
