@@ -11,6 +11,7 @@ import numpy
 
 from . import allocator, layout
 from .arrays import rng
+from .blas import matmul_add  # noqa: F401 (an op: out (+)= a · b in one gemm)
 from .threads import in_parallel
 
 allocator.keep_freed_memory()
