@@ -1,13 +1,14 @@
 """Conv2D and ConvTranspose2D: numeric gradients, agreement with PyTorch, shapes and errors."""
+import math
+
 import numpy as np
 import pytest
-from numpy.lib.stride_tricks import sliding_window_view
 from util import assert_close
 
 from xpnet import gradcheck
 from xpnet.backend import asarray, default_dtype, layout, ops, to_numpy, xp
 from xpnet.layers import Conv2D, ConvTranspose2D
-from xpnet.layers.conv import conv2d_reference
+from xpnet.layers.conv import ALGORITHMS, conv2d_reference
 
 # (in, out, kernel, stride, padding, dilation, groups, bias, input shape)
 CONV_CASES = [
@@ -36,46 +37,30 @@ def _transpose(case):
     return ConvTranspose2D(cin, cout, k, stride=s, padding=p, output_padding=op, dilation=d, groups=g, bias=b), shape
 
 
-def _reference(layer, x):
-    """conv2d_reference with the layer's own weights and settings."""
+def _reference(layer, x, weight=None):
+    """conv2d_reference with the layer's own weights (or `weight`) and settings."""
     bias = None if layer.bias is None else layer.bias.data
-    return conv2d_reference(x, layer.weight.data, bias, layer.stride, layer.padding, layer.dilation, layer.groups)
+    weight = layer.weight.data if weight is None else weight
+    return conv2d_reference(x, weight, bias, layer.stride, layer.padding, layer.dilation, layer.groups)
 
 
-def _assert_within_rounding(layer, x, actual, m=None):
+def _assert_within_rounding(layer, x, actual):
     """`actual`, the layer's output on `x` in the layer's float type, differs from the exact convolution of the
     same numbers (float64) by no more than rounding can explain, in any summation order, with or without FMA:
 
-        |error| <= gamma_n * (the same computation on absolute values),  gamma_n = n u / (1 - n u)
+        |error| <= gamma_n * (the same convolution of absolute values),  gamma_n = n u / (1 - n u)
 
-    (Higham, Accuracy and Stability of Numerical Algorithms, 3.1), with u the unit roundoff and n the longest
-    chain of roundings: the sum length C*kh*kw for im2col; for Winograd's F(m, 3), the terms of each stage
-    (weight transform, input transform, channel sum, output transform) added up, zeros excluded, since adding
-    an exact zero rounds nothing. The absolute values carry the transforms' growth (entries up to 8), so the
-    bound is the algorithm's, not one machine's observed error."""
+    (Higham, Accuracy and Stability of Numerical Algorithms, 3.1), with u the unit roundoff and n the sum length
+    C*kh*kw plus the bias: a bound from the computation, not from one machine's observed error."""
     dtype = np.dtype(layer.weight.data.dtype)
-    host = (to_numpy(a).astype(np.float64) for a in (x, layer.weight.data))
-    x64, w64 = host
+    x64, w64 = (to_numpy(a).astype(np.float64) for a in (x, layer.weight.data))
     bias = np.zeros(layer.out_channels) if layer.bias is None else to_numpy(layer.bias.data).astype(np.float64)
+    settings = (layer.stride, layer.padding, layer.dilation, layer.groups)
     exact = to_numpy(conv2d_reference(asarray(x64, np.float64), asarray(w64, np.float64), asarray(bias, np.float64),
-                                      layer.stride, layer.padding, layer.dilation, layer.groups))
-    ax, aw = np.abs(x64), np.abs(w64)
-    if m is None:
-        size = to_numpy(conv2d_reference(asarray(ax, np.float64), asarray(aw, np.float64), None, layer.stride,
-                                         layer.padding, layer.dilation, layer.groups))
-        n = aw[0].size + 1
-    else:
-        from xpnet.layers import winograd
-        t = m + 2
-        bt, g, at = (np.abs(np.array(a, dtype=np.float64)) for a in winograd.MATRICES[m])
-        d = sliding_window_view(np.pad(ax, ((0, 0), (0, 0), (1, 1), (1, 1))), (t, t), axis=(2, 3))[:, :, ::m, ::m]
-        v = np.einsum("ai,nchwij,bj->nchwab", bt, d, bt)
-        u = np.einsum("ai,ocij,bj->ocab", g, aw, g)
-        size = np.einsum("pa,ocab,nchwab,qb->nohpwq", at, u, v, at)
-        size = size.reshape(size.shape[0], size.shape[1], size.shape[2] * m, size.shape[4] * m)
-        nonzeros = lambda a: int((a != 0).sum(axis=1).max())  # noqa: E731
-        n = (9 + 4) + (nonzeros(bt) ** 2 + 1) + (aw.shape[1] + 1) + (nonzeros(at) ** 2 + 1)
-    n += 1  # the bias
+                                      *settings))
+    size = to_numpy(conv2d_reference(asarray(np.abs(x64), np.float64), asarray(np.abs(w64), np.float64), None,
+                                     *settings))
+    n = w64[0].size + 2
     unit = np.finfo(dtype).eps / 2
     bound = n * unit / (1 - n * unit) * (size + np.abs(bias).reshape(1, -1, 1, 1))
     error = np.abs(to_numpy(actual).astype(np.float64) - exact)
@@ -293,64 +278,204 @@ def test_conv_output_is_stored_batch_last_and_chains_like_nchw(rng):
     assert_close(second.weight.grad, grad, rtol=1e-6)
 
 
-@pytest.fixture(params=["never", "f2", "f4"])
-def algorithm(request, monkeypatch):
-    """Run a test with im2col, and with Winograd's F(2x2, 3x3) and F(4x4, 3x3) wherever they apply."""
+# Cases each algorithm computes: (in, out, kernel, padding, dilation, input shape). Winograd's are "same" 3x3
+# convolutions of whole 4x4 tiles; the shifted GEMMs take any stride-1 ungrouped convolution.
+SAME_3X3 = [(3, 5, 3, 1, 1, (2, 3, 8, 12)), (4, 2, 3, 1, 1, (1, 4, 4, 8)), (2, 3, 3, 1, 1, (3, 2, 12, 4))]
+STRIDE_1 = SAME_3X3[:1] + [(3, 4, 3, 0, 1, (2, 3, 6, 5)), (2, 3, (2, 3), (1, 0), 1, (2, 2, 7, 6)),
+                           (4, 4, 3, 2, 2, (2, 4, 6, 5)), (3, 2, 1, 0, 1, (2, 3, 3, 4)), (6, 16, 5, 0, 1, (3, 6, 14, 14))]
+CASES = {"im2col": STRIDE_1, "shifted": STRIDE_1, "winograd_f2": SAME_3X3, "winograd_f4": SAME_3X3}
+ALGORITHM_CASES = [(a, c) for a, cases in CASES.items() for c in cases]
+
+
+def _forced(algorithm, case):
+    cin, cout, k, p, d, shape = case
+    return Conv2D(cin, cout, k, padding=p, dilation=d, algorithm=algorithm), shape
+
+
+def _growth(algorithm):
+    """How much more rounding error than a plain sum `algorithm` may make: 1 for the GEMM-based ones; for
+    Winograd's F(m, 3) the product of its transforms' infinity norms squared, ‖Bᵀ‖² ‖G‖² ‖Aᵀ‖² (the factor
+    in the error bounds of Barabasz et al., 2020), which the transforms multiply intermediate values by."""
+    if not algorithm.startswith("winograd"):
+        return 1.0
     from xpnet.layers import winograd
-    monkeypatch.setattr(winograd, "MODE", request.param)
-    return request.param
+    return float(np.prod([np.abs(np.array(m)).sum(axis=1).max() ** 2 for m in winograd.MATRICES[int(algorithm[-1])]]))
 
 
-SAME_3X3 = [(3, 5, (2, 3, 8, 12)), (4, 2, (1, 4, 4, 8)), (2, 3, (3, 2, 12, 4))]
-
-
-@pytest.mark.parametrize("cin, cout, shape", SAME_3X3)
-def test_same_3x3_convolution_on_every_path_matches_torch(cin, cout, shape, algorithm, torch, rng, blocks):
-    layer = Conv2D(cin, cout, 3, padding=1)
-    _against_torch(torch, layer, torch.nn.Conv2d(cin, cout, 3, padding=1).double(), rng.standard_normal(shape),
-                   rng)
-    assert bool(layer._tile) == (algorithm != "never")  # the path asked for was taken
-
-
-@pytest.mark.parametrize("cin, cout, shape", SAME_3X3[:2])
-def test_same_3x3_convolution_on_every_path_gradcheck(cin, cout, shape, algorithm, rng):
-    layer = Conv2D(cin, cout, 3, padding=1)
-    gradcheck(layer, rng.standard_normal(shape))
-    assert bool(layer._tile) == (algorithm != "never")
-
-
-@pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_winograd_float_error_stays_within_the_reference_tolerance(algorithm, dtype, rng, blocks, threads):
-    """Rounding of the transforms (growing with their entries, most for F(4x4, 3x3)) stays within the bound
-    derived from the computation, for every algorithm, block size and thread count."""
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("algorithm, case", ALGORITHM_CASES)
+def test_every_algorithm_equals_the_reference_within_its_rounding(algorithm, case, dtype, rng, blocks, threads):
+    """|y - reference| <= growth · K · eps · (|W| ⋆ |x|) elementwise, K = C·kh·kw the sum length: the bound on
+    a sum's rounding error, on NCHW and on batch-last input; and the layer ran the algorithm asked for."""
     with default_dtype(dtype):
-        layer = Conv2D(16, 8, 3, padding=1)
-    x = asarray(rng.standard_normal((4, 16, 8, 8)), dtype)
-    y = layer(layout.padded(x, (0, 0)))
-    assert bool(layer._tile) == (algorithm != "never")
-    _assert_within_rounding(layer, x, y, m=layer._tile or None)
+        layer, shape = _forced(algorithm, case)
+    layer.bias = None
+    x = asarray(rng.standard_normal(shape), dtype)
+    want = to_numpy(_reference(layer, x.astype(np.float64), layer.weight.data.astype(np.float64)))
+    size = to_numpy(_reference(layer, abs(x).astype(np.float64), abs(layer.weight.data).astype(np.float64)))
+    bound = _growth(algorithm) * math.prod(layer.weight.shape[1:]) * np.finfo(dtype).eps * size
+    for given in (x, layout.padded(x, (0, 0))):
+        error = np.abs(to_numpy(layer(given)) - want)
+        assert (error <= bound).all(), f"{algorithm}: error {error.max():.3g} above its bound"
+        assert layer.algorithm == algorithm
 
 
-def test_winograd_applies_only_to_same_3x3_convolutions_of_whole_tiles(monkeypatch):
+@pytest.mark.parametrize("algorithm, case", ALGORITHM_CASES)
+def test_every_algorithm_matches_torch(algorithm, case, torch, rng, blocks):
+    cin, cout, k, p, d, shape = case
+    layer, _ = _forced(algorithm, case)
+    _against_torch(torch, layer, torch.nn.Conv2d(cin, cout, k, padding=p, dilation=d).double(),
+                   rng.standard_normal(shape), rng)
+    assert layer.algorithm == algorithm
+
+
+@pytest.mark.parametrize("algorithm", ALGORITHMS)
+def test_every_algorithm_gradcheck(algorithm, rng):
+    layer, shape = _forced(algorithm, CASES[algorithm][1])
+    gradcheck(layer, rng.standard_normal(shape))
+    assert layer.algorithm == algorithm
+
+
+@pytest.mark.parametrize("algorithm", ALGORITHMS)
+def test_every_algorithm_skips_the_input_gradient_alike(algorithm, rng):
+    layer, shape = _forced(algorithm, CASES[algorithm][0])
+    layer.needs_input_grad = False
+    x = asarray(rng.standard_normal(shape), np.float32)
+    y = layer(x)
+    assert layer.backward(xp.ones_like(y)) is None
+    im2col = Conv2D(layer.in_channels, layer.out_channels, 3, padding=1, algorithm="im2col")
+    im2col.load_state_dict(layer.state_dict())
+    im2col.backward(xp.ones_like(im2col(x)))
+    assert_close(layer.weight.grad, im2col.weight.grad, rtol=1e-4, atol=1e-4)
+
+
+def test_a_forced_algorithm_that_cannot_compute_the_layer_is_refused(rng):
+    with pytest.raises(ValueError, match=r"Conv2D algorithm must be auto or one of im2col, shifted.*got 'fft'"):
+        Conv2D(2, 2, 3, algorithm="fft")
+    with pytest.raises(ValueError, match="'shifted' needs stride 1 and groups 1"):
+        Conv2D(2, 2, 3, stride=2, algorithm="shifted")
+    with pytest.raises(ValueError, match=r"'winograd_f4' does not apply.*output size \(6, 6\)"):
+        Conv2D(2, 2, 3, padding=1, algorithm="winograd_f4")(asarray(rng.standard_normal((1, 2, 6, 6)), np.float32))
+
+
+def test_the_environment_forces_an_algorithm_where_it_applies(monkeypatch, rng):
+    monkeypatch.setenv("XPNET_CONV_ALGO", "Shifted")
+    x = asarray(rng.standard_normal((2, 2, 8, 8)), np.float32)
+    same, strided = Conv2D(2, 3, 3, padding=1), Conv2D(2, 3, 3, stride=2)
+    same(x), strided(x)
+    assert (same.algorithm, strided.algorithm) == ("shifted", "im2col")  # the strided layer keeps im2col
+    own = Conv2D(2, 3, 3, padding=1, algorithm="winograd_f2")
+    own(x)
+    assert own.algorithm == "winograd_f2"  # the layer's own argument comes first
+    monkeypatch.setenv("XPNET_CONV_ALGO", "fastest")
+    with pytest.raises(ValueError, match="XPNET_CONV_ALGO must be auto or one of .*got 'fastest'"):
+        same(x)
+
+
+def test_winograd_applies_only_to_same_3x3_convolutions_of_whole_tiles():
     from xpnet.layers import winograd
-    monkeypatch.setattr(winograd, "MODE", "auto")
     wide = Conv2D(64, 64, 3, padding=1)
-    assert winograd.tile(wide, (32, 32)) == 4 and winograd.tile(wide, (14, 14)) is None  # too small to pay
-    assert winograd.tile(Conv2D(32, 64, 3, padding=1), (32, 32)) is None  # too few channels to pay
-    assert winograd.tile(wide, (30, 30)) is None  # not whole 4x4 tiles
+    assert winograd.applies(wide, (32, 32), 4) and winograd.applies(wide, (14, 14), 2)
+    assert not winograd.applies(wide, (14, 14), 4) and not winograd.applies(wide, (7, 8), 2)  # not whole tiles
     for other in (Conv2D(64, 64, 3), Conv2D(64, 64, 3, padding=1, stride=2), Conv2D(64, 64, 5, padding=2),
                   Conv2D(64, 64, 3, padding=2, dilation=2), Conv2D(64, 64, 3, padding=1, groups=2)):
-        assert winograd.tile(other, (32, 32)) is None, other
-    monkeypatch.setattr(winograd, "MODE", "f2")
-    assert winograd.tile(Conv2D(1, 1, 3, padding=1), (6, 6)) == 2 and winograd.tile(wide, (7, 8)) is None
+        assert not winograd.applies(other, (32, 32), 4), other
 
 
 def test_winograd_keeps_float64_precision_after_a_float32_call(monkeypatch, rng):
     from xpnet.layers import winograd
-    monkeypatch.setattr(winograd, "MODE", "f4")
     monkeypatch.setattr(winograd, "_on_backend", {})
-    Conv2D(2, 3, 3, padding=1)(asarray(rng.standard_normal((1, 2, 4, 4)), np.float32))  # caches float32 matrices
+    Conv2D(2, 3, 3, padding=1, algorithm="winograd_f4")(asarray(rng.standard_normal((1, 2, 4, 4)), np.float32))
     with default_dtype(np.float64):
-        layer = Conv2D(2, 3, 3, padding=1)
+        layer = Conv2D(2, 3, 3, padding=1, algorithm="winograd_f4")
     x = asarray(rng.standard_normal((1, 2, 4, 4)))
     assert_close(layer(x), _reference(layer, x), rtol=1e-12, atol=1e-12)
+
+
+# -- the tuner ---------------------------------------------------------------------------------------
+@pytest.fixture
+def tuner(monkeypatch):
+    """The tuner with nothing remembered, timing every problem, on a clock that only the stand-ins below move."""
+    from xpnet.layers import tuner
+    monkeypatch.setattr(tuner, "_winners", {})
+    monkeypatch.setattr(tuner, "MIN_WORK", 0)
+    clock = [0.0]
+    monkeypatch.setattr(tuner, "clock", lambda: clock[0])
+    tuner.fake_clock = clock
+    return tuner
+
+
+def _costs(monkeypatch, tuner, seconds):
+    """Make each algorithm's forward pass advance the tuner's clock by `seconds[name]`; returns the calls made."""
+    import xpnet.layers.conv as conv
+    real, calls = conv._forward, []
+
+    def timed(layer, name, *args):
+        calls.append(name)
+        tuner.fake_clock[0] += seconds[name]
+        return real(layer, name, *args)
+    monkeypatch.setattr(conv, "_forward", timed)
+    return calls
+
+
+@pytest.mark.parametrize("fast", ["shifted", "winograd_f2", "im2col"])
+def test_the_tuner_picks_the_fastest_candidate_and_remembers_it(fast, tuner, monkeypatch, rng):
+    calls = _costs(monkeypatch, tuner, {a: 0.001 if a == fast else 0.01 for a in ALGORITHMS})
+    layer = Conv2D(2, 3, 3, padding=1)
+    x = asarray(rng.standard_normal((2, 2, 6, 6)), np.float32)  # F(4x4) does not apply to 6x6
+    y = layer(x)
+    assert layer.algorithm == fast
+    assert sorted(set(calls)) == ["im2col", "shifted", "winograd_f2"]
+    assert len(calls) == 3 * tuner.CALLS + 1  # each candidate timed CALLS times, then the real call
+    assert_close(y, _reference(layer, x), rtol=1e-5, atol=1e-5)
+    layer.backward(xp.ones_like(y))
+    del calls[:]
+    layer(x)
+    assert calls == [fast]  # remembered: no more timing
+
+
+def test_the_tuner_key_holds_shape_dtype_and_backend(tuner, monkeypatch, rng):
+    import xpnet.layers.conv as conv
+    _costs(monkeypatch, tuner, dict.fromkeys(ALGORITHMS, 0.0))
+    layer = Conv2D(2, 3, 3, padding=1)
+    layer(asarray(rng.standard_normal((2, 2, 6, 6)), np.float32))
+    layer(asarray(rng.standard_normal((3, 2, 6, 6)), np.float32))  # another batch size
+    layer(asarray(rng.standard_normal((2, 2, 6, 6)), np.float64))  # another dtype
+    monkeypatch.setattr(conv, "current", lambda: "elsewhere")
+    layer(asarray(rng.standard_normal((2, 2, 6, 6)), np.float32))  # another backend
+    keys = list(tuner.chosen())
+    assert len(keys) == 4
+    assert {k[0] for k in keys} == {"cpu", "elsewhere"} and {k[1] for k in keys} == {"float32", "float64"}
+    assert {k[2][0] for k in keys} == {2, 3}
+
+
+def test_the_tuner_times_nothing_when_forced_or_small(tuner, monkeypatch, rng):
+    calls = _costs(monkeypatch, tuner, dict.fromkeys(ALGORITHMS, 0.0))
+    x = asarray(rng.standard_normal((2, 2, 6, 6)), np.float32)
+    Conv2D(2, 3, 3, padding=1, algorithm="shifted")(x)
+    monkeypatch.setenv("XPNET_CONV_ALGO", "winograd_f2")
+    Conv2D(2, 3, 3, padding=1)(x)
+    assert calls == ["shifted", "winograd_f2"] and not tuner.chosen()
+    monkeypatch.delenv("XPNET_CONV_ALGO")
+    monkeypatch.setattr(tuner, "MIN_WORK", 1e9)
+    layer = Conv2D(2, 3, 3, padding=1)
+    layer(x)
+    assert calls[2:] == ["im2col"] and layer.algorithm == "im2col"  # too small to time: the first candidate
+
+
+def test_matmul_add_sums_into_strided_views_with_or_without_blas(monkeypatch, rng):
+    from xpnet.backend import blas
+    for dtype in (np.float32, np.float64):
+        a = asarray(rng.standard_normal((7, 50)), dtype)[:, 3:8]  # rows further apart than their length
+        b = asarray(rng.standard_normal((14, 9)), dtype)[1:13, 2:7].T  # transposed
+        for gemm in (blas.GEMM, {}):
+            monkeypatch.setattr(blas, "GEMM", gemm)
+            room = asarray(np.ones((7, 30)), dtype)
+            out = room[:, 10:22]
+            want = 1 + to_numpy(a) @ to_numpy(b)
+            tol = 5 * np.finfo(dtype).eps * (1 + np.abs(to_numpy(a)) @ np.abs(to_numpy(b))).max()  # sums of 5
+            assert ops.matmul_add(a, b, out) is out
+            assert_close(out, want, rtol=0, atol=tol, what=f"{dtype.__name__}, {len(gemm)} gemms")
+            assert_close(room[:, :10], np.ones((7, 10)))  # nothing written outside the view
+            assert_close(room[:, 22:], np.ones((7, 8)))
+            assert_close(ops.matmul_add(a, b, out, add=False), want - 1, rtol=0, atol=tol)

@@ -9,7 +9,7 @@ import math
 
 import numpy
 
-from . import layout
+from . import blas, layout
 from .arrays import rng
 from . import threads
 
@@ -90,6 +90,12 @@ def matmul_nt(a, b):
     Each slice computes b·aᵀ, which OpenBLAS runs faster than a·bᵀ here; one small transpose follows."""
     starts = range(0, a.shape[-1], _SLICE)
     return sum(b[..., s:s + _SLICE] @ a[..., s:s + _SLICE].transpose(0, 2, 1) for s in starts).transpose(0, 2, 1)
+
+
+def matmul_add(a, b, out, add=True):
+    """out += a · b (or out = a · b when not `add`) for 2-D `a` (M, K), `b` (K, P) and `out` (M, P), any of them
+    strided views, in one BLAS gemm where BLAS takes them (blas.py); returns `out`."""
+    return blas.matmul_add(a, b, out, add)
 
 
 def random(shape, dtype):

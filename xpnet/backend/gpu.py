@@ -49,6 +49,16 @@ def matmul_nt(a, b):
     return a @ b.transpose(0, 2, 1)
 
 
+def matmul_add(a, b, out, add=True):
+    """out += a · b (or out = a · b when not `add`) for 2-D `a` (M, K), `b` (K, P) and `out` (M, P), any of them
+    strided views (cpu.py's sums in one gemm); returns `out`."""
+    if add:
+        out += a @ b
+    else:
+        out[...] = a @ b
+    return out
+
+
 def _fitting(length, k, s, d):
     """How many windows of `k` taps `d` apart, `s` apart, fit in `length` (0 when none)."""
     return max(0, (length - d * (k - 1) - 1) // s + 1)

@@ -16,10 +16,13 @@ the roles swapped. Arrays are NCHW stored batch-last (backend/layout.py), so one
 matrix product per group covers the whole batch and its output is the next layer's
 input layout.
 """
-from .. import init
-from ..backend import layout, ops, xp
+import functools
+import math
+
+from .. import environment, init
+from ..backend import current, layout, ops, xp
 from ..parameter import Parameter
-from . import winograd
+from . import shifted, tuner, winograd
 from .base import Layer, check_input
 from .window import check_window, pair
 
@@ -145,40 +148,118 @@ class _Conv(Layer):
         return s + f", bias={self.bias is not None}"
 
 
+# The algorithms a Conv2D may run; "auto" times those that apply on the first call of each shape (tuner.py).
+ALGORITHMS = ("im2col", "shifted", "winograd_f2", "winograd_f4")
+
+
+def _check_algorithm(name, origin):
+    if name != "auto" and name not in ALGORITHMS:
+        raise ValueError(f"{origin} must be auto or one of {', '.join(ALGORITHMS)}, got {name!r}")
+    return name
+
+
+def _applies(layer, name, size):
+    """Whether algorithm `name` computes Conv2D `layer` at output size `size` = (OH, OW)."""
+    if name == "shifted":
+        return shifted.applies(layer.stride, layer.groups)
+    if name.startswith("winograd"):
+        return winograd.applies(layer, size, int(name[-1]))
+    return True
+
+
+def _forward(layer, name, xpad, size):
+    """y (N, O, OH, OW), stored batch-last, without bias: Conv2D `layer` on padded `xpad` by algorithm `name`."""
+    w = layer.weight.data
+    if name == "shifted":
+        return shifted.conv2d(xpad, w, layer.dilation)
+    if name.startswith("winograd"):
+        return winograd.conv2d(xpad, w, int(name[-1]))
+    return conv_forward(xpad, w, layer.stride, layer.dilation, layer.groups, size)
+
+
+def _backward(layer, name, xpad, dy, input_grad):
+    """(dL/dweight, dL/dx or None) of Conv2D `layer` by algorithm `name`; dx unpadded, stored batch-last."""
+    w = layer.weight.data
+    if name.startswith("winograd"):
+        m = int(name[-1])
+        return winograd.weight_grad(xpad, dy, m), (winograd.input_grad(dy, w, m) if input_grad else None)
+    if name == "shifted":
+        dw, dx = shifted.backward(dy, w, layer.dilation, xpad, input_grad)
+    else:
+        dw, dx = conv_backward(dy, w, layer.stride, layer.dilation, layer.groups, xpad,
+                               xpad.shape if input_grad else None)
+    return dw, (None if dx is None else layout.unpadded(dx, layer.padding))
+
+
 class Conv2D(_Conv):
     """y = W ⋆ x + b on NCHW input; weight (out, in/groups, kh, kw), bias (out,), as torch.nn.Conv2d.
 
-    Forward: `conv_forward`, or Winograd's algorithm for "same" 3x3 convolutions (winograd.py decides).
-    Backward: `conv_backward` (or Winograd's), skipping the input gradient when `needs_input_grad` is
-    False (as the first layer in training).
+    `algorithm` picks how it is computed, the same numbers either way (within rounding):
+
+    - "im2col": `conv_forward` / `conv_backward`, any settings;
+    - "shifted": one GEMM per kernel tap on the input in place (shifted.py), stride 1 and ungrouped;
+    - "winograd_f2", "winograd_f4": Winograd's F(2x2, 3x3) or F(4x4, 3x3) (winograd.py), "same" 3x3
+      convolutions whose output is whole tiles;
+    - "auto" (default): the environment variable XPNET_CONV_ALGO when set (layers it cannot compute
+      use im2col), else the fastest of those that apply, timed on the first call of each input shape,
+      dtype and backend (tuner.py).
+
+    `self.algorithm` is the one the last call ran. Backward skips the input gradient when
+    `needs_input_grad` is False (as the first layer in training).
     """
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1, groups=1,
-                 bias=True, weight_init="fan_in_uniform", bias_init="fan_in_uniform"):
+                 bias=True, weight_init="fan_in_uniform", bias_init="fan_in_uniform",
+                 algorithm="auto"):
         super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias,
                          weight_init, bias_init, lambda i, o, g, k: (o, i // g, *k))
+        self.requested_algorithm = _check_algorithm(algorithm, "Conv2D algorithm")
+        if algorithm == "shifted" and not shifted.applies(self.stride, groups):
+            raise ValueError(f"Conv2D algorithm 'shifted' needs stride 1 and groups 1, got stride {self.stride} "
+                             f"and groups {groups}")
+        self.algorithm = None
         self._xpad = None
 
     def forward(self, x):
         check_input(self, x, 4, self.in_channels)
         size = check_window(self, x.shape, self.kernel_size, self.stride, self.padding, self.dilation)
         self._xpad = layout.padded(x, self.padding)
-        self._tile = winograd.tile(self, size)
-        if self._tile:
-            return self._add_bias(winograd.conv2d(self._xpad, self.weight.data, self._tile))
-        return self._add_bias(conv_forward(self._xpad, self.weight.data, self.stride, self.dilation, self.groups,
-                                           size))
+        self.algorithm = self._choose(self._xpad, size)
+        return self._add_bias(_forward(self, self.algorithm, self._xpad, size))
+
+    def _choose(self, xpad, size):
+        """The algorithm for this call: the one asked for, else the fastest (timed once per problem)."""
+        name = self.requested_algorithm
+        if name != "auto":
+            if not _applies(self, name, size):
+                raise ValueError(f"Conv2D algorithm {name!r} does not apply to {self.extra_repr()} with output "
+                                 f"size {size} (Winograd: 3x3, stride 1, padding 1, whole output tiles)")
+            return name
+        name = _check_algorithm(environment.conv_algorithm(), "XPNET_CONV_ALGO")
+        if name != "auto":
+            return name if _applies(self, name, size) else "im2col"
+        names = [a for a in ALGORITHMS if _applies(self, a, size)]
+        train = self.training  # time the backward pass too
+        key = (current(), str(xp.result_type(xpad, self.weight.data)), xpad.shape, self.weight.shape, self.stride,
+               self.dilation, self.groups, train, self.needs_input_grad)
+
+        def run(a):
+            y = _forward(self, a, xpad, size)
+            if train:
+                _backward(self, a, xpad, y, self.needs_input_grad)
+        work = 2 * math.prod(self.weight.shape) * xpad.shape[0] * size[0] * size[1] * (3 if train else 1)
+        return tuner.fastest(key, {a: functools.partial(run, a) for a in names}, work)
 
     def backward(self, dy):
         xpad, self._xpad = self._xpad, None  # free the saved input once used, as PyTorch frees saved tensors
         self._bias_grad(dy)
-        if self._tile:
-            self.weight.accumulate(winograd.weight_grad(xpad, dy, self._tile))
-            return winograd.input_grad(dy, self.weight.data, self._tile) if self.needs_input_grad else None
-        dw, dx = conv_backward(dy, self.weight.data, self.stride, self.dilation, self.groups, xpad,
-                               xpad.shape if self.needs_input_grad else None)
+        dw, dx = _backward(self, self.algorithm, xpad, dy, self.needs_input_grad)
         self.weight.accumulate(dw)
-        return None if dx is None else layout.unpadded(dx, self.padding)
+        return dx
+
+    def extra_repr(self):
+        s = super().extra_repr()
+        return s if self.requested_algorithm == "auto" else s + f", algorithm={self.requested_algorithm!r}"
 
     def _moved(self, backend_name):
         self._xpad = None

@@ -14,9 +14,8 @@ sums dM · Vᵀ over the tiles, with dM the output gradient's tiles transformed 
 the input gradient of a stride-1 convolution is another stride-1 convolution, of the
 padded output gradient with the kernel flipped and its channels swapped.
 
-It applies to "same" 3x3 convolutions (stride 1, padding 1, undilated, ungrouped);
-Conv2D takes it by itself where it is faster (`tile`), and im2col (conv.py) does
-everything else.
+It applies to "same" 3x3 convolutions (stride 1, padding 1, undilated, ungrouped)
+whose output is whole m x m tiles; Conv2D runs it where it measures fastest (conv.py).
 """
 import math
 
@@ -34,14 +33,6 @@ MATRICES = {
         [[1, 1, 1, 1, 1, 0], [0, 1, -1, 2, -2, 0], [0, 1, 1, 4, 4, 0], [0, 1, -1, 8, -8, 1]]),
 }
 
-# "auto": Conv2D uses F(4x4, 3x3) where it measured faster than im2col (`AUTO_*` below); "f2" or "f4": that
-# algorithm wherever it applies (for tests and benchmarks); "never": im2col only.
-MODE = "auto"
-# The transforms are passes over memory that the saved multiplications must pay for: on a 2-core CPU with
-# OpenBLAS, F(4x4, 3x3) beat im2col from 64 channels on 32x32 outputs, and F(2x2, 3x3) nowhere.
-AUTO_MIN_CHANNELS = 64
-AUTO_MIN_PIXELS = 32 * 32
-
 
 def applies(conv, size, m):
     """Whether F(m, 3) computes Conv2D `conv` with output size `size` = (OH, OW): a "same" 3x3 convolution
@@ -49,15 +40,6 @@ def applies(conv, size, m):
     same3x3 = (conv.kernel_size, conv.stride, conv.padding, conv.dilation, conv.groups) == ((3, 3), (1, 1),
                                                                                            (1, 1), (1, 1), 1)
     return same3x3 and size[0] % m == 0 and size[1] % m == 0
-
-
-def tile(conv, size):
-    """The m of the F(m x m, 3 x 3) that Conv2D `conv` uses for output size `size`, or None for im2col."""
-    if MODE in ("f2", "f4"):
-        m = int(MODE[1])
-        return m if applies(conv, size, m) else None
-    big = min(conv.in_channels, conv.out_channels) >= AUTO_MIN_CHANNELS and size[0] * size[1] >= AUTO_MIN_PIXELS
-    return 4 if MODE == "auto" and big and applies(conv, size, 4) else None
 
 
 _on_backend = {}  # (backend, m, dtype) -> the matrices, copied to the device once rather than at every call

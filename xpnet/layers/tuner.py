@@ -1,0 +1,46 @@
+"""Algorithms chosen by measurement: the first call of a problem times each candidate and keeps the fastest.
+
+Which convolution algorithm is fastest depends on the CPU (AVX2 or AVX-512, cache sizes), the
+BLAS, the GPU and the shapes, so no fixed rule carries from one machine to another; as cuDNN's
+benchmark mode does, the first call for a problem (its shapes, dtype and backend: the caller's
+`key`) runs every candidate a few times, round-robin, and remembers the winner for the rest of
+the process. Every candidate computes the same result within the tests' tolerances, so the
+choice changes speed only. Problems too small to be worth timing take the first candidate.
+"""
+import math
+import time
+
+from ..backend import synchronize
+
+CALLS = 3  # timed calls per candidate; the best of them counts (the first pays for warming up)
+MIN_WORK = 2e7  # floating-point operations below which nothing is timed
+clock = time.perf_counter
+_winners = {}  # key -> the name of the fastest candidate
+
+
+def fastest(key, candidates, work):
+    """The name of the fastest of `candidates` ({name: function that runs it once}) for problem `key`,
+    timed on the first call for that key when the problem's `work` (operations) is at least MIN_WORK."""
+    winner = _winners.get(key)
+    if winner is None:
+        names = list(candidates)
+        best = dict.fromkeys(names, math.inf)
+        if len(names) > 1 and work >= MIN_WORK:
+            for _ in range(CALLS):
+                for name in names:  # round-robin, so that a slow spell of the machine hits every candidate
+                    start = clock()
+                    candidates[name]()
+                    synchronize()
+                    best[name] = min(best[name], clock() - start)
+        winner = _winners[key] = min(names, key=best.get)  # the first one when nothing was timed
+    return winner
+
+
+def chosen():
+    """{key: winner} of every problem timed so far in this process."""
+    return dict(_winners)
+
+
+def forget():
+    """Drop every remembered choice (the next call of each problem times again)."""
+    _winners.clear()
