@@ -239,3 +239,26 @@ def test_distributed_sections_time_one_process_against_several(capsys, monkeypat
     for row in modelled["rows"]:
         effs = [row[f"eff_{w}"] for w in (2, 4, 8, 16, 32, 64)]
         assert all(0 < e < 100 for e in effs) and effs == sorted(effs, reverse=True)
+
+
+def test_roofline_times_every_algorithm_of_each_convolution_against_its_gemm(monkeypatch, torch):
+    from xpnet.bench import roofline
+    from xpnet.bench.context import Context
+    from xpnet.layers.conv import ALGORITHMS
+    monkeypatch.setattr(roofline, "MODELS", ("lenet5",))
+    rows = roofline.run(Context("cpu", torch=torch, repeat=1, warmup=0, min_time=0), batch=4)
+    cases = {}
+    for r in rows:
+        cases.setdefault(r["case"], []).append(r)
+    assert [c.split(" conv ")[1] for c in cases] == ["5x5 1->6 at 28x28", "5x5 6->16 at 14x14"]
+    for label, found in cases.items():
+        assert [r["algorithm"] for r in found] == ["im2col", "shifted"]  # Winograd takes only 3x3
+        assert sum(r["chosen"] == "yes" for r in found) == 1, label
+        for r in found:
+            assert r["algorithm"] in ALGORITHMS
+            o, c = (6, 1) if "1->6" in label else (16, 6)
+            size = 28 if "1->6" in label else 10
+            work = 2 * o * c * 25 * 4 * size * size  # the direct convolution's multiply-adds, times 2
+            assert r["fwd_gflops"] * r["fwd_ms"] * 1e6 == pytest.approx(work)
+            assert r["bwd_gflops"] * r["bwd_ms"] * 1e6 == pytest.approx(work * (1 if c == 1 else 2))
+            assert r["gemm_fwd_gflops"] > 0 and r["torch_fwd_gflops"] > 0 and r["fwd_ratio"] > 0

@@ -17,6 +17,12 @@ COLUMNS = {
     "layers": [("backend", "backend"), ("case", "layer"), ("input", "input"), ("pass", "pass"), *_XPNET,
                ("xpnet_gflops", "GFLOP/s"), ("xpnet_peak_pct", "% peak"), ("torch_ms", "torch ms"),
                ("torch_gflops", "torch GFLOP/s"), *_TAIL],
+    "roofline": [("backend", "backend"), ("case", "convolution"), ("algorithm", "algorithm"), ("chosen", "chosen"),
+                 ("fwd_ms", "fwd ms"), ("fwd_gflops", "fwd GFLOP/s"), ("gemm_fwd_gflops", "GEMM GFLOP/s"),
+                 ("fwd_of_gemm_pct", "% of GEMM"), ("torch_fwd_gflops", "torch GFLOP/s"), ("fwd_ratio", "xpnet/torch"),
+                 ("bwd_ms", "bwd ms"), ("bwd_gflops", "bwd GFLOP/s"), ("gemm_bwd_gflops", "GEMM GFLOP/s"),
+                 ("bwd_of_gemm_pct", "% of GEMM"), ("torch_bwd_gflops", "torch GFLOP/s"), ("bwd_ratio", "xpnet/torch"),
+                 ("peak_gflops", "sgemm peak")],
     "train": [("backend", "backend"), ("model", "model"), ("batch", "batch"), *_XPNET, *_IMAGES,
               ("xpnet_epoch_s", "s/epoch"), ("torch_ms", "torch ms"), ("torch_images_per_s", "torch img/s"),
               ("torch_epoch_s", "torch s/epoch"), *_TAIL],
@@ -48,6 +54,14 @@ TITLES = {
                "it with the measured float32 matrix-product peak in the header. xpnet/torch is the median of the "
                "repetitions' paired time ratios (> 1: xpnet slower); GPU/CPU is xpnet's speed-up on the GPU over "
                "the CPU."),
+    "roofline": ("Convolutions against the machine's GEMM (batch 128)",
+                 "Every convolution of LeNet-5 and fashion_cnn, by each algorithm that applies (chosen: the one "
+                 "Conv2D's tuner picked here), timed side by side with a float32 matrix product of the "
+                 "convolution's own im2col GEMM shapes (forward W·columns; backward dY·columnsᵀ and Wᵀ·dY) and "
+                 "with PyTorch's convolution. GFLOP/s counts the direct convolution's 2·O·C·kh·kw·N·OH·OW per "
+                 "pass (backward: weight and input gradients; the first layer has no input gradient), so "
+                 "Winograd's is an effective rate; % of GEMM is the GEMM's time over the convolution's; sgemm "
+                 "peak is the header's square-product rate."),
     "train": ("Training throughput",
               "One Trainer-style step (zero_grad, forward, SoftmaxCrossEntropy, backward without the input "
               "gradient, Adam) on a fixed synthetic batch: ms per step, images/s, and seconds per 60,000-image "
