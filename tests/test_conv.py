@@ -463,19 +463,16 @@ def test_the_tuner_times_nothing_when_forced_or_small(tuner, monkeypatch, rng):
     assert calls[2:] == ["im2col"] and layer.algorithm == "im2col"  # too small to time: the first candidate
 
 
-def test_matmul_add_sums_into_strided_views_with_or_without_blas(monkeypatch, rng):
-    from xpnet.backend import blas
+def test_matmul_add_sums_into_strided_views(rng):
     for dtype in (np.float32, np.float64):
         a = asarray(rng.standard_normal((7, 50)), dtype)[:, 3:8]  # rows further apart than their length
         b = asarray(rng.standard_normal((14, 9)), dtype)[1:13, 2:7].T  # transposed
-        for gemm in (blas.GEMM, {}):
-            monkeypatch.setattr(blas, "GEMM", gemm)
-            room = asarray(np.ones((7, 30)), dtype)
-            out = room[:, 10:22]
-            want = 1 + to_numpy(a) @ to_numpy(b)
-            tol = 5 * np.finfo(dtype).eps * (1 + np.abs(to_numpy(a)) @ np.abs(to_numpy(b))).max()  # sums of 5
-            assert ops.matmul_add(a, b, out) is out
-            assert_close(out, want, rtol=0, atol=tol, what=f"{dtype.__name__}, {len(gemm)} gemms")
-            assert_close(room[:, :10], np.ones((7, 10)))  # nothing written outside the view
-            assert_close(room[:, 22:], np.ones((7, 8)))
-            assert_close(ops.matmul_add(a, b, out, add=False), want - 1, rtol=0, atol=tol)
+        room = asarray(np.ones((7, 30)), dtype)
+        out = room[:, 10:22]
+        want = 1 + to_numpy(a) @ to_numpy(b)
+        tol = 6 * np.finfo(dtype).eps * (1 + np.abs(to_numpy(a)) @ np.abs(to_numpy(b))).max()  # sums of 5, one add
+        assert ops.matmul_add(a, b, out) is out
+        assert_close(out, want, rtol=0, atol=tol, what=dtype.__name__)
+        assert_close(room[:, :10], np.ones((7, 10)))  # nothing written outside the view
+        assert_close(room[:, 22:], np.ones((7, 8)))
+        assert_close(ops.matmul_add(a, b, out, add=False), want - 1, rtol=0, atol=tol)

@@ -9,7 +9,7 @@ import math
 
 import numpy
 
-from . import blas, layout
+from . import layout
 from .arrays import rng
 from . import threads
 
@@ -94,8 +94,17 @@ def matmul_nt(a, b):
 
 def matmul_add(a, b, out, add=True):
     """out += a · b (or out = a · b when not `add`) for 2-D `a` (M, K), `b` (K, P) and `out` (M, P), any of them
-    strided views, in one BLAS gemm where BLAS takes them (blas.py); returns `out`."""
-    return blas.matmul_add(a, b, out, add)
+    views whose rows lie apart (BLAS's leading dimension: NumPy passes them without a copy); returns `out`.
+
+    NumPy's product cannot add into `out` (BLAS's beta): it writes to a scratch block, added in a second
+    pass while still in the cache. (A gemm with beta = 1 from SciPy's BLAS would skip that pass, but SciPy
+    bundles a second OpenBLAS whose idle threads spin and slow NumPy's products several times.)"""
+    if not add:
+        return numpy.matmul(a, b, out=out)
+    tmp = scratch("matmul_add", out.size, numpy.result_type(a, b)).reshape(out.shape)
+    numpy.matmul(a, b, out=tmp)
+    out += tmp
+    return out
 
 
 def random(shape, dtype):

@@ -51,7 +51,7 @@ def matmul_nt(a, b):
 
 def matmul_add(a, b, out, add=True):
     """out += a · b (or out = a · b when not `add`) for 2-D `a` (M, K), `b` (K, P) and `out` (M, P), any of them
-    strided views (cpu.py's sums in one gemm); returns `out`."""
+    strided views; returns `out`."""
     if add:
         out += a @ b
     else:

@@ -8,7 +8,7 @@ so with W_pq the (O, C) weights of tap (p, q):
 
     Y[:, f] = sum over taps of  W_pq · X[:, f + shift_pq]
 
-one GEMM per tap on a shifted view of X, summed by the GEMM itself (`ops.matmul_add`).
+one GEMM per tap on a shifted view of X, each added into Y (`ops.matmul_add`).
 Columns j >= OW, the **extra columns**, read across into the next row: they are computed
 and dropped. The gradients have the same form: dW_pq = dY · X[:, shifted]ᵀ with the extra
 columns of dY set to zero, and the input gradient is the adjoint, each tap's Wᵀ_pq · dY
@@ -39,6 +39,13 @@ def _blocks(length, channels, itemsize):
     return ops.row_blocks(length, channels * itemsize)
 
 
+def _taps(weight, dtype):
+    """The weight (O, C, kh, kw) as (kh·kw, O, C): W_pq in tap order, each one contiguous so that BLAS takes it
+    (and its transpose) as it lies."""
+    o, c = weight.shape[:2]
+    return xp.ascontiguousarray(weight.astype(dtype, copy=False).transpose(2, 3, 0, 1)).reshape(-1, o, c)
+
+
 def conv2d(xpad, weight, dilation):
     """y (N, O, OH, OW), stored batch-last: the stride-1 convolution of the padded `xpad` (N, C, H', W')
     with weight (O, C, kh, kw)."""
@@ -47,7 +54,7 @@ def conv2d(xpad, weight, dilation):
     dtype = xp.result_type(xpad, weight)
     (oh, ow), length, shifts = _plan(xpad.shape, weight.shape, dilation)
     x = layout.batch_last(xpad).astype(dtype, copy=False).reshape(c, -1)
-    taps = weight.astype(dtype).transpose(2, 3, 0, 1).reshape(-1, o, c)  # W_pq in tap order
+    taps = _taps(weight, dtype)
     wide = ops.scratch("shifted.y", o * oh * w * n, dtype).reshape(o, -1)  # over the padded width
     for start, stop in _blocks(length, c + o, wide.itemsize):
         for k, shift in enumerate(shifts):
@@ -75,7 +82,7 @@ def backward(dy, weight, dilation, xpad, input_grad=True):
     _, length, shifts = _plan(xpad.shape, weight.shape, dilation)
     x = layout.batch_last(xpad).astype(dtype, copy=False).reshape(c, -1)
     d = _widened(dy.astype(dtype, copy=False), w)
-    taps = weight.astype(dtype).transpose(2, 3, 0, 1).reshape(-1, o, c)
+    taps = _taps(weight, dtype)
     dtaps = xp.zeros(taps.shape, dtype)
     dx = layout.zeros(xpad.shape, dtype) if input_grad else None
     dxm = layout.batch_last(dx).reshape(c, -1) if input_grad else None
