@@ -1,19 +1,22 @@
-"""Stride-1 convolution as one matrix product per kernel tap, read from the input where it lies (no im2col copy).
+"""Stride-1 convolution as one matrix product per kernel row, read from a 3x (kw x) copy of the input
+instead of im2col's 9x (kh·kw x).
 
 Stored batch-last, the padded input (C, H', W', N) is a matrix X of C rows and H'·W'·N
 columns. Compute the output over the whole padded width (j < W' instead of OW): output
 (i, j, n) is flat column f = (i·W' + j)·N + n, and the input under its kernel tap (p, q)
-is column f + (p·dh·W' + q·dw)·N of X. That **flat shift** is the same for every output,
-so with W_pq the (O, C) weights of tap (p, q):
+is column f + (p·dh·W' + q·dw)·N of X. That **flat shift** is the same for every output.
+Stack the kw width shifts of X into one matrix, the **width unrolling** U (kw·C rows; rows
+q·C..q·C+C-1 are X shifted by q·dw·N); then with W_p the (O, kw·C) weights of kernel row p
 
-    Y[:, f] = sum over taps of  W_pq · X[:, f + shift_pq]
+    Y[:, f] = sum over p of  W_p · U[:, f + p·dh·W'·N]
 
-one GEMM per tap on a shifted view of X, each added into Y (`ops.matmul_add`).
+kh GEMMs with K = kw·C on shifted views of U, each added into Y (`ops.matmul_add`).
 Columns j >= OW, the **extra columns**, read across into the next row: they are computed
-and dropped. The gradients have the same form: dW_pq = dY · X[:, shifted]ᵀ with the extra
-columns of dY set to zero, and the input gradient is the adjoint, each tap's Wᵀ_pq · dY
-added into dX at its shift. All three run over blocks of columns (`ops.row_blocks`), so
-a block of Y stays in the cache while its taps add into it.
+and dropped. The gradients have the same form: dW_p = dY · U[:, shifted]ᵀ with the extra
+columns of dY set to zero, and the input gradient is the adjoint: each row's W_pᵀ · dY
+added into dU at its shift, then dU's kw row groups added back into dX at their width
+shifts. The products run over blocks of columns (`ops.row_blocks`), so a block of Y stays in
+the cache while its kernel rows add into it.
 """
 from ..backend import layout, ops, xp
 
@@ -24,26 +27,42 @@ def applies(stride, groups):
 
 
 def _plan(padded_shape, weight_shape, dilation):
-    """(output size (OH, OW), columns computed, flat shift of each tap) of the convolution."""
+    """(output size (OH, OW), output columns computed, flat shift of each kernel row, of each kernel column)."""
     n, _, h, w = padded_shape
     _, _, kh, kw = weight_shape
     dh, dw = dilation
     oh, ow = h - dh * (kh - 1), w - dw * (kw - 1)
     # The last output row's extra columns would read past the input's end: they are not computed.
     length = (oh * w - dw * (kw - 1)) * n
-    shifts = [(p * dh * w + q * dw) * n for p in range(kh) for q in range(kw)]
-    return (oh, ow), length, shifts
+    rows = [p * dh * w * n for p in range(kh)]
+    columns = [q * dw * n for q in range(kw)]
+    return (oh, ow), length, rows, columns
 
 
-def _blocks(length, channels, itemsize):
-    return ops.row_blocks(length, channels * itemsize)
+def _unrolled(x, width, columns, name):
+    """U (kw·C, width): X (C, ·) at each width shift, stacked (a scratch buffer called `name`)."""
+    c = x.shape[0]
+    u = ops.scratch(name, len(columns) * c * width, x.dtype).reshape(len(columns), c, width)
+    for q, shift in enumerate(columns):
+        u[q] = x[:, shift:shift + width]
+    return u.reshape(-1, width)
 
 
-def _taps(weight, dtype):
-    """The weight (O, C, kh, kw) as (kh·kw, O, C): W_pq in tap order, each one contiguous so that BLAS takes it
-    (and its transpose) as it lies."""
-    o, c = weight.shape[:2]
-    return xp.ascontiguousarray(weight.astype(dtype, copy=False).transpose(2, 3, 0, 1)).reshape(-1, o, c)
+def _correlate(x, wp, rows, columns, out, name):
+    """out (M, L) = sum over p of W_p · U[:, f + rows[p]] for f < L, U the width unrolling of x (C, ·) by
+    `columns` and wp (kh, M, kw·C); returns U."""
+    length = out.shape[1]
+    u = _unrolled(x, length + rows[-1], columns, name)
+    for start, stop in ops.row_blocks(length, (u.shape[0] + out.shape[0]) * u.itemsize):
+        for p, shift in enumerate(rows):
+            ops.matmul_add(wp[p], u[:, start + shift:stop + shift], out[:, start:stop], add=p > 0)
+    return u
+
+
+def _row_weights(weight, dtype):
+    """The weight (O, C, kh, kw) as (kh, O, kw·C): W_p, each contiguous so that BLAS takes it as it lies."""
+    o, c, kh, kw = weight.shape
+    return xp.ascontiguousarray(weight.astype(dtype, copy=False).transpose(2, 0, 3, 1)).reshape(kh, o, kw * c)
 
 
 def conv2d(xpad, weight, dilation):
@@ -52,46 +71,51 @@ def conv2d(xpad, weight, dilation):
     n, c, h, w = xpad.shape
     o = weight.shape[0]
     dtype = xp.result_type(xpad, weight)
-    (oh, ow), length, shifts = _plan(xpad.shape, weight.shape, dilation)
+    (oh, ow), length, rows, columns = _plan(xpad.shape, weight.shape, dilation)
     x = layout.batch_last(xpad).astype(dtype, copy=False).reshape(c, -1)
-    taps = _taps(weight, dtype)
     wide = ops.scratch("shifted.y", o * oh * w * n, dtype).reshape(o, -1)  # over the padded width
-    for start, stop in _blocks(length, c + o, wide.itemsize):
-        for k, shift in enumerate(shifts):
-            ops.matmul_add(taps[k], x[:, start + shift:stop + shift], wide[:, start:stop], add=k > 0)
+    _correlate(x, _row_weights(weight, dtype), rows, columns, wide[:, :length], "shifted.u")
     y = layout.empty((n, o, oh, ow), dtype)
     layout.batch_last(y)[...] = wide.reshape(o, oh, w, n)[:, :, :ow]  # drop the extra columns
     return y
 
 
-def _widened(dy, width):
-    """dy (N, O, OH, OW) as a flat (O, OH·width·N) matrix over the padded width, zero in the extra columns."""
+def _framed(dy, width, before, after):
+    """dy (N, O, OH, OW) as a flat (O, ·) matrix over the padded width, zero in the extra columns, with
+    `before` and `after` zero columns around it."""
     n, o, oh, ow = dy.shape
-    wide = ops.scratch("shifted.dy", o * oh * width * n, dy.dtype).reshape(o, oh, width, n)
+    e = ops.scratch("shifted.dy", o * (before + oh * width * n + after), dy.dtype).reshape(o, -1)
+    e[:, :before] = 0
+    e[:, e.shape[1] - after:] = 0
+    wide = e[:, before:before + oh * width * n].reshape(o, oh, width, n)
     wide[:, :, :ow] = layout.batch_last(dy)
     wide[:, :, ow:] = 0
-    return wide.reshape(o, -1)
+    return e
 
 
 def backward(dy, weight, dilation, xpad, input_grad=True):
     """(dL/dweight, dL/dxpad or None) of `conv2d(xpad, weight, dilation)` from its output gradient dy; the
-    input gradient, of the padded input's shape, is stored batch-last."""
+    input gradient, of the padded input's shape, is stored batch-last.
+
+    The input gradient is the forward pass run backwards: dX[:, g] = sum of W_pqᵀ · dY[:, g - shift_pq],
+    the correlation of dY (framed by zeros) with the kernel turned by 180 degrees and its channels swapped."""
     n, c, h, w = xpad.shape
-    o = weight.shape[0]
+    o, _, kh, kw = weight.shape
     dtype = xp.result_type(dy, weight, xpad)
-    _, length, shifts = _plan(xpad.shape, weight.shape, dilation)
-    x = layout.batch_last(xpad).astype(dtype, copy=False).reshape(c, -1)
-    d = _widened(dy.astype(dtype, copy=False), w)
-    taps = _taps(weight, dtype)
-    dtaps = xp.zeros(taps.shape, dtype)
-    dx = layout.zeros(xpad.shape, dtype) if input_grad else None
-    dxm = layout.batch_last(dx).reshape(c, -1) if input_grad else None
-    for start, stop in _blocks(length, c + o, d.itemsize):
-        block = d[:, start:stop]
-        for k, shift in enumerate(shifts):
-            window = slice(start + shift, stop + shift)
-            ops.matmul_add(block, x[:, window].T, dtaps[k])
-            if input_grad:
-                ops.matmul_add(taps[k].T, block, dxm[:, window])
-    dweight = dtaps.reshape(*weight.shape[2:], o, c).transpose(2, 3, 0, 1)
-    return xp.ascontiguousarray(dweight), dx
+    _, length, rows, columns = _plan(xpad.shape, weight.shape, dilation)
+    reach = rows[-1] + columns[-1]  # the largest flat shift
+    e = _framed(dy.astype(dtype, copy=False), w, reach, (h - dy.shape[2]) * w * n)
+    d = e[:, reach:reach + length]
+    u = _unrolled(layout.batch_last(xpad).astype(dtype, copy=False).reshape(c, -1), length + rows[-1], columns,
+                  "shifted.u")
+    dwp = xp.empty((kh, u.shape[0], o), dtype)  # dW_pᵀ: U · dYᵀ runs faster than dY · Uᵀ in BLAS
+    for start, stop in ops.row_blocks(length, (u.shape[0] + o) * u.itemsize):
+        for p, shift in enumerate(rows):
+            ops.matmul_add(u[:, start + shift:stop + shift], d[:, start:stop].T, dwp[p], add=start > 0)
+    dweight = xp.ascontiguousarray(dwp.reshape(kh, kw, c, o).transpose(3, 2, 0, 1))
+    if not input_grad:
+        return dweight, None
+    dx = layout.empty(xpad.shape, dtype)
+    turned = weight[:, :, ::-1, ::-1].swapaxes(0, 1)  # (C, O, kh, kw)
+    _correlate(e, _row_weights(turned, dtype), rows, columns, layout.batch_last(dx).reshape(c, -1), "shifted.ue")
+    return dweight, dx
