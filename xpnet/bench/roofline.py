@@ -9,6 +9,7 @@ input gradient, with K = C·kh·kw and P = N·OH·OW. GFLOP/s counts the direct 
 2·O·K·P operations per pass (Winograd does fewer, so its figure is an effective rate).
 """
 import math
+import time
 
 from .. import layers as L
 from ..backend import asarray, rng, synchronize, xp
@@ -59,6 +60,7 @@ def run(ctx, peak_gflops=None, batch=128):
             conv.train()
             tuner.forget()
             conv.requested_algorithm = "auto"
+            time.sleep(ctx.settle)  # the previous PyTorch call's spinning threads would slow the tuner's first candidate
             y = conv(x)
             chosen = conv.algorithm
             dy = xp.empty_like(y)
@@ -82,7 +84,7 @@ def run(ctx, peak_gflops=None, batch=128):
                 def tforward():
                     out[0] = twin(xt)
                 jobs += [Timed(tforward, synchronize), Timed(lambda: out[0].backward(dyt), synchronize, tforward)]
-            times = measure_side_by_side(jobs, ctx.repeat, ctx.warmup, min_time=ctx.min_time, settle=0)
+            times = measure_side_by_side(jobs, ctx.repeat, ctx.warmup, min_time=ctx.min_time, settle=ctx.settle)
             conv.requested_algorithm = "auto"
             bwd_work = work * (2 if conv.needs_input_grad else 1)
             gemm = times[2 * len(names):2 * len(names) + 2]
