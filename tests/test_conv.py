@@ -434,6 +434,22 @@ def test_the_tuner_picks_the_fastest_candidate_and_remembers_it(fast, tuner, mon
     assert calls == [fast]  # remembered: no more timing
 
 
+def test_the_tuner_never_holds_two_candidates_work_buffers_at_once(tuner, monkeypatch, rng):
+    """Each candidate's scratch buffers are dropped after its timed call, so tuning costs no more memory than
+    the largest candidate (and the losers hold none afterwards)."""
+    from xpnet.backend.proxy import _ops_module
+    module, held, released = _ops_module(), [], []  # the current backend's ops (cpu.py or gpu.py)
+    real = module.scratch
+    monkeypatch.setattr(module, "scratch", lambda name, *a: held.append(name) or real(name, *a))
+    monkeypatch.setattr(module, "release_scratch", lambda: released.append(sorted(set(held))) or held.clear())
+    calls = _costs(monkeypatch, tuner, {a: 0.01 for a in ALGORITHMS})
+    Conv2D(2, 3, 3, padding=1).train()(asarray(rng.standard_normal((2, 2, 6, 6)), np.float32))
+    assert len(released) == len(calls) - 1  # after every timed call, not after the real one
+    owner = {"columns": "im2col", "shifted": "shifted", "winograd": "winograd"}  # by the buffers' names
+    assert all(len({owner.get(n.split(".")[0]) for n in names} - {None}) <= 1 for names in released)
+    assert any("columns" in names for names in released) and any("shifted.u" in names for names in released)
+
+
 def test_the_tuner_key_holds_shape_dtype_and_backend(tuner, monkeypatch, rng):
     import xpnet.layers.conv as conv
     _costs(monkeypatch, tuner, dict.fromkeys(ALGORITHMS, 0.0))

@@ -75,6 +75,11 @@ def scratch(name, size, dtype):
     return buf[:size]
 
 
+def release_scratch():
+    """Drop every work buffer `scratch` keeps (the tuner's losing algorithms would hold theirs for good)."""
+    _scratch.clear()
+
+
 def matmul(a, b, out=None):
     """a (G, M, K) · b (G, K, P) -> (G, M, P) (into `out` when given) for a long P, in slices of P."""
     if out is None:

@@ -34,6 +34,10 @@ def scratch(name, size, dtype):
     return cupy.empty(size, dtype)
 
 
+def release_scratch():
+    """Nothing to drop: `scratch` keeps no buffers here (cpu.py keeps one per name)."""
+
+
 def matmul(a, b, out=None):
     """a (G, M, K) · b (G, K, P) -> (G, M, P), copied into `out` when given; one cuBLAS call (cpu.py
     slices P for OpenBLAS). The copy takes `out` with any strides, which a product's `out=` need not."""

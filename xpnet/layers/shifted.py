@@ -13,9 +13,9 @@ q·C..q·C+C-1 are X shifted by q·dw·N); then with W_p the (O, kw·C) weights 
 kh GEMMs with K = kw·C on shifted views of U, each added into Y (`ops.matmul_add`).
 Columns j >= OW, the **extra columns**, read across into the next row: they are computed
 and dropped. The gradients have the same form: dW_p = dY · U[:, shifted]ᵀ with the extra
-columns of dY set to zero, and the input gradient is the adjoint: each row's W_pᵀ · dY
-added into dU at its shift, then dU's kw row groups added back into dX at their width
-shifts. The products run over blocks of columns (`ops.row_blocks`), so a block of Y stays in
+columns of dY set to zero, and the input gradient is the same correlation run backwards, of
+dY framed by zeros with the kernel turned by 180 degrees (no column matrix, no col2im). The
+products run over blocks of columns (`ops.row_blocks`), so a block of the output stays in
 the cache while its kernel rows add into it.
 """
 from ..backend import layout, ops, xp

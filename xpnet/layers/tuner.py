@@ -10,7 +10,7 @@ choice changes speed only. Problems too small to be worth timing take the first 
 import math
 import time
 
-from ..backend import synchronize
+from ..backend import ops, synchronize
 
 CALLS = 3  # timed calls per candidate; the best of them counts (the first pays for warming up)
 MIN_WORK = 2e7  # floating-point operations below which nothing is timed
@@ -32,6 +32,7 @@ def fastest(key, candidates, work):
                     candidates[name]()
                     synchronize()
                     best[name] = min(best[name], clock() - start)
+                    ops.release_scratch()  # its work buffers, so that candidates never hold theirs together
         winner = _winners[key] = min(names, key=best.get)  # the first one when nothing was timed
     return winner
 
