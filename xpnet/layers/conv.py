@@ -16,7 +16,6 @@ the roles swapped. Arrays are NCHW stored batch-last (backend/layout.py), so one
 matrix product per group covers the whole batch and its output is the next layer's
 input layout.
 """
-import functools
 import math
 
 from .. import environment, init
@@ -197,7 +196,8 @@ class Conv2D(_Conv):
     `algorithm` picks how it is computed, the same numbers either way (within rounding):
 
     - "im2col": `conv_forward` / `conv_backward`, any settings;
-    - "shifted": one GEMM per kernel tap on the input in place (shifted.py), stride 1 and ungrouped;
+    - "shifted": one GEMM per kernel row on a width-unrolled copy of the input (shifted.py), stride 1 and
+      ungrouped;
     - "winograd_f2", "winograd_f4": Winograd's F(2x2, 3x3) or F(4x4, 3x3) (winograd.py), "same" 3x3
       convolutions whose output is whole tiles;
     - "auto" (default): the environment variable XPNET_CONV_ALGO when set (layers it cannot compute
@@ -248,7 +248,7 @@ class Conv2D(_Conv):
             if train:
                 _backward(self, a, xpad, y, self.needs_input_grad)
         work = 2 * math.prod(self.weight.shape) * xpad.shape[0] * size[0] * size[1] * (3 if train else 1)
-        return tuner.fastest(key, {a: functools.partial(run, a) for a in names}, work)
+        return tuner.fastest(key, names, run, work)
 
     def backward(self, dy):
         xpad, self._xpad = self._xpad, None  # free the saved input once used, as PyTorch frees saved tensors

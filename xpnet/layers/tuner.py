@@ -18,18 +18,17 @@ clock = time.perf_counter
 _winners = {}  # key -> the name of the fastest candidate
 
 
-def fastest(key, candidates, work):
-    """The name of the fastest of `candidates` ({name: function that runs it once}) for problem `key`,
-    timed on the first call for that key when the problem's `work` (operations) is at least MIN_WORK."""
+def fastest(key, names, run, work):
+    """The fastest of the candidates `names` for problem `key`, `run(name)` running one once; timed on the
+    first call for that key when the problem's `work` (operations) is at least MIN_WORK."""
     winner = _winners.get(key)
     if winner is None:
-        names = list(candidates)
         best = dict.fromkeys(names, math.inf)
         if len(names) > 1 and work >= MIN_WORK:
             for _ in range(CALLS):
                 for name in names:  # round-robin, so that a slow spell of the machine hits every candidate
                     start = clock()
-                    candidates[name]()
+                    run(name)
                     synchronize()
                     best[name] = min(best[name], clock() - start)
                     ops.release_scratch()  # its work buffers, so that candidates never hold theirs together
