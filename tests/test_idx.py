@@ -83,3 +83,17 @@ def test_write_idx_rejects_non_uint8(tmp_path):
         write_idx(tmp_path / "x", np.zeros(3, np.float32))
     assert not os.listdir(tmp_path)
 
+
+
+@pytest.mark.parametrize("name", ["a.idx", "a.idx.gz"])
+def test_reading_closes_the_file(tmp_path, rng, name):
+    import gc
+    import warnings
+    write_idx(tmp_path / name, rng.integers(0, 256, (3, 2, 2), dtype=np.uint8))
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always", ResourceWarning)
+        read_idx(tmp_path / name)
+        with pytest.raises(DataError):
+            read_idx(tmp_path / name, ndim=1)
+        gc.collect()
+    assert not [w for w in seen if issubclass(w.category, ResourceWarning)]

@@ -6,6 +6,7 @@ elements in C order. Only unsigned bytes (type 0x08) are used by these data
 sets, so only they are accepted. Every check names the file and what is wrong,
 so a truncated download or a swapped file is told apart from a bug.
 """
+import contextlib
 import gzip
 import math
 import os
@@ -23,26 +24,41 @@ UBYTE = 0x08
 GZIP_MAX_RATIO = 1032  # deflate never expands more than about 1032:1, so a .gz of n bytes holds at most this * n
 
 
-def _open(path):
-    """(binary file object of the (decompressed) contents, the file's size, whether it is gzip)."""
-    f = open(path, "rb")
+def _open(f):
+    """(binary file object of the (decompressed) contents of open file `f`, its size, whether it is gzip)."""
     size = os.fstat(f.fileno()).st_size
     compressed = f.read(2) == b"\x1f\x8b"
     f.seek(0)
     return (gzip.GzipFile(fileobj=f, mode="rb") if compressed else f), size, compressed
 
 
-def _read(f, n, path):
-    """Up to `n` bytes from (decompressed) file `f`, read in chunks so that only what is there is allocated;
-    a damaged gzip stream is a DataError naming `path`."""
-    chunks, left = [], n
+@contextlib.contextmanager
+def _gzip_errors(path):
+    """A damaged gzip stream read within becomes a DataError naming `path`."""
     try:
+        yield
+    except (EOFError, OSError, zlib.error) as exc:
+        raise DataError(f"{path}: corrupt or truncated gzip file ({exc}); delete it and download it again") from exc
+
+
+def _read(f, n, path):
+    """Up to `n` bytes from (decompressed) file `f`, read in chunks so that only what is there is allocated."""
+    chunks, left = [], n
+    with _gzip_errors(path):
         while left > 0 and (chunk := f.read(min(left, 1 << 20))):
             chunks.append(chunk)
             left -= len(chunk)
-    except (EOFError, OSError, zlib.error) as exc:
-        raise DataError(f"{path}: corrupt or truncated gzip file ({exc}); delete it and download it again") from exc
     return b"".join(chunks)
+
+
+def _fill(f, out, path):
+    """Read (decompressed) file `f` into the uint8 array `out` in place; returns the number of bytes read,
+    fewer than `out` holds when the stream ends first."""
+    view, done = memoryview(out).cast("B"), 0
+    with _gzip_errors(path):
+        while done < len(view) and (n := f.readinto(view[done:done + (1 << 20)])):
+            done += n
+    return done
 
 
 def read_idx(path, ndim=None, what="data", max_items=None, item_shape=None):
@@ -54,7 +70,12 @@ def read_idx(path, ndim=None, what="data", max_items=None, item_shape=None):
     set promises them. Everything is checked from the header before the data is read, and no more than
     the header announces is ever decompressed, so a gzip bomb costs no more than an honest file.
     """
-    raw, size, compressed = _open(path)
+    with open(path, "rb") as f:
+        return _read_opened(f, path, ndim, what, max_items, item_shape)
+
+
+def _read_opened(f, path, ndim, what, max_items, item_shape):
+    raw, size, compressed = _open(f)
     with raw:
         magic = _read(raw, 4, path)
         if len(magic) < 4 or magic[:2] != b"\0\0":
@@ -79,11 +100,12 @@ def read_idx(path, ndim=None, what="data", max_items=None, item_shape=None):
         if not compressed and size - 4 - 4 * dims_count != expected:
             raise DataError(f"{path}: expected {expected} bytes of {what} for shape {shape}, "
                             f"found {size - 4 - 4 * dims_count}")
-        data = _read(raw, expected + 1, path)  # one byte more than announced tells a longer gzip stream
-        if len(data) != expected:
-            found = f"more than {expected}" if len(data) > expected else len(data)
+        data = host.empty(expected, dtype=host.uint8)
+        got = _fill(raw, data, path)
+        if got != expected or _read(raw, 1, path):  # one byte more than announced tells a longer gzip stream
+            found = f"more than {expected}" if got == expected else got
             raise DataError(f"{path}: expected {expected} bytes of {what} for shape {shape}, found {found}")
-    return host.frombuffer(data, dtype=host.uint8).reshape(shape).copy()
+    return data.reshape(shape)
 
 
 def _check_promise(path, shape, what, max_items, item_shape):
