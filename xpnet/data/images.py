@@ -38,7 +38,8 @@ def read_gray(path):
 
     8-bit pictures keep their levels; 16-bit ones are scaled (65535 -> 255), float ones are taken as
     0..1 (or 0..255) and refused with NaN or infinite pixels. The size is checked before decoding
-    (at most MAX_PIXELS; a JPEG is decoded at a reduced scale first), and a picture wider or taller than
+    (at most MAX_PIXELS; a JPEG is measured at the reduced scale it is decoded at, within Pillow's own
+    bomb limit of about 89M pixels at full size), and a picture wider or taller than
     WORK_SIDE is reduced by whole factors before any float arithmetic, so memory stays bounded.
     A missing file is a FileNotFoundError; one Pillow cannot read, or out of those bounds, an ImageError
     (a ValueError); both name the file.
@@ -68,7 +69,7 @@ def read_gray(path):
                          f"(expected a PNG or JPEG file; {exc})") from exc
 
 
-MAX_PIXELS = 40_000_000  # larger pictures are refused before decoding (a JPEG is measured at its reduced scale)
+MAX_PIXELS = 40_000_000  # larger pictures are refused before decoding (a JPEG at its reduced scale)
 WORK_SIDE = 1024         # pictures are reduced to at most about this many pixels per side before float work
 _SCALES = {"L": 1.0, "I;16": 255 / 65535, "I;16B": 255 / 65535, "I;16L": 255 / 65535, "I;16N": 255 / 65535,
            "I": 255 / 65535, "F": None}  # gray modes kept as they are, and the factor to 0..255 (F: by range)
