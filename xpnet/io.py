@@ -11,6 +11,7 @@ the owner-only 0o600 of `tempfile.mkstemp`: they are ordinary user files.
 import contextlib
 import json
 import os
+import re
 import secrets
 from pathlib import Path
 
@@ -19,6 +20,13 @@ def temp_path(path, suffix=".tmp"):
     """A fresh hidden name beside `path` (same folder, so os.replace onto `path` is atomic)."""
     path = Path(path)
     return path.with_name(f".{path.name}.{secrets.token_hex(6)}{suffix}")
+
+
+def stale_temps(path, suffix=".tmp"):
+    """The entries beside `path` named as `temp_path(path, suffix)` names them: what interrupted writes left."""
+    path = Path(path)
+    pattern = re.compile(rf"\.{re.escape(path.name)}\.[0-9a-f]{{12}}{re.escape(suffix)}")
+    return [entry for entry in path.parent.iterdir() if pattern.fullmatch(entry.name)]
 
 
 @contextlib.contextmanager

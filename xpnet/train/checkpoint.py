@@ -21,7 +21,6 @@ one, never a mix: if it stopped between the renames, the previous one is at
 import hashlib
 import json
 import os
-import re
 import shutil
 from pathlib import Path
 
@@ -29,7 +28,7 @@ import numpy as host  # host-side checkpoint arrays only
 
 from ..backend import backend_of, get_rng_state, set_rng_state, to_numpy
 from ..errors import ModelFileError, shown
-from ..io import temp_path, write_bytes, write_json
+from ..io import stale_temps, temp_path, write_bytes, write_json
 from . import model_file
 
 MODEL_FILE = "model.safetensors"
@@ -63,10 +62,9 @@ def _commit(tmp, path):
 
 def _remove_stale(path):
     """Delete the temporary folders that saves of `path` killed before they could clean up left behind
-    (`.<name>.<12 hex digits>.tmp`, as io.temp_path names them)."""
-    pattern = re.compile(rf"\.{re.escape(path.name)}\.[0-9a-f]{{12}}\.tmp")
-    for entry in path.parent.iterdir():
-        if pattern.fullmatch(entry.name) and entry.is_dir() and not entry.is_symlink():
+    (named by io.temp_path)."""
+    for entry in stale_temps(path):
+        if entry.is_dir() and not entry.is_symlink():
             shutil.rmtree(entry, ignore_errors=True)
 
 
