@@ -68,6 +68,11 @@ def num_threads(environ=None):
             return max(1, int(wanted))
         except ValueError:
             raise ValueError(f"XPNET_NUM_THREADS must be a whole number, got {wanted!r}") from None
+    return cores()
+
+
+def cores():
+    """The cores this process may run on."""
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 

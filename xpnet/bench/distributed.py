@@ -10,7 +10,6 @@ allreduce time each process's mean (it includes waiting for the slower process).
 batch (weak scaling), with the gradient sent by a ring allreduce that does not overlap backward:
     t_allreduce(N) = 2 (N-1)/N * bytes / bandwidth + 2 (N-1) * latency,   efficiency = t / (t + t_allreduce).
 """
-import importlib.util
 import json
 import math
 import os
@@ -21,7 +20,7 @@ import time
 
 import numpy as host  # host-side timing reductions
 
-from .. import backend
+from .. import backend, environment
 from ..backend import synchronize
 from ..distributed import DataParallel, world, workers
 from ..losses import SoftmaxCrossEntropy
@@ -102,8 +101,7 @@ def child(model_name, global_batch, repeat, warmup, min_time):
             one()
         synchronize()
         elapsed = time.perf_counter() - start
-        step_s.append(parallel.comm.reduce_host(host.array([elapsed / steps]), op="max")[0] if parallel.active
-                      else elapsed / steps)
+        step_s.append(parallel.comm.reduce_host(host.array([elapsed / steps]), op="max")[0])
         allreduce_s.append(parallel.sum_counts(spent[0] / steps)[0] / comm.size)
     if comm.rank == 0:
         print(json.dumps({"step_s": step_s, "allreduce_s": allreduce_s, "bytes": gradient_bytes(model),
@@ -117,15 +115,10 @@ def _job(ctx, model_name, global_batch, processes, threads):
     """The command and environment of one timing job: `processes` processes with `threads` threads each."""
     args = ["-m", "xpnet", "bench", "--backend", ctx.backend, "--distributed-child", model_name, "--batch-sizes",
             str(global_batch), "--repeat", "1", "--warmup", str(ctx.warmup), "--min-time", str(ctx.min_time)]
-    env = {k: v for k, v in os.environ.items() if k not in workers.THREAD_VARIABLES}
-    env.update({name: str(threads) for name in workers.THREAD_VARIABLES})
+    env = dict(os.environ, **{name: str(threads) for name in workers.THREAD_VARIABLES})
     if processes == 1:
         return [sys.executable, *args], env
     return workers.command(processes, args, workers.find_mpiexec()), env
-
-
-def _has_mpi4py():
-    return importlib.util.find_spec("mpi4py") is not None
 
 
 def _run(command, env):
@@ -138,11 +131,11 @@ def _run(command, env):
 
 def run(ctx, models, batch_sizes):
     """One process with all cores against one process per core (at least 2), per model and global batch."""
-    if workers.find_mpiexec() is None or not _has_mpi4py():
+    if workers.find_mpiexec() is None or not workers.has_mpi4py():
         print(f"xpnet bench: distributed section skipped: it needs mpi4py and an mpiexec: {workers.INSTALL}",
               file=sys.stderr)
         return []
-    cores = ctx.threads or workers.cores()
+    cores = ctx.threads or environment.cores()
     ranks = max(2, cores)
     configs = ((1, cores), (ranks, max(1, cores // ranks)))
     rows = []

@@ -35,7 +35,7 @@ def convolutions(name, batch=128):
     return out
 
 
-def _gemms(conv, x, y):
+def _gemms(conv, y):
     """(forward GEMM, backward GEMMs): callables running the im2col matrix products of this convolution's shapes."""
     o, k = conv.out_channels, math.prod(conv.weight.shape[1:])
     p = y.shape[0] * y.shape[2] * y.shape[3]
@@ -66,7 +66,7 @@ def run(ctx, peak_gflops=None, batch=128):
             dy = xp.empty_like(y)
             dy[...] = asarray(rng().standard_normal(y.shape), "float32")
             work = 2 * math.prod(y.shape) * math.prod(conv.weight.shape[1:])
-            gemm_fwd, gemm_bwd = _gemms(conv, x, y)
+            gemm_fwd, gemm_bwd = _gemms(conv, y)
             names = [a for a in ALGORITHMS if _applies(conv, a, y.shape[2:])]
             jobs = []
             for a in names:

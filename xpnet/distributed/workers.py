@@ -14,9 +14,15 @@ import subprocess
 import sys
 from pathlib import Path
 
+from ..environment import cores
 from .launch import INSTALL
 
 THREAD_VARIABLES = ("XPNET_NUM_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+def has_mpi4py():
+    """Whether mpi4py can be imported here (without importing it)."""
+    return importlib.util.find_spec("mpi4py") is not None
 
 
 def find_mpiexec(python=None):
@@ -25,11 +31,6 @@ def find_mpiexec(python=None):
     if beside.is_file() and os.access(beside, os.X_OK):
         return str(beside)
     return shutil.which("mpiexec")
-
-
-def cores():
-    """The cores this process may run on."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
 def environment(workers, environ=None):
@@ -50,7 +51,7 @@ def command(workers, args, mpiexec, python=None):
 def relaunch(workers, args):
     """Run `python args...` on `workers` processes under mpiexec and wait; returns the job's exit status.
     RuntimeError naming what to install when mpi4py or mpiexec is missing."""
-    if importlib.util.find_spec("mpi4py") is None:
+    if not has_mpi4py():
         raise RuntimeError(f"--workers {workers} needs mpi4py and an MPI: {INSTALL}")
     mpiexec = find_mpiexec()
     if mpiexec is None:

@@ -50,13 +50,12 @@ def _unrolled(x, width, columns, name):
 
 def _correlate(x, wp, rows, columns, out, name):
     """out (M, L) = sum over p of W_p · U[:, f + rows[p]] for f < L, U the width unrolling of x (C, ·) by
-    `columns` and wp (kh, M, kw·C); returns U."""
+    `columns` and wp (kh, M, kw·C)."""
     length = out.shape[1]
     u = _unrolled(x, length + rows[-1], columns, name)
     for start, stop in ops.row_blocks(length, (u.shape[0] + out.shape[0]) * u.itemsize):
         for p, shift in enumerate(rows):
             ops.matmul_add(wp[p], u[:, start + shift:stop + shift], out[:, start:stop], add=p > 0)
-    return u
 
 
 def _row_weights(weight, dtype):
@@ -112,7 +111,7 @@ def backward(dy, weight, dilation, xpad, input_grad=True):
     for start, stop in ops.row_blocks(length, (u.shape[0] + o) * u.itemsize):
         for p, shift in enumerate(rows):
             ops.matmul_add(u[:, start + shift:stop + shift], d[:, start:stop].T, dwp[p], add=start > 0)
-    dweight = xp.ascontiguousarray(dwp.reshape(kh, kw, c, o).transpose(3, 2, 0, 1))
+    dweight = dwp.reshape(kh, kw, c, o).transpose(3, 2, 0, 1)
     if not input_grad:
         return dweight, None
     dx = layout.empty(xpad.shape, dtype)

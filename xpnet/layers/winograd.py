@@ -90,7 +90,7 @@ def conv2d(xpad, weight, m):
     oh, ow = h - 2, w - 2
     dtype = xp.result_type(xpad, weight)
     bb, aa, g = _matrices(m, dtype)
-    u = xp.einsum("xi,ocij,yj->xyoc", g, weight.astype(dtype), g)
+    u = xp.einsum("xi,ocij,yj->xyoc", g, weight.astype(dtype, copy=False), g)
     u = u.reshape(t * t, o, c)
     y = layout.empty((n, o, oh, ow), dtype)
     yb = layout.batch_last(y)  # (O, OH, OW, N), written tile row by tile row
