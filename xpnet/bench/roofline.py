@@ -14,7 +14,6 @@ import time
 from .. import layers as L
 from ..backend import asarray, rng, synchronize, xp
 from ..layers import tuner
-from ..layers.conv import ALGORITHMS, _applies
 from ..models import get_model
 from .timing import Timed, measure_side_by_side
 from .twin import torch_twin
@@ -67,7 +66,7 @@ def run(ctx, peak_gflops=None, batch=128):
             dy[...] = asarray(rng().standard_normal(y.shape), "float32")
             work = 2 * math.prod(y.shape) * math.prod(conv.weight.shape[1:])
             gemm_fwd, gemm_bwd = _gemms(conv, y)
-            names = [a for a in ALGORITHMS if _applies(conv, a, y.shape[2:])]
+            names = conv.candidates(y.shape[2:])
             jobs = []
             for a in names:
                 def forward(a=a):

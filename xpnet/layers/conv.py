@@ -21,7 +21,7 @@ import math
 from .. import environment, init
 from ..backend import current, layout, ops, xp
 from ..parameter import Parameter
-from . import shifted, tuner, winograd
+from . import adjoint, shifted, tuner, winograd
 from .base import Layer, check_input
 from .window import check_window, pair
 
@@ -148,7 +148,7 @@ class _Conv(Layer):
 
 
 # The algorithms a Conv2D may run; "auto" times those that apply on the first call of each shape (tuner.py).
-ALGORITHMS = ("im2col", "shifted", "winograd_f2", "winograd_f4")
+ALGORITHMS = ("im2col", "im2col_flipped", "shifted", "winograd_f2", "winograd_f4")
 
 
 def _check_algorithm(name, origin):
@@ -159,7 +159,7 @@ def _check_algorithm(name, origin):
 
 def _applies(layer, name, size):
     """Whether algorithm `name` computes Conv2D `layer` at output size `size` = (OH, OW)."""
-    if name == "shifted":
+    if name in ("shifted", "im2col_flipped"):
         return shifted.applies(layer.stride, layer.groups)
     if name.startswith("winograd"):
         return winograd.applies(layer, size, int(name[-1]))
@@ -184,10 +184,21 @@ def _backward(layer, name, xpad, dy, input_grad):
         return winograd.weight_grad(xpad, dy, m), (winograd.input_grad(dy, w, m) if input_grad else None)
     if name == "shifted":
         dw, dx = shifted.backward(dy, w, layer.dilation, xpad, input_grad)
+    elif name == "im2col_flipped":  # the input gradient as the flipped kernel's convolution, already unpadded
+        dw = conv_backward(dy, w, layer.stride, layer.dilation, layer.groups, xpad)[0]
+        return dw, (_input_grad_flipped(layer, dy, xpad.shape) if input_grad else None)
     else:
         dw, dx = conv_backward(dy, w, layer.stride, layer.dilation, layer.groups, xpad,
                                xpad.shape if input_grad else None)
     return dw, (None if dx is None else layout.unpadded(dx, layer.padding))
+
+
+def _input_grad_flipped(layer, dy, padded_shape):
+    """dL/dx, stored batch-last, of stride-1 Conv2D `layer`: the convolution of dy framed by zeros with the
+    flipped kernel (adjoint.py), by `conv_forward`."""
+    size = tuple(s - 2 * p for s, p in zip(padded_shape[2:], layer.padding))
+    return conv_forward(adjoint.framed(dy, layer.kernel_size, layer.padding, layer.dilation),
+                        adjoint.flipped(layer.weight.data), (1, 1), layer.dilation, 1, size)
 
 
 class Conv2D(_Conv):
@@ -196,6 +207,8 @@ class Conv2D(_Conv):
     `algorithm` picks how it is computed, the same numbers either way (within rounding):
 
     - "im2col": `conv_forward` / `conv_backward`, any settings;
+    - "im2col_flipped": the same, but the input gradient as `conv_forward` of dy with the flipped kernel
+      (adjoint.py) instead of col2im, stride 1 and ungrouped;
     - "shifted": one GEMM per kernel row on a width-unrolled copy of the input (shifted.py), stride 1 and
       ungrouped;
     - "winograd_f2", "winograd_f4": Winograd's F(2x2, 3x3) or F(4x4, 3x3) (winograd.py), "same" 3x3
@@ -214,8 +227,8 @@ class Conv2D(_Conv):
         super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias,
                          weight_init, bias_init, lambda i, o, g, k: (o, i // g, *k))
         self.requested_algorithm = _check_algorithm(algorithm, "Conv2D algorithm")
-        if algorithm == "shifted" and not shifted.applies(self.stride, groups):
-            raise ValueError(f"Conv2D algorithm 'shifted' needs stride 1 and groups 1, got stride {self.stride} "
+        if algorithm in ("shifted", "im2col_flipped") and not shifted.applies(self.stride, groups):
+            raise ValueError(f"Conv2D algorithm {algorithm!r} needs stride 1 and groups 1, got stride {self.stride} "
                              f"and groups {groups}")
         self.algorithm = None
         self._xpad = None
@@ -238,7 +251,7 @@ class Conv2D(_Conv):
         name = _check_algorithm(environment.conv_algorithm(), "XPNET_CONV_ALGO")
         if name != "auto":
             return name if _applies(self, name, size) else "im2col"
-        names = [a for a in ALGORITHMS if _applies(self, a, size)]
+        names = self.candidates(size)
         train = self.training  # time the backward pass too
         key = (current(), str(xp.result_type(xpad, self.weight.data)), xpad.shape, self.weight.shape, self.stride,
                self.dilation, self.groups, train, self.needs_input_grad)
@@ -249,6 +262,12 @@ class Conv2D(_Conv):
                 _backward(self, a, xpad, y, self.needs_input_grad)
         work = 2 * math.prod(self.weight.shape) * xpad.shape[0] * size[0] * size[1] * (3 if train else 1)
         return tuner.fastest(key, names, run, work)
+
+    def candidates(self, size):
+        """The algorithms "auto" times for output size `size` = (OH, OW): those that apply, less
+        "im2col_flipped" where no input gradient is computed (there it is im2col)."""
+        return [a for a in ALGORITHMS if _applies(self, a, size)
+                and (a != "im2col_flipped" or self.training and self.needs_input_grad)]
 
     def backward(self, dy):
         xpad, self._xpad = self._xpad, None  # free the saved input once used, as PyTorch frees saved tensors

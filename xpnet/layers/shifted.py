@@ -19,6 +19,7 @@ products run over blocks of columns (`ops.row_blocks`), so a block of the output
 the cache while its kernel rows add into it.
 """
 from ..backend import layout, ops, xp
+from . import adjoint
 
 
 def applies(stride, groups):
@@ -115,6 +116,6 @@ def backward(dy, weight, dilation, xpad, input_grad=True):
     if not input_grad:
         return dweight, None
     dx = layout.empty(xpad.shape, dtype)
-    turned = weight[:, :, ::-1, ::-1].swapaxes(0, 1)  # (C, O, kh, kw)
-    _correlate(e, _row_weights(turned, dtype), rows, columns, layout.batch_last(dx).reshape(c, -1), "shifted.ue")
+    _correlate(e, _row_weights(adjoint.flipped(weight), dtype), rows, columns, layout.batch_last(dx).reshape(c, -1),
+               "shifted.ue")
     return dweight, dx

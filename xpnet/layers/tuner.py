@@ -12,7 +12,8 @@ import time
 
 from ..backend import ops, synchronize
 
-CALLS = 3  # timed calls per candidate; the best of them counts (the first pays for warming up)
+CALLS = 3  # rounds of timing; a candidate's best round counts
+SLACK = 1.5  # after a round, candidates this many times slower than the best so far are timed no more
 MIN_WORK = 2e7  # floating-point operations below which nothing is timed
 clock = time.perf_counter
 _winners = {}  # key -> the name of the fastest candidate
@@ -20,18 +21,25 @@ _winners = {}  # key -> the name of the fastest candidate
 
 def fastest(key, names, run, work):
     """The fastest of the candidates `names` for problem `key`, `run(name)` running one once; timed on the
-    first call for that key when the problem's `work` (operations) is at least MIN_WORK."""
+    first call for that key when the problem's `work` (operations) is at least MIN_WORK.
+
+    Each round runs every remaining candidate twice, round-robin so that a slow spell of the machine
+    hits them all, and times the second run: the first allocates its work buffers and warms the
+    caches, as every call after tuning finds them. Its buffers are dropped after each timed run, so
+    candidates never hold theirs together and the losers hold none afterwards."""
     winner = _winners.get(key)
     if winner is None:
         best = dict.fromkeys(names, math.inf)
-        if len(names) > 1 and work >= MIN_WORK:
-            for _ in range(CALLS):
-                for name in names:  # round-robin, so that a slow spell of the machine hits every candidate
-                    start = clock()
-                    run(name)
-                    synchronize()
-                    best[name] = min(best[name], clock() - start)
-                    ops.release_scratch()  # its work buffers, so that candidates never hold theirs together
+        contenders = list(names) if len(names) > 1 and work >= MIN_WORK else []
+        for _ in range(CALLS):
+            for name in contenders:
+                run(name)
+                start = clock()
+                run(name)
+                synchronize()
+                best[name] = min(best[name], clock() - start)
+                ops.release_scratch()
+            contenders = [name for name in contenders if best[name] <= SLACK * min(best.values())]
         winner = _winners[key] = min(names, key=best.get)  # the first one when nothing was timed
     return winner
 

@@ -12,7 +12,7 @@ transforms are small matrix products over all tiles at once, through `xp`, so th
 runs the same code. The gradients follow from the same algebra: the weight gradient
 sums dM · Vᵀ over the tiles, with dM the output gradient's tiles transformed by A, and
 the input gradient of a stride-1 convolution is another stride-1 convolution, of the
-padded output gradient with the kernel flipped and its channels swapped.
+padded output gradient with the kernel flipped and its channels swapped (adjoint.py).
 
 It applies to "same" 3x3 convolutions (stride 1, padding 1, undilated, ungrouped)
 whose output is whole m x m tiles; Conv2D runs it where it measures fastest (conv.py).
@@ -20,6 +20,7 @@ whose output is whole m x m tiles; Conv2D runs it where it measures fastest (con
 import math
 
 from ..backend import asarray, current, layout, ops, xp
+from . import adjoint
 
 # Bᵀ, G, Aᵀ for F(2x2, 3x3) and F(4x4, 3x3) (interpolation points 0, ±1 and 0, ±1, ±2, plus infinity).
 MATRICES = {
@@ -129,6 +130,5 @@ def weight_grad(xpad, dy, m):
 
 def input_grad(dy, weight, m):
     """dL/dx (N, C, H, W) of a "same" 3x3 convolution from its output gradient: the same convolution of dy
-    with the kernel flipped and its input and output channels swapped."""
-    flipped = xp.ascontiguousarray(weight[:, :, ::-1, ::-1].transpose(1, 0, 2, 3))
-    return conv2d(layout.padded(dy, (1, 1)), flipped, m)
+    with the kernel flipped and its input and output channels swapped (adjoint.py)."""
+    return conv2d(adjoint.framed(dy, (3, 3), (1, 1), (1, 1)), adjoint.flipped(weight), m)
