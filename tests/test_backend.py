@@ -150,7 +150,7 @@ def test_default_dtype_context_restores():
 
 def test_info_keys(on_cpu):
     out = backend.info()
-    assert {"backend", "python", "numpy", "blas", "cpu", "cpu_count"} <= set(out)
+    assert {"backend", "python", "numpy", "blas", "cpu", "cpu_flags", "cpu_count"} <= set(out)
     assert out["backend"] == "cpu" and out["numpy"] == np.__version__
 
 

@@ -190,6 +190,18 @@ def test_header_names_the_blas_kernel_numpy_runs(monkeypatch):
     assert describe()["blas_forced_by"] == "OPENBLAS_CORETYPE=Haswell"
 
 
+def test_header_names_the_instruction_sets_and_what_restricts_them(monkeypatch, torch):
+    from xpnet.bench.machine import SIMD_VARS, describe
+    for var in SIMD_VARS:
+        monkeypatch.delenv(var, raising=False)
+    header = describe(torch)
+    assert "simd_forced_by" not in header and header["torch_cpu_capability"] == torch.backends.cpu.get_cpu_capability()
+    assert header["numpy_simd"] and set(header["cpu_flags"].split()) <= {"avx2", "fma", "avx512f", "unknown"}
+    monkeypatch.setenv("ATEN_CPU_CAPABILITY", "avx2")
+    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX2")
+    assert describe()["simd_forced_by"] == "ATEN_CPU_CAPABILITY=avx2, ONEDNN_MAX_CPU_ISA=AVX2"
+
+
 def test_memory_section_measures_each_model_in_its_own_process(capsys):
     assert main(TINY + ["--only", "memory", "--models", "mlp,simple_cnn", "--memory-steps", "1", "--no-torch",
                         "--format", "json"]) == 0

@@ -15,16 +15,29 @@ def _blas():
         return "unknown"
 
 
-def _cpu_model():
-    """The processor's marketing name from /proc/cpuinfo (Linux), else what platform knows."""
+def _cpuinfo(field):
+    """The first `field` line's value in /proc/cpuinfo (Linux), or None."""
     try:
         with open("/proc/cpuinfo") as f:
             for line in f:
-                if line.startswith("model name"):
+                if line.split(":", 1)[0].strip() == field:
                     return line.split(":", 1)[1].strip()
     except OSError:
         pass
-    return platform.processor() or platform.machine()
+    return None
+
+
+def _cpu_model():
+    """The processor's marketing name, else what platform knows."""
+    return _cpuinfo("model name") or platform.processor() or platform.machine()
+
+
+def _vector_flags():
+    """The processor's widest vector instruction sets (which kernels BLAS and NumPy can pick), e.g.
+    "avx2 fma avx512f", or "unknown" where /proc/cpuinfo has no flags."""
+    flags = (_cpuinfo("flags") or "").split()
+    found = [f for f in ("avx2", "fma", "avx512f") if f in flags]
+    return " ".join(found) if flags else "unknown"
 
 
 def info():
@@ -35,6 +48,7 @@ def info():
         "numpy": numpy.__version__,
         "blas": _blas(),
         "cpu": _cpu_model(),
+        "cpu_flags": _vector_flags(),
         "cpu_count": os.cpu_count(),
     }
     if registry.current() == "gpu":

@@ -38,6 +38,28 @@ def blas_in_use():
     return out
 
 
+# Variables that make NumPy's loops and PyTorch's kernels use fewer instruction sets than the CPU has (an
+# AVX2-only machine emulated on an AVX-512 one); the header names those set.
+SIMD_VARS = ("NPY_DISABLE_CPU_FEATURES", "ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA")
+
+
+def simd_in_use(torch=None):
+    """The instruction sets NumPy's own loops dispatch to (its runtime report), PyTorch's kernel level, and
+    the variables that restrict them when set."""
+    out = {}
+    try:
+        from numpy._core._multiarray_umath import __cpu_dispatch__, __cpu_features__
+        out["numpy_simd"] = " ".join(t for t in __cpu_dispatch__ if __cpu_features__.get(t)) or "baseline"
+    except ImportError:  # a private module of NumPy 2, as numpy.show_runtime reads it
+        pass
+    if torch is not None:
+        out["torch_cpu_capability"] = torch.backends.cpu.get_cpu_capability()
+    forced = [f"{v}={os.environ[v]}" for v in SIMD_VARS if os.environ.get(v)]
+    if forced:
+        out["simd_forced_by"] = ", ".join(forced)
+    return out
+
+
 def describe(torch=None):
     """A dict naming the machine, the current backend, the thread counts and the libraries' versions."""
     out = dict(info())
@@ -45,6 +67,7 @@ def describe(torch=None):
     out["host"] = platform.node()
     out["numpy_blas_threads"] = blas_threads()
     out.update(blas_in_use())
+    out.update(simd_in_use(torch))
     out["xpnet_cpu_threads"] = threads.count()
     if torch is not None:
         out["torch"] = torch.__version__
