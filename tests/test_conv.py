@@ -361,7 +361,7 @@ def test_every_algorithm_skips_the_input_gradient_alike(algorithm, rng):
 
 
 def test_a_forced_algorithm_that_cannot_compute_the_layer_is_refused(rng):
-    with pytest.raises(ValueError, match=r"Conv2D algorithm must be auto or one of im2col, im2col_flipped, shifted.*got 'fft'"):
+    with pytest.raises(ValueError, match=r"algorithm must be auto or one of im2col, im2col_flipped, shifted.*got 'fft'"):
         Conv2D(2, 2, 3, algorithm="fft")
     for name in ("shifted", "im2col_flipped"):
         with pytest.raises(ValueError, match=f"'{name}' needs stride 1 and groups 1"):
