@@ -9,6 +9,7 @@ the ones PyTorch would give (`"0.weight"`, `"3.running_mean"`).
 from collections import OrderedDict
 
 from ..backend import backend_of, current, move, to_numpy
+from ..errors import shown
 from ..parameter import Parameter
 
 
@@ -133,32 +134,37 @@ class Layer:
             out[key] = to_numpy(value.data if isinstance(value, Parameter) else value).copy()
         return out
 
+    def _targets(self):
+        """{key: (owner, attribute, the array it holds)} for every parameter and buffer, in PyTorch's order."""
+        out = {}
+        for key, owner, attr in self._entries():
+            current = getattr(owner, attr)
+            out[key] = owner, attr, current.data if isinstance(current, Parameter) else current
+        return out
+
+    def state_mismatches(self, shapes, strict=True):
+        """What keeps a state whose arrays have `shapes` ({key: shape}) from loading into this layer, one entry
+        per problem (the missing and unexpected keys when `strict`, each wrong shape); [] when it fits. A
+        model file is checked with its header's shapes before its data is read."""
+        expected = {key: tuple(array.shape) for key, (_, _, array) in self._targets().items()}
+        problems = [f"{key}: expected shape {want}, got {tuple(shapes[key])}" for key, want in expected.items()
+                    if key in shapes and tuple(shapes[key]) != want]
+        missing, unexpected = [k for k in expected if k not in shapes], [k for k in shapes if k not in expected]
+        if strict and (missing or unexpected):
+            problems.insert(0, f"missing keys {missing}, unexpected keys {shown(unexpected)}")
+        return problems
+
     def load_state_dict(self, state, strict=True):
         """Copy arrays from `state` into this layer; mismatched keys or shapes raise one clear error."""
-        entries = {key: (owner, attr) for key, owner, attr in self._entries()}
-        missing = [k for k in entries if k not in state]
-        unexpected = [k for k in state if k not in entries]
-        problems = []
-        for key, (owner, attr) in entries.items():
-            if key not in state:
-                continue
-            current = getattr(owner, attr)
-            target = current.data if isinstance(current, Parameter) else current
-            got = tuple(to_numpy(state[key]).shape)
-            if got != tuple(target.shape):
-                problems.append(f"{key}: expected shape {tuple(target.shape)}, got {got}")
-        if strict and (missing or unexpected):
-            problems.insert(0, f"missing keys {missing}, unexpected keys {unexpected}")
+        problems = self.state_mismatches({key: to_numpy(value).shape for key, value in state.items()}, strict)
         if problems:
             raise ValueError(f"{type(self).__name__}.load_state_dict: " + "; ".join(problems))
-        for key, (owner, attr) in entries.items():
+        for key, (owner, attr, target) in self._targets().items():
             if key not in state:
                 continue
-            current = getattr(owner, attr)
-            target = current.data if isinstance(current, Parameter) else current
             value = move(to_numpy(state[key]).astype(target.dtype, copy=False), backend_of(target))
-            if isinstance(current, Parameter):
-                current.data = value
+            if isinstance(getattr(owner, attr), Parameter):
+                getattr(owner, attr).data = value
             else:
                 object.__setattr__(owner, attr, value)
         return self

@@ -253,14 +253,18 @@ def _input_of(name, args):
     return None, None
 
 
+def strings_of(raw, source):
+    """`raw`, a file's __metadata__, if it is what safetensors metadata must be (a JSON object of strings)."""
+    if not isinstance(raw, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in raw.items()):
+        raise ModelFileError(f"{source}: its __metadata__ is not a JSON object of strings (safetensors metadata)")
+    return raw
+
+
 def check(strings, source, numbers=None):
     """The metadata strings of a model file (`source` names it), decoded and checked; `numbers` is how
     many numbers its tensors hold, which bounds the model it may build."""
-    if not isinstance(strings, dict) or not all(isinstance(k, str) and isinstance(v, str)
-                                                for k, v in strings.items()):
-        raise ModelFileError(f"{source}: its __metadata__ is not a JSON object of strings (safetensors metadata)")
     meta = {}
-    for key, text in strings.items():
+    for key, text in strings_of(strings, source).items():
         if key in JSON_KEYS:
             meta[key] = parse_json(text, _Where(source, key))
         elif key in KNOWN_KEYS:

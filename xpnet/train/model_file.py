@@ -117,9 +117,7 @@ def read_header(file):
     if not isinstance(raw, dict):
         raise ModelFileError(f"{file}: not a safetensors file: its header is not a JSON object ({_EXPECTED})")
     header = Header()
-    header.metadata = raw.pop("__metadata__", None) or {}
-    if not isinstance(header.metadata, dict) or not all(isinstance(v, str) for v in header.metadata.values()):
-        raise ModelFileError(f"{file}: its __metadata__ is not a JSON object of strings (safetensors metadata)")
+    header.metadata = schema.strings_of(raw.pop("__metadata__", None) or {}, file)
     ranges = []
     for name, entry in raw.items():
         header[name] = _tensor_entry(file, name, entry)
@@ -198,18 +196,10 @@ def fits_model(model, file):
     """A check for `read(fits=...)`: the file's tensors are exactly `model.state_dict()`'s names and shapes,
     floating point where the model's are."""
     def check(header):
+        problems = model.state_mismatches({key: entry["shape"] for key, entry in header.items()})
         state = model.state_dict()
-        missing = [k for k in state if k not in header]
-        unexpected = [k for k in header if k not in state]
-        problems = [f"missing keys {missing}, unexpected keys {shown(unexpected)}"] if missing or unexpected else []
-        for key, value in state.items():
-            entry = header.get(key)
-            if entry is None:
-                continue
-            if tuple(entry["shape"]) != tuple(value.shape):
-                problems.append(f"{key}: expected shape {tuple(value.shape)}, got {tuple(entry['shape'])}")
-            elif entry["dtype"].startswith("F") != (value.dtype.kind == "f"):
-                problems.append(f"{key}: expected {value.dtype} values, got {entry['dtype']}")
+        problems += [f"{key}: expected {state[key].dtype} values, got {entry['dtype']}" for key, entry in header.items()
+                     if key in state and entry["dtype"].startswith("F") != (state[key].dtype.kind == "f")]
         if problems:
             raise ModelFileError(f"{file}: weights do not fit the model: {type(model).__name__}.load_state_dict: "
                                  + "; ".join(problems))
