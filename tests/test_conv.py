@@ -474,6 +474,20 @@ def test_the_tuner_times_each_candidate_warm(tuner, monkeypatch, rng):
     assert layer.algorithm == "im2col_flipped"  # the first of the candidates at 0.001 when warm
 
 
+def test_the_tuner_waits_for_the_device_around_each_timed_run(tuner, monkeypatch, rng):
+    """On a GPU calls return before their kernels finish: the untimed run is finished before the clock starts,
+    and the timed one before it stops."""
+    import xpnet.layers.conv as conv
+    events, real = [], conv._forward
+    monkeypatch.setattr(conv, "_forward", lambda *args: events.append("run") or real(*args))
+    monkeypatch.setattr(tuner, "synchronize", lambda: events.append("sync"))
+    monkeypatch.setattr(tuner, "clock", lambda: events.append("clock") or 0.0)
+    layer = Conv2D(2, 3, 3, padding=1).eval()  # forward only: each run is one _forward
+    layer(asarray(rng.standard_normal((2, 2, 6, 6)), np.float32))
+    rounds = tuner.CALLS * len(layer.candidates((6, 6)))  # equal times: nobody is dropped
+    assert events == ["run", "sync", "clock", "run", "sync", "clock"] * rounds + ["run"]
+
+
 def test_the_tuner_never_holds_two_candidates_work_buffers_at_once(tuner, monkeypatch, rng):
     """Each candidate's scratch buffers are dropped after its timed call, so tuning costs no more memory than
     the largest candidate (and the losers hold none afterwards)."""
