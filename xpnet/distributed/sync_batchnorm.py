@@ -7,11 +7,11 @@ the forward pass the per-channel sums (one allreduce) give the global mean, then
 squared deviations from it (a second allreduce) the global variance, the exact two-pass
 formula of one process; in the backward pass one allreduce sums the per-channel sum(dy) and
 sum(dy * x_hat) that the input gradient needs. The parameter gradients stay this process's
-own: the trainer's gradient allreduce adds them up with every other.
+own sums: the trainer's gradient allreduce adds them up with every other.
 
-The global sums are computed for all channels before the layer's blocked pass, which then
-reads them block by block (`_moments`, `_count`, `_input_grad_sums`), so the collectives
-do not depend on how each process splits its channels into blocks.
+The sums are computed for all channels before the layer's blocked pass, which then reads
+them block by block (`_moments`, `_count`, `_grad_sums`, `_input_grad_sums`), so the
+collectives do not depend on how each process splits its channels into blocks.
 """
 import numpy as host  # the host-side sample count
 
@@ -31,8 +31,7 @@ class SyncBatchNorm(_BatchNorm):
         super().__init__(num_features, eps, momentum, affine, track_running_stats)
         self.comm = world() if comm is None else comm
         self._global = None  # (mean, var, count) of the global batch in the forward pass in progress
-        self._totals = None  # the global sum(dy), sum(dy * x_hat) in the backward pass in progress
-        self._cursor = 0     # channels handed out so far in the pass's blocks
+        self._sums = None    # (this process's, every process's) sum(dy) and sum(dy * x_hat), backward in progress
 
     def forward(self, x):
         self._global = None
@@ -45,42 +44,37 @@ class SyncBatchNorm(_BatchNorm):
             centred = xc - mean[:, None]
             var = self.comm.allreduce(xp.einsum("cp,cp->c", centred, centred))
             var /= count
-            self._global, self._cursor = (mean, var, count), 0
+            self._global = mean, var, count
         return super().forward(x)
 
     def backward(self, dy):
-        self._totals = None
+        self._sums = None
         if self._global is not None and self.needs_input_grad:
             c = self.num_features
             dyc = layout.batch_last(dy).reshape(c, -1)
-            sums = xp.empty(2 * c, dyc.dtype)
-            dyc.sum(axis=1, out=sums[:c])
-            centred = self._xc - self._mean[:, None]
-            xp.multiply(xp.einsum("cp,cp->c", dyc, centred), self._inv_std, out=sums[c:])
-            self._totals, self._cursor = self.comm.allreduce(sums), 0
+            own = xp.empty((2, c), dyc.dtype)
+            super()._grad_sums(slice(None), dyc, self._xc - self._mean[:, None], self._inv_std, own[0], own[1])
+            self._sums = own, self.comm.allreduce(own.copy())
         return super().backward(dy)
 
-    def _moments(self, xc, mean, var):
+    def _moments(self, block, xc, mean, var):
         if self._global is None:
-            return super()._moments(xc, mean, var)
-        rows = self._next(len(mean))
-        mean[...] = self._global[0][rows]
-        var[...] = self._global[1][rows]
+            return super()._moments(block, xc, mean, var)
+        mean[...] = self._global[0][block]
+        var[...] = self._global[1][block]
 
     def _count(self, n):
         return n if self._global is None else self._global[2]
 
-    def _input_grad_sums(self, sum_dy, sum_dy_xhat):
-        if self._totals is None:
-            return super()._input_grad_sums(sum_dy, sum_dy_xhat)
-        rows, c = self._next(len(sum_dy)), self.num_features
-        return self._totals[:c][rows], self._totals[c:][rows]
+    def _grad_sums(self, block, dy, centred, inv_std, sum_dy, sum_dy_xhat):
+        if self._sums is None:
+            return super()._grad_sums(block, dy, centred, inv_std, sum_dy, sum_dy_xhat)
+        sum_dy[...], sum_dy_xhat[...] = self._sums[0][:, block]  # computed once, before the allreduce
 
-    def _next(self, k):
-        """The channels of the next block of `k` (blocks come in channel order, once each per pass)."""
-        rows = slice(self._cursor, self._cursor + k)
-        self._cursor = (self._cursor + k) % self.num_features
-        return rows
+    def _input_grad_sums(self, block, sum_dy, sum_dy_xhat):
+        if self._sums is None:
+            return super()._input_grad_sums(block, sum_dy, sum_dy_xhat)
+        return self._sums[1][0, block], self._sums[1][1, block]
 
 
 def convert_sync_batchnorm(model, comm=None):

@@ -134,7 +134,7 @@ class _BatchNorm(Layer):
         for c0, c1 in blocks:
             b = slice(c0, c1)
             if self._batch_stats:
-                self._moments(xc[b], mean[b], var[b])
+                self._moments(b, xc[b], mean[b], var[b])
             weight, bias = (self.weight.data[b], self.bias.data[b]) if self.affine else (1.0, 0.0)
             channel_affine(mean[b], var[b], weight, bias, self.eps, inv_std[b], scale[b], shift[b])
             scale_shift(xc[b], scale[b, None], shift[b, None], y[b])
@@ -143,24 +143,25 @@ class _BatchNorm(Layer):
         self._xc, self._mean, self._inv_std, self._blocks = xc, mean, inv_std, blocks
         return layout.batch_first(y.reshape(x.shape[1:] + x.shape[:1]))
 
-    def _moments(self, xc, mean, var):
-        """The batch mean and biased variance of each channel (row) of the block `xc` (C', P) into `mean` and
-        `var` (C',). A subclass that normalises over several processes' batches reduces them here."""
+    def _moments(self, block, xc, mean, var):
+        """The batch mean and biased variance of each channel (row) of the block `xc` (C', P), the layer's
+        channels `block` (a slice), into `mean` and `var` (C',). A subclass that normalises over several
+        processes' batches reduces them here."""
         channel_moments(xc, mean, var)
 
     def _count(self, n):
         """How many values per channel the batch statistics are taken over (`n` of them in this process)."""
         return n
 
-    def _grad_sums(self, dy, centred, inv_std, sum_dy, sum_dy_xhat):
-        """Per channel of the block: sum(dy) and sum(dy * x_hat) into `sum_dy` and `sum_dy_xhat`, the bias and
-        weight gradients."""
+    def _grad_sums(self, block, dy, centred, inv_std, sum_dy, sum_dy_xhat):
+        """Per channel of the block (the layer's channels `block`): sum(dy) and sum(dy * x_hat) into `sum_dy`
+        and `sum_dy_xhat`, the bias and weight gradients."""
         dy.sum(axis=1, out=sum_dy)
         xp.multiply(xp.einsum("cp,cp->c", dy, centred), inv_std, out=sum_dy_xhat)
 
-    def _input_grad_sums(self, sum_dy, sum_dy_xhat):
-        """The sums the input gradient uses: this process's own (a subclass over several processes returns
-        them summed over all)."""
+    def _input_grad_sums(self, block, sum_dy, sum_dy_xhat):
+        """The sums the input gradient uses for the channels `block`: this process's own (a subclass over
+        several processes returns them summed over all)."""
         return sum_dy, sum_dy_xhat
 
     def _update_running(self, mean, var, n):
@@ -185,10 +186,10 @@ class _BatchNorm(Layer):
         for c0, c1 in self._blocks:
             b = slice(c0, c1)
             dyb, centred = dyc[b], xc[b] - mean[b, None]
-            self._grad_sums(dyb, centred, inv_std[b], sum_dy[b], sum_dy_xhat[b])
+            self._grad_sums(b, dyb, centred, inv_std[b], sum_dy[b], sum_dy_xhat[b])
             if dx is None:
                 continue
-            total_dy, total_dy_xhat = self._input_grad_sums(sum_dy[b], sum_dy_xhat[b])
+            total_dy, total_dy_xhat = self._input_grad_sums(b, sum_dy[b], sum_dy_xhat[b])
             grad_factors(inv_std[b], 1.0 if weight is None else weight[b], total_dy, total_dy_xhat, 1 / n, k[b],
                          k_centred[b], k_shift[b])
             if self._batch_stats:
