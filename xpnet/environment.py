@@ -22,6 +22,10 @@ VARIABLES = [
 ]
 NAMES = [name for name, _, _ in VARIABLES]
 
+# The libraries' own thread-count variables, which BLAS reads once, when NumPy loads: set for a child
+# process (the bench at a thread count, `--workers` processes), never read by xpnet.
+BLAS_THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
+
 
 def _get(name, environ=None):
     return (os.environ if environ is None else environ).get(name, "").strip()

@@ -4,14 +4,13 @@ import os
 import platform
 
 from ..backend import asarray, info, rng, synchronize, threads
+from ..environment import BLAS_THREAD_VARIABLES
 from .timing import measure
-
-BLAS_THREAD_VARS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
 
 
 def blas_threads():
     """NumPy's BLAS thread count as set in the environment (read once, when NumPy loads)."""
-    for var in BLAS_THREAD_VARS:
+    for var in BLAS_THREAD_VARIABLES:
         if os.environ.get(var):
             return f"{os.environ[var]} ({var})"
     return f"{os.cpu_count()} (BLAS default: all cores)"

@@ -71,12 +71,12 @@ def run(args):
     from .. import backend
     from ..bench import distributed, memory, run_sections
     from ..bench.child import run_bench
-    from ..bench.machine import BLAS_THREAD_VARS
+    from ..environment import BLAS_THREAD_VARIABLES
 
     args = _settings(args)
     backend.keep_freed_memory()
-    if args.threads and any(os.environ.get(v) != str(args.threads) for v in BLAS_THREAD_VARS):
-        return run_bench(args.argv, env={v: str(args.threads) for v in BLAS_THREAD_VARS}).returncode
+    if args.threads and any(os.environ.get(v) != str(args.threads) for v in BLAS_THREAD_VARIABLES):
+        return run_bench(args.argv, env={v: str(args.threads) for v in BLAS_THREAD_VARIABLES}).returncode
     if args.memory_child:
         backend.use(args.backend if args.backend in ("cpu", "gpu") else "cpu")
         return memory.child(args.memory_child, args.models[0], args.memory_steps, threads=args.threads)

@@ -14,10 +14,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-from ..environment import cores
+from ..environment import BLAS_THREAD_VARIABLES, cores
 from .launch import INSTALL
 
-THREAD_VARIABLES = ("XPNET_NUM_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+THREAD_VARIABLES = ("XPNET_NUM_THREADS",) + BLAS_THREAD_VARIABLES
 
 
 def has_mpi4py():
