@@ -2,6 +2,7 @@
 import json
 import math
 
+import numpy as np
 import pytest
 from util import assert_rounding_close
 
@@ -275,3 +276,69 @@ def test_roofline_times_every_algorithm_of_each_convolution_against_its_gemm(mon
             assert r["fwd_gflops"] * r["fwd_ms"] * 1e6 == pytest.approx(work)
             assert r["bwd_gflops"] * r["bwd_ms"] * 1e6 == pytest.approx(work * (1 if c == 1 else 2))
             assert r["gemm_fwd_gflops"] > 0 and r["torch_fwd_gflops"] > 0 and r["fwd_ratio"] > 0
+
+
+def test_profile_section_has_a_row_per_layer_and_the_whole_step(capsys, monkeypatch, torch):
+    from xpnet.bench import profile
+    monkeypatch.setattr(profile, "STEPS", 2)
+    monkeypatch.setattr(profile, "WARMUP", 1)
+    assert main(TINY + ["--only", "profile", "--format", "json", "--models", "simple_cnn"]) == 0
+    rows = json.loads(capsys.readouterr().out)["sections"][0]["rows"]
+    model = get_model("simple_cnn")
+    assert [r["layer"].split(" ", 1)[0] for r in rows] == [str(i) for i in range(len(model))] + ["whole"]
+    assert rows[0]["algorithm"] == "im2col" and rows[0]["layer"].startswith("0 conv 3x3")
+    for r in rows[:-1]:
+        assert min(r["xpnet_fwd_ms"], r["xpnet_bwd_ms"], r["torch_fwd_ms"], r["torch_bwd_ms"]) >= 0
+    step = rows[-1]
+    assert step["xpnet_step_ms"] > 0 and step["ratio"] == pytest.approx(step["xpnet_step_ms"] / step["torch_step_ms"])
+
+
+class _Sleeps:
+    """A layer's time, known: forward sleeps 50 ms, backward 100 ms."""
+    FORWARD, BACKWARD = 0.05, 0.1
+
+
+def test_profile_gives_each_layer_its_own_time(torch):
+    """A layer that sleeps is charged its sleep, forward and backward, in both libraries; its neighbours not."""
+    import time
+
+    from xpnet.backend import asarray
+    from xpnet.bench import profile
+    from xpnet.bench.context import Context
+    from xpnet.layers import Layer
+
+    class Slow(Layer):
+        def forward(self, x):
+            time.sleep(_Sleeps.FORWARD)
+            return x
+
+        def backward(self, dy):
+            time.sleep(_Sleeps.BACKWARD)
+            return dy
+
+    class SlowFunction(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx, x):
+            time.sleep(_Sleeps.FORWARD)
+            return x.clone()
+
+        @staticmethod
+        def backward(ctx, grad):
+            time.sleep(_Sleeps.BACKWARD)
+            return grad
+
+    class SlowModule(torch.nn.Module):
+        def forward(self, x):
+            return SlowFunction.apply(x)
+
+    x, y = np.ones((4, 3), np.float32), np.array([0, 1, 0, 1])
+    ours = profile._record(3)
+    profile._xpnet_run(Sequential(Dense(3, 3), Slow(), Dense(3, 2)), asarray(x), asarray(y))(ours)
+    theirs = profile._record(3)
+    twin = torch.nn.Sequential(torch.nn.Linear(3, 3), SlowModule(), torch.nn.Linear(3, 2))
+    profile._torch_run(Context("cpu", torch=torch), twin, torch.from_numpy(x), torch.from_numpy(y))(theirs)
+    for record in (ours, theirs):
+        fwd, bwd = [t[0] for t in record["fwd"]], [t[0] for t in record["bwd"]]
+        assert fwd[1] >= _Sleeps.FORWARD and bwd[1] >= _Sleeps.BACKWARD
+        assert max(fwd[0], fwd[2], bwd[0], bwd[2]) < _Sleeps.FORWARD / 2  # the sleeps land in no other layer
+        assert record["step"][0] >= sum(fwd) + sum(bwd)

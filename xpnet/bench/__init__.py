@@ -15,7 +15,7 @@ import sys
 
 from .. import backend
 from ..backend import registry
-from . import distributed, layers, memory, roofline, training
+from . import distributed, layers, memory, profile, roofline, training
 from .context import Context
 from .machine import describe, matmul_peak
 from .onnx_twin import onnxruntime
@@ -23,7 +23,7 @@ from .report import Section, add_speedup, header_table, render, render_section, 
 from .timing import Timing, measure
 from .twin import torch_twin
 
-SECTIONS = ("layers", "roofline", "train", "infer", "epoch", "memory", "distributed", "scaling")
+SECTIONS = ("layers", "roofline", "train", "profile", "infer", "epoch", "memory", "distributed", "scaling")
 QUICK_SECTIONS = ("layers", "train", "infer")
 
 
@@ -54,6 +54,7 @@ RUNNERS = {
     "layers": lambda ctx, args, header: layers.run(ctx, header.get(f"matmul_peak_{ctx.backend}_gflops")),
     "roofline": lambda ctx, args, header: roofline.run(ctx, header.get(f"matmul_peak_{ctx.backend}_gflops")),
     "train": lambda ctx, args, header: training.train(ctx, args.models, args.batch_sizes),
+    "profile": lambda ctx, args, header: profile.run(ctx, args.models, args.batch_sizes),
     "infer": lambda ctx, args, header: training.infer(ctx, args.models, args.infer_batch_sizes),
     "epoch": lambda ctx, args, header: training.epoch(ctx, args.epochs),
     "memory": lambda ctx, args, header: memory.run(ctx, args.models, args.memory_steps),

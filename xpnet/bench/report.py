@@ -26,6 +26,10 @@ COLUMNS = {
     "train": [("backend", "backend"), ("model", "model"), ("batch", "batch"), *_XPNET, *_IMAGES,
               ("xpnet_epoch_s", "s/epoch"), ("torch_ms", "torch ms"), ("torch_images_per_s", "torch img/s"),
               ("torch_epoch_s", "torch s/epoch"), *_TAIL],
+    "profile": [("backend", "backend"), ("model", "model"), ("batch", "batch"), ("layer", "layer"),
+                ("algorithm", "algorithm"), ("xpnet_fwd_ms", "xpnet fwd ms"), ("xpnet_bwd_ms", "xpnet bwd ms"),
+                ("torch_fwd_ms", "torch fwd ms"), ("torch_bwd_ms", "torch bwd ms"), ("xpnet_step_ms", "xpnet step ms"),
+                ("torch_step_ms", "torch step ms"), ("ratio", "xpnet/torch")],
     "infer": [("backend", "backend"), ("model", "model"), ("batch", "batch"), *_XPNET, *_IMAGES,
               ("torch_ms", "torch ms"), ("torch_images_per_s", "torch img/s"), ("onnx_ms", "ORT ms"),
               ("onnx_images_per_s", "ORT img/s"), ("ratio", "xpnet/torch"), ("onnx_ratio", "xpnet/ORT"),
@@ -66,6 +70,12 @@ TITLES = {
               "One Trainer-style step (zero_grad, forward, SoftmaxCrossEntropy, backward without the input "
               "gradient, Adam) on a fixed synthetic batch: ms per step, images/s, and seconds per 60,000-image "
               "MNIST epoch at that speed. PyTorch runs the same model with the same weights."),
+    "profile": ("Where a training step goes, layer by layer",
+                "Each layer's forward and backward inside the train section's step (ms, median of the steps), "
+                "xpnet beside the same module of the PyTorch twin (its times from module hooks: a backward "
+                "lasts from its own backward pre-hook to the next module's); xpnet/torch compares forward plus "
+                "backward. The whole-step row includes the loss, the optimizer and the clocks' "
+                "synchronisations."),
     "infer": ("Inference throughput",
               "Eval-mode forward pass (PyTorch under inference_mode): ms per batch (batch 1 is the latency) "
               "and images/s. ORT: the model exported by `xpnet export` under ONNX Runtime (CPU rows, same "

@@ -35,11 +35,17 @@ def build(name, ctx=None):
     return model, twin
 
 
-def xpnet_step(model):
-    """`step(x, y)`: one Trainer-style Adam training step of `model`."""
+def xpnet_parts(model):
+    """(loss, optimizer) of a Trainer-style step, `model` set up as the Trainer runs it: in training mode,
+    its first layer computing no input gradient."""
     model.train()
     model.needs_input_grad = False
-    loss, optimizer = SoftmaxCrossEntropy(), Adam(model.parameters())
+    return SoftmaxCrossEntropy(), Adam(model.parameters())
+
+
+def xpnet_step(model):
+    """`step(x, y)`: one Trainer-style Adam training step of `model`."""
+    loss, optimizer = xpnet_parts(model)
 
     def step(x, y):
         optimizer.zero_grad()
@@ -49,10 +55,15 @@ def xpnet_step(model):
     return step
 
 
+def torch_parts(torch, twin):
+    """(loss, optimizer) of the same step for the PyTorch twin, set to training mode."""
+    twin.train()
+    return torch.nn.CrossEntropyLoss(), torch.optim.Adam(twin.parameters())
+
+
 def torch_step(torch, twin):
     """`step(x, y)`: the same training step for the PyTorch twin."""
-    twin.train()
-    loss, optimizer = torch.nn.CrossEntropyLoss(), torch.optim.Adam(twin.parameters())
+    loss, optimizer = torch_parts(torch, twin)
 
     def step(x, y):
         optimizer.zero_grad()
