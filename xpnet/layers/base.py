@@ -156,7 +156,8 @@ class Layer:
 
     def load_state_dict(self, state, strict=True):
         """Copy arrays from `state` into this layer; mismatched keys or shapes raise one clear error."""
-        problems = self.state_mismatches({key: to_numpy(value).shape for key, value in state.items()}, strict)
+        shapes = {key: getattr(value, "shape", None) or to_numpy(value).shape for key, value in state.items()}
+        problems = self.state_mismatches(shapes, strict)
         if problems:
             raise ValueError(f"{type(self).__name__}.load_state_dict: " + "; ".join(problems))
         for key, (owner, attr, target) in self._targets().items():
