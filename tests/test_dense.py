@@ -1,10 +1,10 @@
 """Dense, Flatten and Dropout: gradients, PyTorch parity, masks, errors."""
 import numpy as np
 import pytest
-from util import assert_close, check_against_torch
+from util import assert_close, check_against_torch, stored_batch_last
 
 import xpnet
-from xpnet.backend import asarray, to_numpy, xp
+from xpnet.backend import asarray, layout, to_numpy, xp
 from xpnet.layers import Dense, Dropout, Flatten, Linear
 
 
@@ -34,6 +34,20 @@ def test_dense_matches_torch(bias, rng, torch):
     layer = _dense64(5, 3, bias=bias, bias_init="uniform")
     x = rng.standard_normal((5, 4)).T  # (4, 5), non-contiguous
     check_against_torch(layer, _torch_linear(torch, layer), x, torch, ("weight", "bias") if bias else ("weight",))
+
+
+@pytest.mark.parametrize("order", ["C", "batch-last"])
+def test_dense_output_and_input_grad_stored_batch_last(order, rng):
+    """Dense hands on batch-last arrays, as convolutions do, whatever the order of its input and gradient."""
+    layer = _dense64(5, 3)
+    x = rng.standard_normal((4, 5))
+    y = layer(asarray(x) if order == "C" else stored_batch_last(x))
+    dy = rng.standard_normal((4, 3))
+    dx = layer.backward(asarray(dy) if order == "C" else stored_batch_last(dy))
+    assert layout.is_batch_last(y) and layout.is_batch_last(dx)
+    w, b = to_numpy(layer.weight.data), to_numpy(layer.bias.data)
+    assert_close(y, x @ w.T + b)
+    assert_close(dx, dy @ w)
 
 
 def test_dense_shapes_init_and_alias():
@@ -88,6 +102,22 @@ def test_flatten(kwargs, shape, out, rng, torch):
     assert layer(asarray(x)).shape == out
     assert xpnet.gradcheck(layer, x)
     check_against_torch(layer, torch.nn.Flatten(**kwargs), x, torch)
+    xb = stored_batch_last(x)  # as a convolution hands it on
+    assert_close(layer(xb), x.reshape(out))
+    assert xpnet.gradcheck(layer, xb)
+
+
+@pytest.mark.parametrize("kwargs,out", [({}, (2, 60)), ({"start_dim": 2}, (2, 3, 20))])
+def test_flatten_keeps_batch_last_memory(kwargs, out, rng):
+    """Flattening axes after the batch axis of a batch-last array is a view, stored batch-last, both ways."""
+    x = stored_batch_last(rng.standard_normal((2, 3, 4, 5)))
+    layer = Flatten(**kwargs)
+    y = layer(x)
+    assert y.shape == out and layout.is_batch_last(y) and xp.shares_memory(y, x)
+    dy = stored_batch_last(rng.standard_normal(out))
+    dx = layer.backward(dy)
+    assert dx.shape == x.shape and layout.is_batch_last(dx) and xp.shares_memory(dx, dy)
+    assert_close(dx, to_numpy(dy).reshape(x.shape))
 
 
 def test_flatten_errors():

@@ -1,7 +1,7 @@
 """MaxPool2D, AvgPool2D, GlobalAvgPool2D: numeric gradients, agreement with PyTorch, errors."""
 import numpy as np
 import pytest
-from util import assert_close
+from util import assert_close, stored_batch_last
 
 from xpnet import gradcheck
 from xpnet.backend import asarray, layout, to_numpy
@@ -132,22 +132,15 @@ def test_moved_drops_cache(rng):
     assert pool._saved is None
 
 
-def _stored_batch_last(x):
-    """The values of NCHW `x` in a new array stored (C, H, W, N), the layout convolutions hand on."""
-    out = layout.zeros(x.shape, x.dtype)
-    out[...] = x
-    return out
-
-
 @pytest.mark.parametrize("case", CASES)
 @pytest.mark.parametrize("make", [MaxPool2D, AvgPool2D])
 def test_batch_last_input_gives_the_same_results_and_keeps_its_layout(case, make, rng):
     k, s, p, shape = case
     x = asarray(rng.integers(-1, 2, size=shape), np.float32)  # ties exercise MaxPool's first-max rule
     plain, fast = make(k, s, p), make(k, s, p)
-    xb = _stored_batch_last(x)
+    xb = stored_batch_last(x)
     y, yb = plain(x), fast(xb)
     dy = asarray(rng.standard_normal(y.shape), np.float32)
     np.testing.assert_array_equal(to_numpy(yb), to_numpy(y))
-    np.testing.assert_array_equal(to_numpy(fast.backward(_stored_batch_last(dy))), to_numpy(plain.backward(dy)))
+    np.testing.assert_array_equal(to_numpy(fast.backward(stored_batch_last(dy))), to_numpy(plain.backward(dy)))
     assert layout.is_batch_last(yb)  # the output stays batch-last for the next layer

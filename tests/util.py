@@ -1,7 +1,7 @@
 """Assertions shared by the tests."""
 import numpy as np
 
-from xpnet.backend import asarray, to_numpy
+from xpnet.backend import asarray, layout, to_numpy
 
 
 def assert_close(actual, expected, rtol=1e-10, atol=1e-12, what="value"):
@@ -13,6 +13,13 @@ def assert_close(actual, expected, rtol=1e-10, atol=1e-12, what="value"):
     a, e = to_numpy(actual), to_numpy(expected)
     assert a.shape == e.shape, f"{what}: shape {a.shape} != expected {e.shape}"
     np.testing.assert_allclose(a, e, rtol=rtol, atol=atol, err_msg=what)
+
+
+def stored_batch_last(x):
+    """The values of `x` (N, ...) in a new backend array stored batch-last, the layout layers hand on."""
+    out = layout.zeros(x.shape, x.dtype)
+    out[...] = asarray(x)
+    return out
 
 
 def check_against_torch(layer, tlayer, x, torch, params=(), rtol=1e-10, atol=1e-12):

@@ -14,7 +14,7 @@ calls this a memory format). The reasons:
   memory order of their inputs, so ReLU, pooling and batch norm hand it on to the next
   convolution, which reads it without a copy.
 
-Arrays from outside (a DataLoader batch, a Flatten gradient) are plain NCHW; a
+Arrays from outside (a DataLoader batch) are plain NCHW; a
 convolution turns them batch-last once (`batch_last`) and the rest of the network
 keeps that. Nothing here depends on the backend: it is written against `xp`.
 """

@@ -1,5 +1,12 @@
-"""`Dense` (PyTorch's `Linear`): y = x @ W.T + b, with W of shape (out_features, in_features)."""
+"""`Dense` (PyTorch's `Linear`): y = x @ W.T + b, with W of shape (out_features, in_features).
+
+Its output and input gradient are stored batch-last, like a convolution's (backend/layout.py): it
+computes yᵀ = W · xᵀ, whose (out_features, N) result is contiguous, so every product reads W as it
+lies, batch norm reads the output without a copy, and a gradient that goes back through Flatten
+reaches the convolutions in their own layout. BLAS takes xᵀ in either memory order without a copy.
+"""
 from .. import init
+from ..backend import layout
 from ..parameter import Parameter
 from .base import Layer, check_input
 
@@ -22,16 +29,16 @@ class Dense(Layer):
     def forward(self, x):
         check_input(self, x, 2, self.in_features, what="features")
         self._x = x
-        y = x @ self.weight.data.T
+        yt = self.weight.data @ x.T
         if self.bias is not None:
-            y += self.bias.data
-        return y
+            yt += self.bias.data[:, None]
+        return layout.batch_first(yt)
 
     def backward(self, dy):
         self.weight.accumulate(dy.T @ self._x)
         if self.bias is not None:
             self.bias.accumulate(dy.sum(axis=0))
-        return dy @ self.weight.data if self.needs_input_grad else None
+        return layout.batch_first(self.weight.data.T @ dy.T) if self.needs_input_grad else None
 
     def extra_repr(self):
         return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"
