@@ -113,3 +113,18 @@ def test_torch_nn_loads_a_trained_checkpoint_and_predicts_the_same(tiny_mnist, t
     assert_rounding_close(ours, theirs, np.float32, k=400, depth=5, what="LeNet-5 logits")  # Linear(400, 120)
     assert (ours.argmax(axis=1) == theirs.argmax(axis=1)).all()
     assert json.loads(meta["classes"]) == [str(d) for d in range(10)] and meta["model"] == "lenet5"
+
+
+@pytest.mark.parametrize("key,dtype,expected", [("1.weight", np.int32, "expected float32 values, got I32"),
+                                                ("2.num_batches_tracked", np.float32, "expected int64 values, got F32")])
+def test_integer_and_floating_point_tensors_are_not_swapped(key, dtype, expected, tmp_path):
+    """A file whose tensor is integer where the model's is floating point, or the reverse, is refused by name
+    before its data is read."""
+    from xpnet.layers import BatchNorm1D, Dense, Flatten, Sequential
+    from xpnet.train.model_file import ModelFileError, to_bytes
+    model = Sequential(Flatten(), Dense(4, 3), BatchNorm1D(3))
+    state = model.state_dict()
+    state[key] = state[key].astype(dtype)
+    (tmp_path / "w.safetensors").write_bytes(to_bytes(state))
+    with pytest.raises(ModelFileError, match=f"{key}: {expected}"):
+        load_weights(tmp_path / "w.safetensors", model)

@@ -142,6 +142,10 @@ class Layer:
             out[key] = owner, attr, current.data if isinstance(current, Parameter) else current
         return out
 
+    def state_dtypes(self):
+        """{key: dtype} of every parameter and buffer, without copying them to the host as state_dict does."""
+        return {key: array.dtype for key, (_, _, array) in self._targets().items()}
+
     def state_mismatches(self, shapes, strict=True):
         """What keeps a state whose arrays have `shapes` ({key: shape}) from loading into this layer, one entry
         per problem (the missing and unexpected keys when `strict`, each wrong shape); [] when it fits. A

@@ -251,7 +251,6 @@ class Conv2D(_Conv):
         name = _check_algorithm(environment.conv_algorithm(), "XPNET_CONV_ALGO")
         if name != "auto":
             return name if _applies(self, name, size) else "im2col"
-        names = self.candidates(size)
         train = self.training  # time the backward pass too
         key = (current(), str(xp.result_type(xpad, self.weight.data)), xpad.shape, self.weight.shape, self.stride,
                self.dilation, self.groups, train, self.needs_input_grad)
@@ -261,7 +260,7 @@ class Conv2D(_Conv):
             if train:
                 _backward(self, a, xpad, y, self.needs_input_grad)
         work = 2 * math.prod(self.weight.shape) * xpad.shape[0] * size[0] * size[1] * (3 if train else 1)
-        return tuner.fastest(key, names, run, work)
+        return tuner.fastest(key, lambda: self.candidates(size), run, work)
 
     def candidates(self, size):
         """The algorithms "auto" times for output size `size` = (OH, OW): those that apply, less

@@ -19,9 +19,10 @@ clock = time.perf_counter
 _winners = {}  # key -> the name of the fastest candidate
 
 
-def fastest(key, names, run, work):
-    """The fastest of the candidates `names` for problem `key`, `run(name)` running one once; timed on the
-    first call for that key when the problem's `work` (operations) is at least MIN_WORK.
+def fastest(key, candidates, run, work):
+    """The fastest of the names `candidates()` gives for problem `key` (asked only for a new key),
+    `run(name)` running one once; timed on the first call for that key when the problem's `work`
+    (operations) is at least MIN_WORK.
 
     Each round runs every remaining candidate twice, round-robin so that a slow spell of the machine
     hits them all, and times the second run: the first allocates its work buffers and warms the
@@ -29,6 +30,7 @@ def fastest(key, names, run, work):
     candidates never hold theirs together and the losers hold none afterwards."""
     winner = _winners.get(key)
     if winner is None:
+        names = candidates()
         best = dict.fromkeys(names, math.inf)
         contenders = list(names) if len(names) > 1 and work >= MIN_WORK else []
         for _ in range(CALLS):

@@ -197,9 +197,9 @@ def fits_model(model, file):
     floating point where the model's are."""
     def check(header):
         problems = model.state_mismatches({key: entry["shape"] for key, entry in header.items()})
-        state = model.state_dict()
-        problems += [f"{key}: expected {state[key].dtype} values, got {entry['dtype']}" for key, entry in header.items()
-                     if key in state and entry["dtype"].startswith("F") != (state[key].dtype.kind == "f")]
+        dtypes = model.state_dtypes()
+        problems += [f"{key}: expected {dtypes[key]} values, got {entry['dtype']}" for key, entry in header.items()
+                     if key in dtypes and entry["dtype"].startswith("F") != (dtypes[key].kind == "f")]
         if problems:
             raise ModelFileError(f"{file}: weights do not fit the model: {type(model).__name__}.load_state_dict: "
                                  + "; ".join(problems))
