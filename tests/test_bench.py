@@ -32,6 +32,14 @@ def test_quick_train_and_infer_print_tables(capsys):
     assert "| mlp " in out and "matmul_peak_cpu_gflops" in out
 
 
+def test_train_and_infer_rows_name_the_algorithm_each_convolution_ran(capsys, monkeypatch):
+    monkeypatch.setenv("XPNET_CONV_ALGO", "shifted")  # forced, so the names do not depend on timing
+    args = [a if a != "mlp" else "lenet5" for a in TINY]
+    assert main(args + ["--only", "train", "--only", "infer", "--format", "json", "--no-torch", "--no-onnx"]) == 0
+    sections = json.loads(capsys.readouterr().out)["sections"]
+    assert [r["algorithms"] for s in sections for r in s["rows"]] == ["shifted shifted"] * 3
+
+
 def test_infer_times_the_exported_model_under_onnx_runtime_unless_told_not_to(capsys):
     pytest.importorskip("onnxruntime", reason="onnxruntime is not installed: its column is left out")
     for extra, present in (([], True), (["--no-onnx"], False)):

@@ -72,6 +72,11 @@ def torch_step(torch, twin):
     return step
 
 
+def conv_algorithms(model):
+    """The algorithm each convolution of `model` ran last, in order (the tuner's picks), as one string."""
+    return " ".join(m.algorithm for m in model.modules() if getattr(m, "algorithm", None))
+
+
 def _throughput_row(ctx, n, t, tt, per_epoch=True):
     """Timing, images/s, seconds per 60,000 images (`per_epoch`) and the xpnet/PyTorch ratio at batch `n`."""
     row = {"backend": ctx.backend, "batch": n, **fields(t, "xpnet_"), "xpnet_images_per_s": n / t.median,
@@ -93,7 +98,7 @@ def train(ctx, models=MODELS, batch_sizes=(32, 128, 512)):
                 tstep, tx, ty = torch_step(ctx.torch, twin), ctx.tensor(x), ctx.tensor(y)
                 torch_fn = functools.partial(tstep, tx, ty)
             t, tt = ctx.time(functools.partial(step, x, y), torch_fn)
-            rows.append({"model": name, **_throughput_row(ctx, n, t, tt)})
+            rows.append({"model": name, **_throughput_row(ctx, n, t, tt), "algorithms": conv_algorithms(model)})
     return rows
 
 
@@ -123,7 +128,8 @@ def infer(ctx, models=MODELS, batch_sizes=(1, 128, 1024)):
                 onnx_job = Timed(functools.partial(deployed, to_numpy(x)))
             t, tt, to = ctx.time_all([Timed(lambda: model(x), synchronize), torch_job, onnx_job])
             rows.append({"model": name, **_throughput_row(ctx, n, t, tt, per_epoch=False), **fields(to, "onnx_"),
-                         "onnx_images_per_s": to and n / to.median, "onnx_ratio": ratio(t, to)})
+                         "onnx_images_per_s": to and n / to.median, "onnx_ratio": ratio(t, to),
+                         "algorithms": conv_algorithms(model)})
     return rows
 
 
