@@ -1,4 +1,4 @@
-"""CPU speed machinery: elementwise passes split across threads (ops.run_elementwise, ops.in_parallel) give
+"""CPU speed machinery: elementwise passes split across threads (ops.run_elementwise) give
 exactly the numbers of one pass, and freed memory is kept for reuse when asked."""
 import numpy as np
 import pytest

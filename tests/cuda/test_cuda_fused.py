@@ -67,6 +67,8 @@ def _layer_arguments(rng, dtype):
     a = lambda *s: rng.standard_normal(s).astype(dtype)  # noqa: E731
     pos = lambda *s: rng.uniform(0.5, 2.0, s).astype(dtype)  # noqa: E731
     return {
+        "relu": (activation.relu, [np.append(a(57), [np.nan, -np.nan, -0.0]).reshape(3, 4, 5).astype(dtype),
+                                    np.empty((3, 4, 5), dtype)]),
         "relu_grad": (activation.relu_grad, [a(3, 4, 5), a(3, 4, 5), np.empty((3, 4, 5), dtype)]),
         "scale_shift": (batchnorm.scale_shift, [a(c, p), a(c, 1), a(c, 1), np.empty((c, p), dtype)]),
         "normalized_grad": (batchnorm.normalized_grad, [a(c, p), a(c, p), a(c, 1), a(c, 1), a(c, 1),

@@ -162,9 +162,3 @@ def run_elementwise(rule, *args):
     """Run `rule` (backend/rules.py) as its xp arithmetic, in pieces across the cores where its arrays are
     large (gpu.py launches its fused CUDA body instead)."""
     threads.in_parallel(rule.arithmetic, *args)
-
-
-def in_parallel(arithmetic, *args):
-    """`arithmetic(*args)`, an elementwise xp pass in place on arrays of one shape, in pieces across the cores
-    where its arrays are large."""
-    threads.in_parallel(arithmetic, *args)

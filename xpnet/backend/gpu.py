@@ -138,8 +138,3 @@ def _kernel(rule):
 def run_elementwise(rule, *args):
     """Run `rule` on the device as its fused kernel: one launch instead of one per xp operation."""
     _kernel(rule)(*(args if rule.kernel_arguments is None else rule.kernel_arguments(*args)))
-
-
-def in_parallel(arithmetic, *args):
-    """`arithmetic(*args)`: each CuPy operation already runs over all elements at once (cpu.py splits it)."""
-    arithmetic(*args)

@@ -5,7 +5,7 @@ a function of it (ReLU, Sigmoid, Tanh), else a sign mask or the input.
 """
 import math
 
-from ..backend import layout, ops, xp
+from ..backend import layout, xp
 from ..backend.rules import elementwise
 from ..backend.special import erf
 from ..init import constant
@@ -13,9 +13,12 @@ from ..parameter import Parameter
 from .base import Layer, check_input
 
 
+@elementwise("relu", "T x", "T out", "out = x < 0 ? (T)0 : x;")
 def relu(x, out):
-    """out = max(x, 0)."""
-    xp.maximum(x, 0, out=out)
+    """out = max(x, 0), NaN kept: the maximum of x and a zeroed `out`, because NumPy vectorises the maximum of
+    two arrays but not that of an array and a scalar."""
+    out.fill(0)
+    xp.maximum(x, out, out=out)
 
 
 @elementwise("relu_grad", "T dy, T y", "T out", "out = dy * (T)(y > 0);")
@@ -50,7 +53,7 @@ class ReLU(Activation):
 
     def _forward(self, x):
         self._y = layout.empty_like(x)
-        ops.in_parallel(relu, x, self._y)
+        relu(x, self._y)
         return self._y
 
     def _backward(self, dy):
