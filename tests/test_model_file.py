@@ -128,3 +128,20 @@ def test_integer_and_floating_point_tensors_are_not_swapped(key, dtype, expected
     (tmp_path / "w.safetensors").write_bytes(to_bytes(state))
     with pytest.raises(ModelFileError, match=f"{key}: {expected}"):
         load_weights(tmp_path / "w.safetensors", model)
+
+
+def test_loading_a_model_reads_its_header_once(tmp_path, monkeypatch):
+    """load_model and the commands' open_model read and check a model file's header (up to 16 MiB of JSON
+    from a stranger) once, not once per step."""
+    import argparse
+
+    from xpnet.cli.checkpoint import open_model
+    from xpnet.train import model_file
+    save_checkpoint(tmp_path / "ck", get_model("mlp", hidden=(8,)), metadata=describe("mlp", {"hidden": (8,)}))
+    file = tmp_path / "ck" / "model.safetensors"
+    calls, real = [], model_file.read_header
+    monkeypatch.setattr(model_file, "read_header", lambda f: calls.append(f) or real(f))
+    load_model(file)
+    assert len(calls) == 1
+    model, meta, _ = open_model(argparse.Namespace(checkpoint=str(tmp_path / "ck"), model=None, dataset=None))
+    assert len(calls) == 2 and meta["model"] == "mlp" and model[1].out_features == 8

@@ -74,7 +74,7 @@ def open_model(args):
         kwargs = model_arguments(config["model"], config.get("model_kwargs", {}), os.path.join(run_dir, "config.json"),
                                  header.numbers)
         model = load_model(file, get_model(config["model"], **{k: v for k, v in kwargs.items()
-                                                                if k in config.get("model_kwargs", {})}))
+                                                                if k in config.get("model_kwargs", {})}), header)
     else:
-        model = load_model(file, args.model)
+        model = load_model(file, args.model, header)
     return model, meta, args.dataset or meta.get("dataset") or config.get("dataset")

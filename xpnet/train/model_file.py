@@ -164,18 +164,19 @@ def _sha256(file):
     return digest.hexdigest()
 
 
-def read(file, sha256=None, fits=None):
+def read(file, sha256=None, fits=None, header=None):
     """(arrays, metadata strings) of safetensors file `file`; checks its SHA-256 when given.
 
     The checksum is compared first, then the header is read and checked (`read_header`), then
     `fits(header)` when given (a check that may refuse the file before its data is read), then the data. Every failure names the file:
     FileNotFoundError when missing, ModelFileError (a ValueError) when it is not a whole safetensors
-    file, does not fit, or the checksum differs.
+    file, does not fit, or the checksum differs. `header` is the file's `read_header` when the caller
+    has already read it (its header is then not read and checked again).
     """
     if sha256 is not None and _sha256(file) != sha256:  # read in chunks: memory stays bounded
         raise ModelFileError(f"{file}: checksum mismatch with the checkpoint's state file (corrupt, truncated or "
                              "replaced)")
-    header = read_header(file)
+    header = read_header(file) if header is None else header
     if fits is not None:
         fits(header)
     try:
@@ -206,10 +207,10 @@ def fits_model(model, file):
     return check
 
 
-def load_state(file, model):
+def load_state(file, model, header=None):
     """Load the weights in model file `file` into `model`; returns `model`. The file's tensor names and
-    shapes are compared with the model's before its data is read."""
-    arrays, _ = read(file, fits=fits_model(model, file))
+    shapes are compared with the model's before its data is read (`header`: as for `read`)."""
+    arrays, _ = read(file, fits=fits_model(model, file), header=header)
     try:
         model.load_state_dict(arrays)
     except ValueError as exc:
@@ -217,12 +218,13 @@ def load_state(file, model):
     return model
 
 
-def load_model(file, model=None):
+def load_model(file, model=None, header=None):
     """The model in `file`, with its weights: built as its metadata names it, or `model`, a builder name
     (keyword arguments from the metadata when it names the same one) or a Layer to load into.
 
-    The metadata is checked first (xpnet.train.metadata), so what is built is what the file justifies."""
-    header = read_header(file)
+    The metadata is checked first (xpnet.train.metadata), so what is built is what the file justifies;
+    the header is read once (or given, as for `read`)."""
+    header = read_header(file) if header is None else header
     meta = schema.check(header.metadata, file, header.numbers)
     if model is None:
         if "model" not in meta:
@@ -234,4 +236,4 @@ def load_model(file, model=None):
         kwargs = meta.get("model_kwargs", {}) if same else {}
         schema.model_arguments(model, kwargs, file, min(schema.MAX_PARAMETERS, header.numbers))
         model = get_model(model, **kwargs)
-    return load_state(file, model)
+    return load_state(file, model, header)
