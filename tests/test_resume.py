@@ -97,3 +97,26 @@ def test_temporary_folders_of_a_killed_save_are_removed_by_the_next(finished, ca
     assert main(["train", *common[:-1], "--epochs", "1", "--scheduler", "none"]) == 0  # a fresh run saves
     assert not stale.exists() and other.is_dir()
     assert sorted(os.listdir(run / "checkpoint")) == ["model.safetensors", "state.json", "training.safetensors"]
+
+
+@pytest.mark.parametrize("key,value", [("lr", -1), ("lr", "0.1"), ("momentum", 2.0), ("batch_size", 0),
+                                       ("batch_size", 16.5), ("batch_size", True), ("shift", 14), ("seed", -1),
+                                       ("optimizer", "bogus"), ("scheduler", None)])
+def test_a_recorded_option_the_command_line_would_refuse_is_refused(finished, capsys, key, value):
+    """An edited config.json cannot hand --resume a value that `xpnet train` itself would not take."""
+    run, common = finished
+    config = json.loads((run / "config.json").read_text())
+    config["train_args"][key] = value
+    (run / "config.json").write_text(json.dumps(config))
+    common = [a for a in common if a not in ("--batch-size", "16")]  # taken from the run
+    refused(["train", *common, "--resume"], run, capsys, f"--{key.replace('_', '-')} recorded as {value!r}")
+
+
+def test_recorded_options_the_command_line_takes_are_taken(finished, capsys):
+    """None for a float option left out (no recipe default), and each type's own values, resume."""
+    run, common = finished
+    config = json.loads((run / "config.json").read_text())
+    config["train_args"].update(momentum=None, weight_decay=0.0, shift=13, seed=0)
+    (run / "config.json").write_text(json.dumps(config))
+    common = [a for a in common if a not in ("--batch-size", "16")]
+    assert main(["train", *common, "--resume"]) == 0

@@ -50,6 +50,14 @@ def finite_float(low, high, what="a number"):
     return parse
 
 
+# The numeric options of `xpnet train` that a run records in its config.json: the parser reads them with
+# these types, and --resume checks the recorded values with the same ones.
+TRAIN_TYPES = {"batch_size": positive_int, "lr": finite_float(*FLOAT_RANGES["lr"]),
+               "weight_decay": finite_float(*FLOAT_RANGES["weight_decay"]),
+               "momentum": finite_float(*FLOAT_RANGES["momentum"]), "shift": bounded_int(0, MAX_SHIFT),
+               "seed": natural_int}
+
+
 def comma_list(item, what, distinct=False, choices=None):
     """An argparse type: comma-separated values, each converted by `item` (an argparse type or a callable
     raising ValueError) and described as `what` in errors, at least one; `distinct` refuses repeats,

@@ -7,6 +7,8 @@ config.json, an option given again must equal it, and only --epochs may change (
 schedule, which is shaped by the run's length and ends at its last epoch). A conflict is refused before
 anything is written, so the run folder stays as it was.
 """
+import argparse
+
 from ..errors import ConfigError, shown
 from ..train.metadata import model_arguments
 from .checkpoint import read_config
@@ -52,18 +54,27 @@ def resumed_config(args, run_dir):
 
 
 def _checked(key, value, run_dir):
-    """A training option recorded in config.json, checked as the command line would check it."""
+    """A training option recorded in config.json, checked as the command line checks it (its choices, or the
+    type its parser reads it with); a float option may be recorded as None (not given, no recipe default)."""
     from ..train.recipes import OPTIMIZERS, SCHEDULERS
-    from .options import FLOAT_RANGES, MAX_SHIFT
-    number = isinstance(value, (int, float)) and not isinstance(value, bool)
-    ok = {"optimizer": value in OPTIMIZERS, "scheduler": value in SCHEDULERS,
-          "shift": number and value == int(value) and 0 <= value <= MAX_SHIFT,
-          "batch_size": number and value == int(value) and value >= 1,
-          "seed": number and value == int(value) and value >= 0}.get(key)
-    if key in FLOAT_RANGES:
-        low, high = FLOAT_RANGES[key]
-        ok = value is None or (number and low <= value <= high)
+    from .options import FLOAT_RANGES, TRAIN_TYPES
+    choices = {"optimizer": OPTIMIZERS, "scheduler": SCHEDULERS}.get(key)
+    if choices is not None:
+        ok = isinstance(value, str) and value in choices
+    else:
+        ok = key in FLOAT_RANGES if value is None else _parses(TRAIN_TYPES[key], value)
     if not ok:
         raise ConfigError(f"{run_dir}/config.json: {_option(key)} recorded as {shown(value)}, which the command line "
                           "would refuse")
     return value
+
+
+def _parses(parse, value):
+    """Whether the argparse type `parse` accepts the number `value`, written out as on the command line."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    try:
+        parse(str(value))
+    except argparse.ArgumentTypeError:
+        return False
+    return True

@@ -3,8 +3,7 @@ import argparse
 import os
 import warnings
 
-from .options import (FLOAT_RANGES, MAX_SHIFT, add_backend, add_data, bounded_int, finite_float, natural_int,
-                      positive_int, use_backend)
+from .options import TRAIN_TYPES, add_backend, add_data, positive_int, use_backend
 from .resume import resumed_config
 
 
@@ -17,23 +16,23 @@ def add_parser(sub):
     p.add_argument("--model", default="lenet5", choices=tuple(MODELS))
     p.add_argument("--dataset", default="mnist", choices=DATASETS)
     p.add_argument("--epochs", type=positive_int, default=None, help=_recipe_help("epochs"))
-    p.add_argument("--batch-size", type=positive_int, default=None, help=_recipe_help("batch_size"))
+    p.add_argument("--batch-size", type=TRAIN_TYPES["batch_size"], default=None, help=_recipe_help("batch_size"))
     p.add_argument("--optimizer", default=None, choices=tuple(OPTIMIZERS), help=_recipe_help("optimizer"))
-    p.add_argument("--lr", type=finite_float(*FLOAT_RANGES["lr"]), default=None,
+    p.add_argument("--lr", type=TRAIN_TYPES["lr"], default=None,
                    help=f"learning rate (the peak one for onecycle); default: the recipe's "
                         f"{DEFAULT_RECIPE['lr']:g} for its optimizer, else the optimizer's own "
                         "(xpnet.train.recipes.OPTIMIZERS)")
-    p.add_argument("--weight-decay", type=finite_float(*FLOAT_RANGES["weight_decay"]), default=None,
+    p.add_argument("--weight-decay", type=TRAIN_TYPES["weight_decay"], default=None,
                    help="L2 penalty (decoupled for adamw); the optimizer's default when not given")
-    p.add_argument("--momentum", type=finite_float(*FLOAT_RANGES["momentum"]), default=None,
+    p.add_argument("--momentum", type=TRAIN_TYPES["momentum"], default=None,
                    help="momentum for the sgd family and rmsprop; the optimizer's default when not given")
     p.add_argument("--scheduler", default=None, choices=SCHEDULERS,
                    help="learning-rate schedule over the run (onecycle: up to --lr, then down); "
                         + _recipe_help("scheduler"))
-    p.add_argument("--shift", type=bounded_int(0, MAX_SHIFT), default=None,
+    p.add_argument("--shift", type=TRAIN_TYPES["shift"], default=None,
                    help="augment: move each training image by a random 0 to N pixels each way (0: off); "
                         + _recipe_help("shift"))
-    p.add_argument("--seed", type=natural_int, default=None, help="default 0")
+    p.add_argument("--seed", type=TRAIN_TYPES["seed"], default=None, help="default 0")
     p.add_argument("--out", default=None, help="run folder (else runs/<model>-<dataset>)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
     p.add_argument("--quiet", action="store_true", help="no progress bar or per-epoch lines")
