@@ -188,3 +188,14 @@ def test_dropout_rejects_int_input():
     with pytest.raises(ValueError, match="Dropout expects a floating-point array"):
         Dropout()(asarray(np.ones(3, np.int32)))
     assert repr(Dropout(0.2)) == "Dropout(p=0.2)"
+
+
+def test_dropout_keeps_the_memory_order_of_its_input(rng):
+    """Dropout's mask is drawn in C order; its output and input gradient keep the layout of what came in."""
+    layer = Dropout(0.5)
+    x = stored_batch_last(rng.standard_normal((4, 6)))
+    y = layer(x)
+    dx = layer.backward(stored_batch_last(rng.standard_normal((4, 6))))
+    assert layout.is_batch_last(y) and layout.is_batch_last(dx)
+    kept = to_numpy(layer._kept)
+    assert_close(y, to_numpy(x) * kept)

@@ -143,5 +143,7 @@ def test_loading_a_model_reads_its_header_once(tmp_path, monkeypatch):
     monkeypatch.setattr(model_file, "read_header", lambda f: calls.append(f) or real(f))
     load_model(file)
     assert len(calls) == 1
+    with pytest.raises(ValueError, match="pass one of sha256 and header"):  # a header read before the checksum
+        read(file, sha256="0" * 64, header=real(file))
     model, meta, _ = open_model(argparse.Namespace(checkpoint=str(tmp_path / "ck"), model=None, dataset=None))
     assert len(calls) == 2 and meta["model"] == "mlp" and model[1].out_features == 8

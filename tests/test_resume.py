@@ -99,17 +99,22 @@ def test_temporary_folders_of_a_killed_save_are_removed_by_the_next(finished, ca
     assert sorted(os.listdir(run / "checkpoint")) == ["model.safetensors", "state.json", "training.safetensors"]
 
 
-@pytest.mark.parametrize("key,value", [("lr", -1), ("lr", "0.1"), ("momentum", 2.0), ("batch_size", 0),
-                                       ("batch_size", 16.5), ("batch_size", True), ("shift", 14), ("seed", -1),
-                                       ("optimizer", "bogus"), ("scheduler", None)])
-def test_a_recorded_option_the_command_line_would_refuse_is_refused(finished, capsys, key, value):
-    """An edited config.json cannot hand --resume a value that `xpnet train` itself would not take."""
+@pytest.mark.parametrize("key,value,why", [
+    ("lr", -1, "expected a number from 0 to 1e+06, got '-1'"), ("lr", "0.1", "expected a number"),
+    ("momentum", 2.0, "from 0 to 1"), ("batch_size", 0, "expected a positive integer"),
+    ("batch_size", 16.5, "got '16.5'"), ("batch_size", True, "expected a number"),
+    ("shift", 14, "expected an integer from 0 to 13"), ("seed", -1, "expected an integer >= 0"),
+    ("optimizer", "bogus", "expected one of sgd, momentum"), ("scheduler", None, "expected one of none, cosine"),
+])
+def test_a_recorded_option_the_command_line_would_refuse_is_refused(finished, capsys, key, value, why):
+    """An edited config.json cannot hand --resume a value that `xpnet train` itself would not take; the error
+    says what the command line expects."""
     run, common = finished
     config = json.loads((run / "config.json").read_text())
     config["train_args"][key] = value
     (run / "config.json").write_text(json.dumps(config))
     common = [a for a in common if a not in ("--batch-size", "16")]  # taken from the run
-    refused(["train", *common, "--resume"], run, capsys, f"--{key.replace('_', '-')} recorded as {value!r}")
+    refused(["train", *common, "--resume"], run, capsys, f"--{key.replace('_', '-')} recorded as {value!r}", why)
 
 
 def test_recorded_options_the_command_line_takes_are_taken(finished, capsys):

@@ -13,6 +13,7 @@ from xpnet.optim import adam, rmsprop, sgd
 
 pytestmark = pytest.mark.cuda_emulated
 TOL = {np.float32: 2e-6, np.float64: 1e-14}
+EXACT_ZEROS = {"relu"}  # rules whose body and arithmetic must agree on the sign of a zero too
 
 
 @pytest.fixture(scope="module")
@@ -105,3 +106,5 @@ def test_fused_kernels_compute_what_their_arithmetic_does(gpu, emulated_gpu_modu
     for i, (want, got) in enumerate(zip(host, device)):
         if isinstance(want, np.ndarray) and i != scratch:
             np.testing.assert_allclose(got.get(), want, rtol=TOL[dtype], atol=TOL[dtype], err_msg=f"argument {i}")
+            if rule.name in EXACT_ZEROS:
+                np.testing.assert_array_equal(np.signbit(got.get()), np.signbit(want), err_msg=f"argument {i} signs")

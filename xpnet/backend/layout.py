@@ -16,7 +16,7 @@ calls this a memory format). The reasons:
 
 Arrays from outside (a DataLoader batch) are plain NCHW; a
 convolution turns them batch-last once (`batch_last`) and the rest of the network
-keeps that. Nothing here depends on the backend: it is written against `xp`.
+keeps that, Dense included: its (N, features) output is stored (features, N). Nothing here depends on the backend: it is written against `xp`.
 """
 from .proxy import ops, xp
 

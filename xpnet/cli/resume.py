@@ -58,23 +58,20 @@ def _checked(key, value, run_dir):
     type its parser reads it with); a float option may be recorded as None (not given, no recipe default)."""
     from ..train.recipes import OPTIMIZERS, SCHEDULERS
     from .options import FLOAT_RANGES, TRAIN_TYPES
-    choices = {"optimizer": OPTIMIZERS, "scheduler": SCHEDULERS}.get(key)
+    choices = {"optimizer": tuple(OPTIMIZERS), "scheduler": SCHEDULERS}.get(key)
+    problem = None
     if choices is not None:
-        ok = isinstance(value, str) and value in choices
+        if not (isinstance(value, str) and value in choices):
+            problem = f"expected one of {', '.join(choices)}"
+    elif value is None or isinstance(value, bool) or not isinstance(value, (int, float)):
+        if not (value is None and key in FLOAT_RANGES):
+            problem = "expected a number"
     else:
-        ok = key in FLOAT_RANGES if value is None else _parses(TRAIN_TYPES[key], value)
-    if not ok:
+        try:
+            TRAIN_TYPES[key](str(value))
+        except argparse.ArgumentTypeError as exc:
+            problem = str(exc)
+    if problem:
         raise ConfigError(f"{run_dir}/config.json: {_option(key)} recorded as {shown(value)}, which the command line "
-                          "would refuse")
+                          f"would refuse: {problem}")
     return value
-
-
-def _parses(parse, value):
-    """Whether the argparse type `parse` accepts the number `value`, written out as on the command line."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return False
-    try:
-        parse(str(value))
-    except argparse.ArgumentTypeError:
-        return False
-    return True

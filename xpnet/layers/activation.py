@@ -13,10 +13,10 @@ from ..parameter import Parameter
 from .base import Layer, check_input
 
 
-@elementwise("relu", "T x", "T out", "out = x < 0 ? (T)0 : x;")
+@elementwise("relu", "T x", "T out", "out = x <= 0 ? (T)0 : x;")
 def relu(x, out):
-    """out = max(x, 0), NaN kept: the maximum of x and a zeroed `out`, because NumPy vectorises the maximum of
-    two arrays but not that of an array and a scalar."""
+    """out = max(x, 0), NaN kept, -0 made +0; `out` must not overlap `x`. Computed as the maximum of x and the
+    zeroed `out`: NumPy vectorises the maximum of two arrays, not that of an array and a scalar."""
     out.fill(0)
     xp.maximum(x, out, out=out)
 

@@ -7,7 +7,7 @@ generator on the CPU, CuPy's device generator on the GPU (both seeded by
 backends therefore draw different masks; code that needs the same one on both (the
 parity check) passes its own source of uniform draws as `uniform`.
 """
-from ..backend import ops
+from ..backend import layout, ops, xp
 from .base import Layer, check_input
 
 
@@ -36,12 +36,12 @@ class Dropout(Layer):
             self._kept = None
             return x
         self._kept = self._mask(x.shape, x.dtype)
-        return x * self._kept
+        return _times(x, self._kept)
 
     def backward(self, dy):
         if not self.needs_input_grad:
             return None
-        return dy if self._kept is None else dy * self._kept
+        return dy if self._kept is None else _times(dy, self._kept)
 
     def extra_repr(self):
         return f"p={self.p}"
@@ -49,3 +49,10 @@ class Dropout(Layer):
     def export_onnx(self, graph, x):
         """The identity: an exported model runs in eval mode."""
         return graph.op("Identity", x)
+
+
+def _times(a, mask):
+    """a * mask in a's memory order (batch-last stays batch-last for the next layer; the mask is drawn in C order)."""
+    out = layout.empty_like(a)
+    xp.multiply(a, mask, out=out)
+    return out

@@ -171,8 +171,12 @@ def read(file, sha256=None, fits=None, header=None):
     `fits(header)` when given (a check that may refuse the file before its data is read), then the data. Every failure names the file:
     FileNotFoundError when missing, ModelFileError (a ValueError) when it is not a whole safetensors
     file, does not fit, or the checksum differs. `header` is the file's `read_header` when the caller
-    has already read it (its header is then not read and checked again).
+    has already read it (its header is then not read and checked again); not with `sha256`, whose check
+    must come before the header is read.
     """
+    if sha256 is not None and header is not None:
+        raise ValueError("read: a header read before the checksum was compared cannot be trusted; pass one of "
+                         "sha256 and header")
     if sha256 is not None and _sha256(file) != sha256:  # read in chunks: memory stays bounded
         raise ModelFileError(f"{file}: checksum mismatch with the checkpoint's state file (corrupt, truncated or "
                              "replaced)")
