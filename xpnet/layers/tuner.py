@@ -4,19 +4,22 @@ Which convolution algorithm is fastest depends on the CPU (AVX2 or AVX-512, cach
 BLAS, the GPU and the shapes, so no fixed rule carries from one machine to another; as cuDNN's
 benchmark mode does, the first call for a problem (its shapes, dtype and backend: the caller's
 `key`) runs every candidate a few times, round-robin, and remembers the winner for the rest of
-the process. Every candidate computes the same result within the tests' tolerances, so the
+the process (after timing it once more against the first candidate, see `fastest`). Every candidate computes the same result within the tests' tolerances, so the
 choice changes speed only. Problems too small to be worth timing take the first candidate.
 """
 import math
+import statistics
 import time
 
 from ..backend import ops, synchronize
 
-CALLS = 3  # rounds of timing; a candidate's best round counts
-SLACK = 1.5  # after a round, candidates this many times slower than the best so far are timed no more
+CALLS = 3  # rounds of timing; a candidate's median round counts
+SLACK = 1.5  # after a round, a candidate whose fastest run is this many times another's slowest is timed no more
+RECHECK = 50  # further calls after which a winner other than the first candidate is timed against it again
 MIN_WORK = 2e7  # floating-point operations below which nothing is timed
 clock = time.perf_counter
 _winners = {}  # key -> the name of the fastest candidate
+_rechecks = {}  # key -> [calls left, the first candidate], for a winner to be timed against it once more
 
 
 def fastest(key, candidates, run, work):
@@ -27,24 +30,43 @@ def fastest(key, candidates, run, work):
     Each round runs every remaining candidate twice, round-robin so that a slow spell of the machine
     hits them all, and times the second run: the first allocates its work buffers and warms the
     caches, as every call after tuning finds them. Its buffers are dropped after each timed run, so
-    candidates never hold theirs together and the losers hold none afterwards."""
+    candidates never hold theirs together and the losers hold none afterwards. The winner has the
+    lowest median time (one lucky run does not make it). A slow spell of a shared machine while tuning
+    favours the candidate it slows least (the one moving the least memory), which would then stay for
+    the whole process: so a winner other than the first candidate is timed against it once more, RECHECK
+    calls later, and the faster of the two kept."""
     winner = _winners.get(key)
     if winner is None:
         names = candidates()
-        best = dict.fromkeys(names, math.inf)
-        contenders = list(names) if len(names) > 1 and work >= MIN_WORK else []
-        for _ in range(CALLS):
-            for name in contenders:
-                run(name)
-                synchronize()  # on a GPU, the untimed run's kernels finish before the clock starts
-                start = clock()
-                run(name)
-                synchronize()
-                best[name] = min(best[name], clock() - start)
-                ops.release_scratch()
-            contenders = [name for name in contenders if best[name] <= SLACK * min(best.values())]
-        winner = _winners[key] = min(names, key=best.get)  # the first one when nothing was timed
+        winner = _winners[key] = _timed(names, run, work)
+        if winner != names[0]:
+            _rechecks[key] = [RECHECK, names[0]]
+    elif key in _rechecks:
+        recheck = _rechecks[key]
+        recheck[0] -= 1
+        if recheck[0] <= 0:
+            del _rechecks[key]
+            winner = _winners[key] = _timed([recheck[1], winner], run, work)
     return winner
+
+
+def _timed(names, run, work):
+    """The candidate of `names` with the lowest median timed run, of those never dropped; the first when the
+    problem is too small to time."""
+    times = {name: [] for name in names}
+    contenders = list(names) if len(names) > 1 and work >= MIN_WORK else []
+    for _ in range(CALLS):
+        for name in contenders:
+            run(name)
+            synchronize()  # on a GPU, the untimed run's kernels finish before the clock starts
+            start = clock()
+            run(name)
+            synchronize()
+            times[name].append(clock() - start)
+            ops.release_scratch()
+        bar = SLACK * min((max(times[name]) for name in contenders), default=0)
+        contenders = [name for name in contenders if min(times[name]) <= bar]
+    return min(contenders or names, key=lambda name: statistics.median(times[name]) if times[name] else math.inf)
 
 
 def chosen():
@@ -55,3 +77,4 @@ def chosen():
 def forget():
     """Drop every remembered choice (the next call of each problem times again)."""
     _winners.clear()
+    _rechecks.clear()
