@@ -6,9 +6,13 @@ summed loss) pass through as exceptions: each process then exits normally.
 """
 import contextlib
 import sys
+import time
 import traceback
 
 EXPECTED = (OSError, RuntimeError, ValueError)  # reported in one line, as the command line reports them
+# Seconds between reporting an error and aborting: the launcher passes each process's output on through a
+# pipe, and an abort can end that before the report went through (the suite once saw an empty stderr).
+REPORT_DELAY = 0.5
 
 
 @contextlib.contextmanager
@@ -40,4 +44,5 @@ def _stop(comm, prog, message, code):
     print(f"{prog}: error on process {comm.rank} of {comm.size}: {message}; stopping all {comm.size} processes",
           file=sys.stderr, flush=True)
     sys.stdout.flush()
+    time.sleep(REPORT_DELAY)
     comm.abort(code)
