@@ -115,8 +115,10 @@ def test_torch_nn_loads_a_trained_checkpoint_and_predicts_the_same(tiny_mnist, t
     assert json.loads(meta["classes"]) == [str(d) for d in range(10)] and meta["model"] == "lenet5"
 
 
-@pytest.mark.parametrize("key,dtype,expected", [("1.weight", np.int32, "expected float32 values, got I32"),
-                                                ("2.num_batches_tracked", np.float32, "expected int64 values, got F32")])
+@pytest.mark.parametrize("key,dtype,expected", [
+    ("1.weight", np.int32, "expected float32 values, got I32"),
+    ("2.num_batches_tracked", np.float32, "expected int64 values, got F32"),
+])
 def test_integer_and_floating_point_tensors_are_not_swapped(key, dtype, expected, tmp_path):
     """A file whose tensor is integer where the model's is floating point, or the reverse, is refused by name
     before its data is read."""

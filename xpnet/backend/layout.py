@@ -14,9 +14,10 @@ calls this a memory format). The reasons:
   memory order of their inputs, so ReLU, pooling and batch norm hand it on to the next
   convolution, which reads it without a copy.
 
-Arrays from outside (a DataLoader batch) are plain NCHW; a
-convolution turns them batch-last once (`batch_last`) and the rest of the network
-keeps that, Dense included: its (N, features) output is stored (features, N). Nothing here depends on the backend: it is written against `xp`.
+Arrays from outside (a DataLoader batch) are plain NCHW; a convolution turns them
+batch-last once (`batch_last`) and the rest of the network keeps that, Dense included:
+its (N, features) output is stored (features, N). Nothing here depends on the backend:
+it is written against `xp`.
 """
 from .proxy import ops, xp
 
