@@ -149,6 +149,7 @@ class _Conv(Layer):
 
 # The algorithms a Conv2D may run; "auto" times those that apply on the first call of each shape (tuner.py).
 ALGORITHMS = ("im2col", "im2col_flipped", "shifted", "winograd_f2", "winograd_f4")
+STRIDE_ONE = ("im2col_flipped", "shifted")  # those that need stride 1 and groups 1 (shifted.applies)
 
 
 def _check_algorithm(name, origin):
@@ -159,7 +160,7 @@ def _check_algorithm(name, origin):
 
 def _applies(layer, name, size):
     """Whether algorithm `name` computes Conv2D `layer` at output size `size` = (OH, OW)."""
-    if name in ("shifted", "im2col_flipped"):
+    if name in STRIDE_ONE:
         return shifted.applies(layer.stride, layer.groups)
     if name.startswith("winograd"):
         return winograd.applies(layer, size, int(name[-1]))
@@ -227,7 +228,7 @@ class Conv2D(_Conv):
         super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias,
                          weight_init, bias_init, lambda i, o, g, k: (o, i // g, *k))
         self.requested_algorithm = _check_algorithm(algorithm, "Conv2D algorithm")
-        if algorithm in ("shifted", "im2col_flipped") and not shifted.applies(self.stride, groups):
+        if algorithm in STRIDE_ONE and not shifted.applies(self.stride, groups):
             raise ValueError(f"Conv2D algorithm {algorithm!r} needs stride 1 and groups 1, got stride {self.stride} "
                              f"and groups {groups}")
         self.algorithm = None
