@@ -16,8 +16,8 @@ from xpnet.bench.timing import Timed, Timing, measure, measure_side_by_side
 def main(argv):
     """`xpnet bench ARGV`'s exit status."""
     return xpnet_main(["bench", *argv])
-from xpnet.layers import (BatchNorm1D, Conv2D, Dense, Dropout, GlobalAvgPool2D, GroupNorm, LayerNorm, LeakyReLU,
-                          MaxPool2D, ReLU, Residual, Sequential, Tanh)
+from xpnet.layers import (BatchNorm1D, Conv2D, Dense, Dropout, GlobalAvgPool2D, GroupNorm, Identity, LayerNorm,
+                          LeakyReLU, MaxPool2D, ReLU, Residual, Sequential, Tanh)
 from xpnet.models import MODELS, get_model
 
 TINY = ["--backend", "cpu", "--quick", "--repeat", "1", "--warmup", "0", "--min-time", "0", "--settle", "0", "--models", "mlp",
@@ -49,6 +49,14 @@ def test_infer_times_the_exported_model_under_onnx_runtime_unless_told_not_to(ca
         assert all((r["onnx_ms"] is not None and r["onnx_ms"] > 0 and r["onnx_ratio"] > 0) == present for r in rows)
         assert ("onnxruntime" in report["machine"]) == present
 
+
+def test_infer_times_the_fused_model_where_batch_norms_fold(capsys, torch):
+    args = [a if a != "mlp" else "mlp,fashion_cnn" for a in TINY]
+    assert main(args + ["--only", "infer", "--format", "json", "--no-onnx", "--infer-batch-sizes", "2"]) == 0
+    rows = {r["model"]: r for r in json.loads(capsys.readouterr().out)["sections"][0]["rows"]}
+    assert rows["mlp"]["fused_ms"] is None and rows["mlp"]["fused_ratio"] is None  # nothing to fold
+    assert rows["fashion_cnn"]["fused_ms"] > 0 and rows["fashion_cnn"]["torch_fused_ms"] > 0
+    assert rows["fashion_cnn"]["fused_ratio"] > 0
 
 def test_the_onnx_runtime_twin_computes_the_model(rng):
     from xpnet.backend import asarray, to_numpy
@@ -119,13 +127,13 @@ def test_torch_twin_maps_residual_norms_and_activations(torch):
     model = Sequential(Conv2D(2, 4, 3, padding=1, bias=False),
                        Residual(Sequential(Conv2D(4, 4, 3, padding=1), ReLU()), Conv2D(4, 4, 1)), GroupNorm(2, 4),
                        MaxPool2D(2), GlobalAvgPool2D(), Dense(4, 6), BatchNorm1D(6), LeakyReLU(0.2), Dropout(0.3),
-                       LayerNorm(6), Tanh())
+                       LayerNorm(6), Tanh(), Identity())
     twin = torch_twin(model)
     model.eval(), twin.eval()
     x = backend.rng().standard_normal((2, 2, 8, 8)).astype("float32")
     _assert_twins_agree(model, twin(torch.from_numpy(x)), x)
     assert twin[7].negative_slope == 0.2 and twin[8].p == 0.3 and not twin[0].bias
-    assert twin[2].num_groups == 2
+    assert twin[2].num_groups == 2 and isinstance(twin[11], torch.nn.Identity)
 
 
 def test_torch_twin_refuses_unknown_layers(torch):

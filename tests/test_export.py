@@ -74,6 +74,18 @@ def test_every_built_in_model_runs_the_same_under_onnx_runtime(name, rng):
         k for k in model.state_dict() if k.endswith("num_batches_tracked")}
 
 
+def test_a_fused_model_exports_without_its_batch_norms(rng):
+    model = get_model("fashion_cnn")
+    for _ in range(2):  # move batch-norm statistics off their initial values
+        model(asarray(rng.standard_normal((8, 1, 28, 28)), "float32"))
+    fused = L.fuse(model)
+    proto = assert_runtime_matches("fashion_cnn fused", fused, rng.standard_normal((3, 1, 28, 28)))
+    assert "BatchNormalization" not in {node.op_type for node in proto.graph.node}
+    x = rng.standard_normal((2, 1, 28, 28))  # and it computes what the model with its batch norms does
+    row = compare_arrays("fashion_cnn", "fused output", run_onnx(proto, x), eval_output(model, x),
+                         export_tolerance(model, x.shape))
+    assert row.passed, row
+
 def test_the_file_describes_itself(tmp_path):
     meta = xpnet.train.describe("lenet5", {}, "mnist")
     proto = to_onnx(get_model("lenet5"), (1, 1, 28, 28), metadata=meta)

@@ -34,6 +34,7 @@ FROZEN = [  # (key, k, depth): the longest sum and the chained steps behind each
     ('Dense train x(1, 33)', 33, 1),
     ('Dense train x(16, 64)', 64, 1),
     ('Flatten train x(2, 3, 4, 5)', 1, 1),
+    ('Identity train x(2, 3, 4)', 1, 1),
     ('Dropout train x(8, 16)', 1, 1),
     ('Dropout train x(1, 3, 4, 4)', 1, 1),
     ('Dropout eval x(8, 16)', 1, 1),

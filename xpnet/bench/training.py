@@ -9,6 +9,7 @@ import functools
 from .. import backend, environment
 from ..backend import asarray, rng, synchronize, to_numpy
 from ..data import DataLoader, prepare_images
+from ..layers import Identity, fuse
 from ..losses import SoftmaxCrossEntropy
 from ..models import get_model
 from ..optim import Adam
@@ -104,33 +105,46 @@ def train(ctx, models=MODELS, batch_sizes=(32, 128, 512)):
 
 def infer(ctx, models=MODELS, batch_sizes=(1, 128, 1024)):
     """Eval-mode forward passes: latency at batch 1, throughput at larger batches; beside PyTorch and, on the
-    CPU, the model exported to ONNX under ONNX Runtime."""
+    CPU, the model exported to ONNX under ONNX Runtime. Where a model has batch norms to fold, also its
+    fused form (`layers.fuse`) beside PyTorch running the same fused model."""
     rows = []
     for name in models:
         model, twin = build(name, ctx)
         model.eval()
+        fused = fuse(model)
+        if not any(isinstance(m, Identity) for m in fused.modules()):
+            fused = None  # nothing folded: the same model
+        torch_fused = None
         if twin is not None:
             twin.eval()
+            if fused is not None:  # the same folded weights, as torch.nn.utils.fusion.fuse_conv_bn_eval gives
+                torch_fused = torch_twin(fused, ctx.device)
         deployed = None
         if ctx.onnxruntime is not None and ctx.backend == "cpu":
             deployed = onnx_twin(ctx.onnxruntime, model, (1, 1, 28, 28), ctx.threads)
         for n in batch_sizes:
             x, _ = batch(n)
-            torch_job = onnx_job = None
-            if twin is not None:
-                tx = ctx.tensor(x)
-
-                def forward():
-                    with ctx.torch.inference_mode():
-                        twin(tx)
-                torch_job = Timed(forward, ctx.torch.cuda.synchronize if ctx.device == "cuda" else lambda: None)
-            if deployed is not None:
-                onnx_job = Timed(functools.partial(deployed, to_numpy(x)))
-            t, tt, to = ctx.time_all([Timed(lambda: model(x), synchronize), torch_job, onnx_job])
+            tx = None if twin is None else ctx.tensor(x)
+            jobs = [Timed(lambda: model(x), synchronize), _torch_job(ctx, twin, tx),
+                    None if deployed is None else Timed(functools.partial(deployed, to_numpy(x))),
+                    None if fused is None else Timed(lambda: fused(x), synchronize), _torch_job(ctx, torch_fused, tx)]
+            t, tt, to, tf, ttf = ctx.time_all(jobs)
             rows.append({"model": name, **_throughput_row(ctx, n, t, tt, per_epoch=False), **fields(to, "onnx_"),
                          "onnx_images_per_s": to and n / to.median, "onnx_ratio": ratio(t, to),
-                         "algorithms": conv_algorithms(model)})
+                         **fields(tf, "fused_"), **fields(ttf, "torch_fused_"),
+                         "fused_ratio": tf and ratio(tf, ttf), "algorithms": conv_algorithms(model)})
     return rows
+
+
+def _torch_job(ctx, module, tx):
+    """A Timed eval-mode forward pass of the torch `module` on `tx` under inference_mode (None without one)."""
+    if module is None:
+        return None
+
+    def forward():
+        with ctx.torch.inference_mode():
+            module(tx)
+    return Timed(forward, ctx.torch.cuda.synchronize if ctx.device == "cuda" else lambda: None)
 
 
 def mnist_train():

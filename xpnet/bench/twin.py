@@ -42,6 +42,7 @@ _BUILDERS = {
     L.AvgPool2D: lambda nn, sub, m: nn.AvgPool2d(m.kernel_size, m.stride, m.padding),
     L.GlobalAvgPool2D: lambda nn, sub, m: nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten()),
     L.Flatten: lambda nn, sub, m: nn.Flatten(m.start_dim, m.end_dim),
+    L.Identity: lambda nn, sub, m: nn.Identity(),
     L.Dropout: lambda nn, sub, m: nn.Dropout(m.p),
     L.BatchNorm1D: lambda nn, sub, m: nn.BatchNorm1d(**_norm_args(m)),
     L.BatchNorm2D: lambda nn, sub, m: nn.BatchNorm2d(**_norm_args(m)),

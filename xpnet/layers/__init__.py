@@ -10,10 +10,11 @@ from .conv import Conv2D
 from .conv_transpose import ConvTranspose2D
 from .dense import Dense
 from .dropout import Dropout
+from .fusion import fuse, fuse_conv_bn_eval
 from .groupnorm import GroupNorm
 from .layernorm import LayerNorm
 from .pool import AvgPool2D, GlobalAvgPool2D, MaxPool2D
-from .reshape import Flatten
+from .reshape import Flatten, Identity
 from .residual import Residual
 from .softmax import LogSoftmax, Softmax
 
@@ -22,5 +23,6 @@ BatchNorm1d, BatchNorm2d = BatchNorm1D, BatchNorm2D
 
 __all__ = ["AvgPool2D", "AvgPool2d", "BatchNorm1D", "BatchNorm1d", "BatchNorm2D", "BatchNorm2d", "Conv2D", "Conv2d",
            "ConvTranspose2D", "ConvTranspose2d", "Dense", "Dropout", "ELU", "Flatten", "GELU", "GlobalAvgPool2D",
-           "GroupNorm", "Layer", "LayerNorm", "LeakyReLU", "Linear", "LogSoftmax", "MaxPool2D", "MaxPool2d", "PReLU",
-           "ReLU", "Residual", "Sequential", "Sigmoid", "Softmax", "Softplus", "Tanh"]
+           "GroupNorm", "Identity", "Layer", "LayerNorm", "LeakyReLU", "Linear", "LogSoftmax", "MaxPool2D",
+           "MaxPool2d", "PReLU", "ReLU", "Residual", "Sequential", "Sigmoid", "Softmax", "Softplus", "Tanh", "fuse",
+           "fuse_conv_bn_eval"]

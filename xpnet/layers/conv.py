@@ -253,7 +253,7 @@ class Conv2D(_Conv):
         if name != "auto":
             return name if _applies(self, name, size) else "im2col"
         train = self.training  # time the backward pass too
-        key = (current(), str(xp.result_type(xpad, self.weight.data)), xpad.shape, self.weight.shape, self.stride,
+        key = (current(), xp.result_type(xpad, self.weight.data), xpad.shape, self.weight.shape, self.stride,
                self.dilation, self.groups, train, self.needs_input_grad)
 
         def run(a):

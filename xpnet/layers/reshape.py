@@ -1,4 +1,5 @@
-"""`Flatten`: merge a range of axes into one (by default all but the batch axis)."""
+"""Layers that pass their input's values on unchanged: `Flatten` merges a range of axes into one (by default
+all but the batch axis), `Identity` passes the input as it is."""
 import math
 
 from .base import Layer, check_input
@@ -34,3 +35,21 @@ class Flatten(Layer):
             return graph.op("Flatten", x, axis=1)
         target = [0] * start + [-1] + list(shape[end + 1:])  # Reshape: 0 keeps that size, -1 takes the rest
         return graph.op("Reshape", x, graph.const(target, "int64"))
+
+
+class Identity(Layer):
+    """y = x, as torch.nn.Identity (which also takes and ignores any arguments): a placeholder, e.g. where
+    `fusion.fuse` folded a batch norm away, so that the layers after it keep their names."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__()
+
+    def forward(self, x):
+        return x
+
+    def backward(self, dy):
+        return dy if self.needs_input_grad else None
+
+    def export_onnx(self, graph, x):
+        """No node: the output is the input."""
+        return x

@@ -44,6 +44,7 @@ def layer_cases():
         layer(L.Dense, 33, 17, bias=False, x=(1, 33)),
         layer(L.Dense, 64, 10, x=(16, 64)),
         layer(L.Flatten, x=(2, 3, 4, 5)),
+        layer(L.Identity, x=(2, 3, 4)),
         layer(L.Dropout, 0.5, x=(8, 16)),
         layer(L.Dropout, 0.2, x=(1, 3, 4, 4)),
         layer(L.Dropout, 0.5, x=(8, 16), train=False),

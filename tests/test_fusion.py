@@ -1,0 +1,162 @@
+"""Batch norm folded into the convolution before it (layers/fusion.py): the fused layer computes the eval-mode pair,
+its weights are PyTorch's fuse_conv_bn_eval's, `fuse` folds every pair of a model and leaves the model alone."""
+import numpy as np
+import pytest
+
+import xpnet
+from xpnet import layers as L
+from xpnet.backend import asarray, to_numpy
+from xpnet.models import fashion_cnn, lenet5
+
+from util import assert_close, assert_rounding_close
+
+# One case a line: the convolution's arguments, then the batch norm's.
+CASES = [
+    (dict(in_channels=3, out_channels=4, kernel_size=3, padding=1), {}),
+    (dict(in_channels=3, out_channels=4, kernel_size=3, padding=1, bias=False), {}),
+    (dict(in_channels=4, out_channels=6, kernel_size=(3, 2), stride=2, groups=2), dict(eps=1e-3)),
+    (dict(in_channels=2, out_channels=5, kernel_size=3, dilation=2, padding=2), dict(affine=False)),
+    (dict(in_channels=1, out_channels=3, kernel_size=1, bias=False), dict(affine=False, eps=0.5)),
+]
+
+
+def _trained_bn(bn, rng):
+    """`bn` with weights and running statistics away from their initial ones (which would hide a wrong fold)."""
+    c = bn.num_features
+    if bn.affine:
+        bn.weight.data = asarray(rng.normal(1, 0.5, c), bn.weight.data.dtype)
+        bn.bias.data = asarray(rng.normal(0, 0.5, c), bn.bias.data.dtype)
+    if bn.track_running_stats:
+        bn.running_mean[...] = asarray(rng.normal(0, 1, c), bn.running_mean.dtype)
+        bn.running_var[...] = asarray(rng.uniform(0.2, 3, c), bn.running_var.dtype)
+    return bn
+
+
+def _pair(conv_args, bn_args, rng, dtype):
+    with xpnet.backend.default_dtype(dtype):
+        conv = L.Conv2D(**conv_args)
+        bn = _trained_bn(L.BatchNorm2D(conv_args["out_channels"], **bn_args), rng)
+    return conv.eval(), bn.eval()
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("conv_args,bn_args", CASES)
+def test_fused_layer_computes_the_eval_mode_pair(conv_args, bn_args, dtype, rng):
+    conv, bn = _pair(conv_args, bn_args, rng, dtype)
+    x = asarray(rng.standard_normal((2, conv.in_channels, 9, 8)), dtype)
+    want = bn(conv(x))
+    before = {**conv.state_dict(), **{"bn." + k: v for k, v in bn.state_dict().items()}}
+    fused = L.fuse_conv_bn_eval(conv, bn)
+    got = fused(x)
+    assert isinstance(fused, L.Conv2D) and fused.bias is not None and got.dtype == dtype
+    assert fused.weight.data.dtype == dtype and fused.bias.data.dtype == dtype
+    k = conv.weight.data[0].size  # the convolution's sums; the fold adds a few roundings per weight
+    assert_rounding_close(got, to_numpy(want), np.dtype(dtype).name, k, depth=2)
+    after = {**conv.state_dict(), **{"bn." + k: v for k, v in bn.state_dict().items()}}
+    assert all(np.array_equal(after[key], value) for key, value in before.items())  # the pair is left as it was
+
+
+@pytest.mark.parametrize("conv_args,bn_args", CASES)
+def test_fused_weights_are_pytorchs(conv_args, bn_args, rng, torch):
+    conv, bn = _pair(conv_args, bn_args, rng, np.float64)
+    tconv = torch.nn.Conv2d(**conv_args).double().eval()
+    tbn = torch.nn.BatchNorm2d(conv_args["out_channels"], **bn_args).double().eval()
+    tconv.load_state_dict({k: torch.tensor(v) for k, v in conv.state_dict().items()})
+    tbn.load_state_dict({k: torch.tensor(v) for k, v in bn.state_dict().items()})
+    want = torch.nn.utils.fusion.fuse_conv_bn_eval(tconv, tbn).state_dict()
+    got = L.fuse_conv_bn_eval(conv, bn).state_dict()
+    assert list(got) == list(want)
+    for key, value in want.items():
+        assert_close(got[key], value, rtol=1e-14, atol=0, what=key)
+
+
+def test_fused_layer_owns_its_parameters(rng):
+    conv, bn = _pair(CASES[0][0], {}, rng, np.float64)
+    x = asarray(rng.standard_normal((2, 3, 5, 5)))
+    conv.train()(x)  # a saved input, which the fused layer must not carry along
+    conv.eval()
+    before = {k: v.copy() for k, v in conv.state_dict().items()}
+    fused = L.fuse_conv_bn_eval(conv, bn)
+    assert fused._xpad is None and fused.weight is not conv.weight and fused.bias is not conv.bias
+    fused.weight.data[...] = 0
+    fused.bias.data[...] = 0
+    for key, value in conv.state_dict().items():
+        np.testing.assert_array_equal(value, before[key])
+
+
+@pytest.mark.parametrize("train_conv,train_bn,bn_args,match", [
+    (True, False, {}, "eval mode"),
+    (False, True, {}, "eval mode"),
+    (False, False, dict(track_running_stats=False), "no running statistics"),
+])
+def test_what_cannot_be_fused_is_a_clear_error(train_conv, train_bn, bn_args, match, rng):
+    conv, bn = _pair(dict(in_channels=3, out_channels=4, kernel_size=3), {}, rng, np.float32)
+    if bn_args:
+        bn = L.BatchNorm2D(4, **bn_args).eval()
+    conv.train(train_conv)
+    bn.train(train_bn)
+    with pytest.raises(ValueError, match=match):
+        L.fuse_conv_bn_eval(conv, bn)
+    with pytest.raises(ValueError, match="gives 4 channels, the batch norm expects 5"):
+        L.fuse_conv_bn_eval(conv.eval(), L.BatchNorm2D(5).eval())
+
+
+def _randomised_statistics(model, rng):
+    for m in model.modules():
+        if isinstance(m, L.BatchNorm2D):
+            _trained_bn(m, rng)
+    return model
+
+
+def test_fuse_folds_every_pair_of_a_model_and_leaves_it_alone(rng):
+    with xpnet.backend.default_dtype(np.float64):
+        model = _randomised_statistics(fashion_cnn(), rng)
+    state = model.state_dict()
+    x = asarray(rng.standard_normal((3, 1, 28, 28)))
+    fused = L.fuse(model)
+    assert model.training  # untouched: still in training mode, its layers and state as they were
+    assert [type(m).__name__ for m in model].count("BatchNorm2D") == 4
+    assert all(np.array_equal(v, state[k]) for k, v in model.state_dict().items())
+    kinds = [type(m).__name__ for m in fused]
+    assert kinds.count("BatchNorm2D") == 0 and kinds.count("Identity") == 4 and not fused.training
+    assert [kinds[i] for i in (0, 1, 3, 4)] == ["Conv2D", "Identity", "Conv2D", "Identity"]
+    dense = [k for k in state if k.startswith(("15.", "18."))]  # the layers after keep their names
+    assert all(np.array_equal(fused.state_dict()[k], state[k]) for k in dense)
+    want = model.eval()(x)
+    assert_rounding_close(fused(x), to_numpy(want), "float64", 9 * 64, depth=6)
+
+
+def test_fuse_reaches_nested_sequentials_and_leaves_what_it_cannot_fold(rng):
+    with xpnet.backend.default_dtype(np.float64):
+        block = L.Sequential(L.Conv2D(2, 2, 3, padding=1), L.BatchNorm2D(2), L.ReLU())
+        model = L.Sequential(
+            L.Residual(block),
+            L.Conv2D(2, 3, 1), L.BatchNorm2D(3, track_running_stats=False),  # normalises by the batch: kept
+            L.BatchNorm2D(3),  # after a batch norm, not a convolution: kept
+            L.ConvTranspose2D(3, 2, 2), L.BatchNorm2D(2))  # not a Conv2D: kept
+    _randomised_statistics(model, rng)
+    fused = L.fuse(model)
+    assert type(fused[0].body[0]).__name__ == "Conv2D" and type(fused[0].body[1]).__name__ == "Identity"
+    assert [type(m).__name__ for m in fused][1:] == ["Conv2D", "BatchNorm2D", "BatchNorm2D", "ConvTranspose2D",
+                                                     "BatchNorm2D"]
+    x = asarray(rng.standard_normal((4, 2, 6, 6)))
+    assert_rounding_close(fused(x), to_numpy(model.eval()(x)), "float64", 18, depth=6)
+
+
+def test_a_fused_model_still_runs_backward(rng):
+    """Nothing in inference needs it, but a fused model is a model: Identity passes the gradient on."""
+    fused = L.fuse(lenet5())
+    x = asarray(rng.standard_normal((2, 1, 28, 28)), "float32")
+    y = fused(x)
+    assert fused.backward(asarray(np.ones(y.shape), "float32")).shape == x.shape
+
+
+def test_identity_passes_values_and_gradients_on(rng):
+    layer = L.Identity(54, unused="as torch.nn.Identity")
+    x = asarray(rng.standard_normal((2, 3)), "float32")
+    assert layer(x) is x
+    dy = asarray(rng.standard_normal((2, 3)), "float32")
+    assert layer.backward(dy) is dy
+    layer.needs_input_grad = False
+    assert layer.backward(dy) is None
+    assert repr(layer) == "Identity()" and layer.state_dict() == {}
