@@ -1,23 +1,30 @@
 """Batch norm folded into the convolution before it (layers/fusion.py): the fused layer computes the eval-mode pair,
 its weights are PyTorch's fuse_conv_bn_eval's, `fuse` folds every pair of a model and leaves the model alone."""
+import copy
+
 import numpy as np
 import pytest
 
 import xpnet
 from xpnet import layers as L
 from xpnet.backend import asarray, to_numpy
-from xpnet.models import fashion_cnn, lenet5
+from xpnet.models import fashion_cnn, fc_net, lenet5
 
 from util import assert_close, assert_rounding_close
 
-# One case a line: the convolution's arguments, then the batch norm's.
+# One case a line: the layer and its arguments, then the batch norm's arguments.
 CASES = [
-    (dict(in_channels=3, out_channels=4, kernel_size=3, padding=1), {}),
-    (dict(in_channels=3, out_channels=4, kernel_size=3, padding=1, bias=False), {}),
-    (dict(in_channels=4, out_channels=6, kernel_size=(3, 2), stride=2, groups=2), dict(eps=1e-3)),
-    (dict(in_channels=2, out_channels=5, kernel_size=3, dilation=2, padding=2), dict(affine=False)),
-    (dict(in_channels=1, out_channels=3, kernel_size=1, bias=False), dict(affine=False, eps=0.5)),
+    (L.Conv2D, dict(in_channels=3, out_channels=4, kernel_size=3, padding=1), {}),
+    (L.Conv2D, dict(in_channels=3, out_channels=4, kernel_size=3, padding=1, bias=False), {}),
+    (L.Conv2D, dict(in_channels=4, out_channels=6, kernel_size=(3, 2), stride=2, groups=2), dict(eps=1e-3)),
+    (L.Conv2D, dict(in_channels=2, out_channels=5, kernel_size=3, dilation=2, padding=2), dict(affine=False)),
+    (L.Conv2D, dict(in_channels=1, out_channels=3, kernel_size=1, bias=False), dict(affine=False, eps=0.5)),
+    (L.Dense, dict(in_features=7, out_features=5), {}),
+    (L.Dense, dict(in_features=3, out_features=6, bias=False), dict(affine=False, eps=1e-3)),
 ]
+NORM = {L.Conv2D: L.BatchNorm2D, L.Dense: L.BatchNorm1D}
+FUSE = {L.Conv2D: "fuse_conv_bn_eval", L.Dense: "fuse_linear_bn_eval"}
+TORCH = {L.Conv2D: "Conv2d", L.Dense: "Linear"}
 
 
 def _trained_bn(bn, rng):
@@ -32,55 +39,64 @@ def _trained_bn(bn, rng):
     return bn
 
 
-def _pair(conv_args, bn_args, rng, dtype):
+def _pair(kind, args, bn_args, rng, dtype):
     with xpnet.backend.default_dtype(dtype):
-        conv = L.Conv2D(**conv_args)
-        bn = _trained_bn(L.BatchNorm2D(conv_args["out_channels"], **bn_args), rng)
-    return conv.eval(), bn.eval()
+        layer = kind(**args)
+        outputs = args.get("out_channels") or args["out_features"]
+        bn = _trained_bn(NORM[kind](outputs, **bn_args), rng)
+    return layer.eval(), bn.eval()
+
+
+def _input(layer, rng, dtype):
+    shape = (2, layer.in_channels, 9, 8) if isinstance(layer, L.Conv2D) else (4, layer.in_features)
+    return asarray(rng.standard_normal(shape), dtype)
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-@pytest.mark.parametrize("conv_args,bn_args", CASES)
-def test_fused_layer_computes_the_eval_mode_pair(conv_args, bn_args, dtype, rng):
-    conv, bn = _pair(conv_args, bn_args, rng, dtype)
-    x = asarray(rng.standard_normal((2, conv.in_channels, 9, 8)), dtype)
-    want = bn(conv(x))
-    before = {**conv.state_dict(), **{"bn." + k: v for k, v in bn.state_dict().items()}}
-    fused = L.fuse_conv_bn_eval(conv, bn)
+@pytest.mark.parametrize("kind,args,bn_args", CASES)
+def test_fused_layer_computes_the_eval_mode_pair(kind, args, bn_args, dtype, rng):
+    layer, bn = _pair(kind, args, bn_args, rng, dtype)
+    x = _input(layer, rng, dtype)
+    want = bn(layer(x))
+    before = {**layer.state_dict(), **{"bn." + k: v for k, v in bn.state_dict().items()}}
+    fused = getattr(L, FUSE[kind])(layer, bn)
     got = fused(x)
-    assert isinstance(fused, L.Conv2D) and fused.bias is not None and got.dtype == dtype
+    assert type(fused) is kind and fused.bias is not None and got.dtype == dtype
     assert fused.weight.data.dtype == dtype and fused.bias.data.dtype == dtype
-    k = conv.weight.data[0].size  # the convolution's sums; the fold adds a few roundings per weight
+    k = layer.weight.data[0].size  # the layer's sums; the fold adds a few roundings per weight
     assert_rounding_close(got, to_numpy(want), np.dtype(dtype).name, k, depth=2)
-    after = {**conv.state_dict(), **{"bn." + k: v for k, v in bn.state_dict().items()}}
+    after = {**layer.state_dict(), **{"bn." + k: v for k, v in bn.state_dict().items()}}
     assert all(np.array_equal(after[key], value) for key, value in before.items())  # the pair is left as it was
 
 
-@pytest.mark.parametrize("conv_args,bn_args", CASES)
-def test_fused_weights_are_pytorchs(conv_args, bn_args, rng, torch):
-    conv, bn = _pair(conv_args, bn_args, rng, np.float64)
-    tconv = torch.nn.Conv2d(**conv_args).double().eval()
-    tbn = torch.nn.BatchNorm2d(conv_args["out_channels"], **bn_args).double().eval()
-    tconv.load_state_dict({k: torch.tensor(v) for k, v in conv.state_dict().items()})
+@pytest.mark.parametrize("kind,args,bn_args", CASES)
+def test_fused_weights_are_pytorchs(kind, args, bn_args, rng, torch):
+    layer, bn = _pair(kind, args, bn_args, rng, np.float64)
+    if kind is L.Dense and not bn.affine:
+        pytest.skip("PyTorch's fuse_linear_bn_eval fails on a batch norm without weights (affine=False)")
+    tlayer = getattr(torch.nn, TORCH[kind])(**args).double().eval()
+    tbn = getattr(torch.nn, NORM[kind].__name__.replace("D", "d"))(bn.num_features, **bn_args).double().eval()
+    tlayer.load_state_dict({k: torch.tensor(v) for k, v in layer.state_dict().items()})
     tbn.load_state_dict({k: torch.tensor(v) for k, v in bn.state_dict().items()})
-    want = torch.nn.utils.fusion.fuse_conv_bn_eval(tconv, tbn).state_dict()
-    got = L.fuse_conv_bn_eval(conv, bn).state_dict()
+    want = getattr(torch.nn.utils.fusion, FUSE[kind])(tlayer, tbn).state_dict()
+    got = getattr(L, FUSE[kind])(layer, bn).state_dict()
     assert list(got) == list(want)
     for key, value in want.items():
         assert_close(got[key], value, rtol=1e-14, atol=0, what=key)
 
 
-def test_fused_layer_owns_its_parameters(rng):
-    conv, bn = _pair(CASES[0][0], {}, rng, np.float64)
-    x = asarray(rng.standard_normal((2, 3, 5, 5)))
-    conv.train()(x)  # a saved input, which the fused layer must not carry along
-    conv.eval()
-    before = {k: v.copy() for k, v in conv.state_dict().items()}
-    fused = L.fuse_conv_bn_eval(conv, bn)
-    assert fused._xpad is None and fused.weight is not conv.weight and fused.bias is not conv.bias
+@pytest.mark.parametrize("kind,args,bn_args,saved", [CASES[0] + ("_xpad",), CASES[-2] + ("_x",)])
+def test_fused_layer_owns_its_parameters(kind, args, bn_args, saved, rng):
+    layer, bn = _pair(kind, args, bn_args, rng, np.float64)
+    layer.train()(_input(layer, rng, np.float64))  # an input saved for backward, which the fused layer leaves
+    layer.eval()
+    before = {k: v.copy() for k, v in layer.state_dict().items()}
+    fused = getattr(L, FUSE[kind])(layer, bn)
+    assert getattr(layer, saved) is not None and getattr(fused, saved) is None
+    assert fused.weight is not layer.weight and fused.bias is not layer.bias
     fused.weight.data[...] = 0
     fused.bias.data[...] = 0
-    for key, value in conv.state_dict().items():
+    for key, value in layer.state_dict().items():
         np.testing.assert_array_equal(value, before[key])
 
 
@@ -90,20 +106,22 @@ def test_fused_layer_owns_its_parameters(rng):
     (False, False, dict(track_running_stats=False), "no running statistics"),
 ])
 def test_what_cannot_be_fused_is_a_clear_error(train_conv, train_bn, bn_args, match, rng):
-    conv, bn = _pair(dict(in_channels=3, out_channels=4, kernel_size=3), {}, rng, np.float32)
+    conv, bn = _pair(L.Conv2D, dict(in_channels=3, out_channels=4, kernel_size=3), {}, rng, np.float32)
     if bn_args:
         bn = L.BatchNorm2D(4, **bn_args).eval()
     conv.train(train_conv)
     bn.train(train_bn)
     with pytest.raises(ValueError, match=match):
         L.fuse_conv_bn_eval(conv, bn)
-    with pytest.raises(ValueError, match="gives 4 channels, the batch norm expects 5"):
+    with pytest.raises(ValueError, match="Conv2D gives 4 channels, the batch norm expects 5"):
         L.fuse_conv_bn_eval(conv.eval(), L.BatchNorm2D(5).eval())
+    with pytest.raises(ValueError, match="fuse_linear_bn_eval: the Dense gives 2 channels, the batch norm expects 3"):
+        L.fuse_linear_bn_eval(L.Dense(4, 2).eval(), L.BatchNorm1D(3).eval())
 
 
 def _randomised_statistics(model, rng):
     for m in model.modules():
-        if isinstance(m, L.BatchNorm2D):
+        if isinstance(m, (L.BatchNorm1D, L.BatchNorm2D)):
             _trained_bn(m, rng)
     return model
 
@@ -141,6 +159,30 @@ def test_fuse_reaches_nested_sequentials_and_leaves_what_it_cannot_fold(rng):
                                                      "BatchNorm2D"]
     x = asarray(rng.standard_normal((4, 2, 6, 6)))
     assert_rounding_close(fused(x), to_numpy(model.eval()(x)), "float64", 18, depth=6)
+
+
+def test_fuse_folds_dense_layers_and_batch_norms_that_take_their_output(rng):
+    from xpnet.distributed import SyncBatchNorm
+    with xpnet.backend.default_dtype(np.float64):
+        model = _randomised_statistics(fc_net((8, 6), norm="batch", in_features=12), rng)
+        model.append(L.Dense(10, 4)).append(L.BatchNorm2D(4))  # BatchNorm2D takes no (N, 4) output: kept
+        sync = _trained_bn(SyncBatchNorm(3, comm=_Connection()), rng)  # any batch norm that takes the output
+        conv = L.Sequential(L.Conv2D(1, 3, 3), sync)
+    fused = L.fuse(model)
+    kinds = [type(m).__name__ for m in fused]
+    assert kinds[1:6] == ["Dense", "Identity", "ReLU", "Dense", "Identity"] and kinds[-1] == "BatchNorm2D"
+    x = asarray(rng.standard_normal((5, 12)))
+    assert_rounding_close(fused[:-2](x), to_numpy(model.eval()[:-2](x)), "float64", 12, depth=6)
+    assert [type(m).__name__ for m in L.fuse(conv)] == ["Conv2D", "Identity"]
+    assert copy.deepcopy(sync).comm is sync.comm  # copies share the connection to the other processes
+
+
+class _Connection:
+    """A communicator of one process that, like MPI's, cannot be copied."""
+    size, rank = 1, 0
+
+    def __deepcopy__(self, memo):
+        raise TypeError("a connection to other processes cannot be copied")
 
 
 def test_a_fused_model_still_runs_backward(rng):

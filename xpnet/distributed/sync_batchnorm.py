@@ -13,6 +13,8 @@ The sums are computed for all channels before the layer's blocked pass, which th
 them block by block (`_moments`, `_count`, `_grad_sums`, `_input_grad_sums`), so the
 collectives do not depend on how each process splits its channels into blocks.
 """
+import copy
+
 import numpy as host  # the host-side sample count
 
 from ..backend import layout, xp
@@ -32,6 +34,15 @@ class SyncBatchNorm(_BatchNorm):
         self.comm = world() if comm is None else comm
         self._global = None  # (mean, var, count) of the global batch in the forward pass in progress
         self._sums = None    # (this process's, every process's) sum(dy) and sum(dy * x_hat), backward in progress
+
+    def __deepcopy__(self, memo):
+        """A copy that shares `comm`: a connection to the other processes is not copied (MPI's cannot be), so
+        that a model with SyncBatchNorm can be copied (e.g. by `layers.fuse`)."""
+        memo[id(self.comm)] = self.comm
+        copied = memo[id(self)] = object.__new__(type(self))
+        for name, value in vars(self).items():
+            object.__setattr__(copied, name, copy.deepcopy(value, memo))
+        return copied
 
     def forward(self, x):
         self._global = None

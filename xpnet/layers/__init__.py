@@ -10,7 +10,7 @@ from .conv import Conv2D
 from .conv_transpose import ConvTranspose2D
 from .dense import Dense
 from .dropout import Dropout
-from .fusion import fuse, fuse_conv_bn_eval
+from .fusion import fuse, fuse_conv_bn_eval, fuse_linear_bn_eval
 from .groupnorm import GroupNorm
 from .layernorm import LayerNorm
 from .pool import AvgPool2D, GlobalAvgPool2D, MaxPool2D
@@ -25,4 +25,4 @@ __all__ = ["AvgPool2D", "AvgPool2d", "BatchNorm1D", "BatchNorm1d", "BatchNorm2D"
            "ConvTranspose2D", "ConvTranspose2d", "Dense", "Dropout", "ELU", "Flatten", "GELU", "GlobalAvgPool2D",
            "GroupNorm", "Identity", "Layer", "LayerNorm", "LeakyReLU", "Linear", "LogSoftmax", "MaxPool2D",
            "MaxPool2d", "PReLU", "ReLU", "Residual", "Sequential", "Sigmoid", "Softmax", "Softplus", "Tanh", "fuse",
-           "fuse_conv_bn_eval"]
+           "fuse_conv_bn_eval", "fuse_linear_bn_eval"]
