@@ -1,6 +1,7 @@
 """The benchmark runs end to end in a tiny configuration and its pieces are right; no timing assertions."""
 import json
 import math
+import subprocess
 
 import numpy as np
 import pytest
@@ -55,8 +56,36 @@ def test_infer_times_the_fused_model_where_batch_norms_fold(capsys, torch):
     assert main(args + ["--only", "infer", "--format", "json", "--no-onnx", "--infer-batch-sizes", "2"]) == 0
     rows = {r["model"]: r for r in json.loads(capsys.readouterr().out)["sections"][0]["rows"]}
     assert rows["mlp"]["fused_ms"] is None and rows["mlp"]["fused_ratio"] is None  # nothing to fold
-    assert rows["fashion_cnn"]["fused_ms"] > 0 and rows["fashion_cnn"]["torch_fused_ms"] > 0
-    assert rows["fashion_cnn"]["fused_ratio"] > 0
+    fashion = rows["fashion_cnn"]
+    assert fashion["fused_ms"] > 0 and fashion["torch_fused_ms"] > 0
+    assert fashion["fused_ratio"] > 0 and fashion["fused_torch_ratio"] > 0
+
+
+def test_the_fused_twins_compute_the_model_without_batch_norms(torch):
+    from xpnet.bench.context import Context
+    from xpnet.bench.training import fused_twins
+    model = get_model("fashion_cnn")
+    model(backend.asarray(backend.rng().standard_normal((8, 1, 28, 28)), "float32"))  # statistics off their start
+    model.eval()
+    ctx = Context(backend="cpu", torch=torch)
+    fused, twin = fused_twins(ctx, model)
+    assert not any("BatchNorm" in type(m).__name__ for m in [*fused.modules(), *twin.modules()])
+    x = backend.rng().standard_normal((3, 1, 28, 28)).astype("float32")
+    _assert_twins_agree(model, twin(torch.from_numpy(x)), x)  # PyTorch's fused model computes xpnet's model
+    assert fused_twins(ctx, get_model("mlp")) == (None, None)
+
+
+def test_threads_holds_blas_pytorch_and_xpnets_own_passes(monkeypatch):
+    import xpnet.bench.child as child
+    from xpnet.environment import THREAD_VARIABLES
+    for name in THREAD_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    runs = []
+    monkeypatch.setattr(child, "run_bench", lambda argv, env: runs.append(env) or subprocess.CompletedProcess(argv, 0))
+    assert main(TINY + ["--only", "infer", "--threads", "1"]) == 0
+    assert runs == [dict.fromkeys(THREAD_VARIABLES, "1")] and "XPNET_NUM_THREADS" in runs[0]
+
+
 
 def test_the_onnx_runtime_twin_computes_the_model(rng):
     from xpnet.backend import asarray, to_numpy

@@ -86,6 +86,8 @@ def test_a_fused_model_exports_without_its_batch_norms(rng):
                          export_tolerance(model, x.shape))
     assert row.passed, row
 
+
+
 def test_the_file_describes_itself(tmp_path):
     meta = xpnet.train.describe("lenet5", {}, "mnist")
     proto = to_onnx(get_model("lenet5"), (1, 1, 28, 28), metadata=meta)

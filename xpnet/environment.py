@@ -26,6 +26,7 @@ NAMES = [name for name, _, _ in VARIABLES]
 # The libraries' own thread-count variables, which BLAS reads once, when NumPy loads: set for a child
 # process (the bench at a thread count, `--workers` processes), never read by xpnet.
 BLAS_THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
+THREAD_VARIABLES = ("XPNET_NUM_THREADS",) + BLAS_THREAD_VARIABLES  # ... and xpnet's own elementwise passes
 
 
 def _get(name, environ=None):

@@ -98,6 +98,7 @@ FROZEN = [  # (key, k, depth): the longest sum and the chained steps behind each
     ('Adam + StepLR(step_size=10, gamma=0.5)', 1, 30),
     ('lenet5 train x(2, 1, 28, 28)', 1568, 1),
     ('lenet5 eval x(1, 1, 28, 28)', 784, 1),
+    ('fused_conv_bn eval x(3, 2, 6, 6)', 144, 1),
     ('mlp train x(4, 1, 8, 8)', 64, 1),
     ('fc_net train x(8, 1, 8, 8)', 64, 1),
     ('fc_net eval x(3, 1, 8, 8)', 64, 1),

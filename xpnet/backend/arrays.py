@@ -41,6 +41,11 @@ def move(a, name):
     return cupy.asarray(a)
 
 
+def is_array(a):
+    """Whether `a` is an array of either backend (a NumPy or CuPy ndarray; scalars are not)."""
+    return isinstance(a, numpy.ndarray) or _is_cupy(a)
+
+
 def backend_of(a):
     """"gpu" for a CuPy array, "cpu" for anything else."""
     return "gpu" if _is_cupy(a) else "cpu"

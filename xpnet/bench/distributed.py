@@ -115,7 +115,7 @@ def _job(ctx, model_name, global_batch, processes, threads):
     """The command and environment of one timing job: `processes` processes with `threads` threads each."""
     args = ["-m", "xpnet", "bench", "--backend", ctx.backend, "--distributed-child", model_name, "--batch-sizes",
             str(global_batch), "--repeat", "1", "--warmup", str(ctx.warmup), "--min-time", str(ctx.min_time)]
-    env = dict(os.environ, **{name: str(threads) for name in workers.THREAD_VARIABLES})
+    env = dict(os.environ, **{name: str(threads) for name in environment.THREAD_VARIABLES})
     if processes == 1:
         return [sys.executable, *args], env
     return workers.command(processes, args, workers.find_mpiexec()), env

@@ -33,7 +33,8 @@ COLUMNS = {
     "infer": [("backend", "backend"), ("model", "model"), ("batch", "batch"), *_XPNET, *_IMAGES,
               ("torch_ms", "torch ms"), ("torch_images_per_s", "torch img/s"), ("onnx_ms", "ORT ms"),
               ("onnx_images_per_s", "ORT img/s"), ("ratio", "xpnet/torch"), ("onnx_ratio", "xpnet/ORT"),
-              ("fused_ms", "fused ms"), ("torch_fused_ms", "torch fused ms"), ("fused_ratio", "fused/torch fused"),
+              ("fused_ms", "fused ms"), ("torch_fused_ms", "torch fused ms"), ("fused_torch_ratio", "fused/torch"),
+              ("fused_ratio", "fused/torch fused"),
               ("gpu_speedup", "GPU/CPU"), ("algorithms", "convolutions ran")],
     "epoch": [("backend", "backend"), ("data", "data"), ("batch", "batch"), ("epochs", "epochs"),
               ("xpnet_s", "xpnet s/epoch"), ("xpnet_min_s", "min"), ("xpnet_max_s", "max"), *_IMAGES,
@@ -81,8 +82,9 @@ TITLES = {
               "Eval-mode forward pass (PyTorch under inference_mode): ms per batch (batch 1 is the latency) "
               "and images/s. ORT: the model exported by `xpnet export` under ONNX Runtime (CPU rows, same "
               "thread count), what deploying it would give; xpnet/ORT is the median paired time ratio. fused: "
-              "for models with batch norms, the model with each folded into the convolution before it "
-              "(`xpnet.layers.fuse`), beside PyTorch running the same folded weights (ORT folds them itself)."),
+              "for models with batch norms, the model with each folded into the convolution or dense layer "
+              "before it (`xpnet.layers.fuse`), against PyTorch's model as it is (fused/torch) and PyTorch "
+              "running the same folded weights (fused/torch fused); ORT folds them itself."),
     "epoch": ("Full epoch: LeNet-5, batch 128, Adam",
               "Seconds per shuffled pass over 60,000 images (median, min and max of the epochs), batches "
               "gathered from the whole data set held on the backend, as DataLoader does."),

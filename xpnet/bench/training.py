@@ -9,7 +9,7 @@ import functools
 from .. import backend, environment
 from ..backend import asarray, rng, synchronize, to_numpy
 from ..data import DataLoader, prepare_images
-from ..layers import Identity, fuse
+from ..layers import BatchNorm1D, BatchNorm2D, fuse
 from ..losses import SoftmaxCrossEntropy
 from ..models import get_model
 from ..optim import Adam
@@ -111,14 +111,9 @@ def infer(ctx, models=MODELS, batch_sizes=(1, 128, 1024)):
     for name in models:
         model, twin = build(name, ctx)
         model.eval()
-        fused = fuse(model)
-        if not any(isinstance(m, Identity) for m in fused.modules()):
-            fused = None  # nothing folded: the same model
-        torch_fused = None
         if twin is not None:
             twin.eval()
-            if fused is not None:  # the same folded weights, as torch.nn.utils.fusion.fuse_conv_bn_eval gives
-                torch_fused = torch_twin(fused, ctx.device)
+        fused, torch_fused = fused_twins(ctx, model)
         deployed = None
         if ctx.onnxruntime is not None and ctx.backend == "cpu":
             deployed = onnx_twin(ctx.onnxruntime, model, (1, 1, 28, 28), ctx.threads)
@@ -132,8 +127,22 @@ def infer(ctx, models=MODELS, batch_sizes=(1, 128, 1024)):
             rows.append({"model": name, **_throughput_row(ctx, n, t, tt, per_epoch=False), **fields(to, "onnx_"),
                          "onnx_images_per_s": to and n / to.median, "onnx_ratio": ratio(t, to),
                          **fields(tf, "fused_"), **fields(ttf, "torch_fused_"),
-                         "fused_ratio": tf and ratio(tf, ttf), "algorithms": conv_algorithms(model)})
+                         "fused_torch_ratio": None if tf is None else ratio(tf, tt),
+                         "fused_ratio": None if tf is None else ratio(tf, ttf), "algorithms": conv_algorithms(model)})
     return rows
+
+
+def fused_twins(ctx, model):
+    """(`layers.fuse(model)`, a PyTorch twin of it, holding the same folded weights): (None, None) where `model`
+    has no batch norm to fold, the twin None without PyTorch."""
+    fused = fuse(model)
+    if _batch_norms(fused) == _batch_norms(model):
+        return None, None
+    return fused, (torch_twin(fused, ctx.device) if ctx.torch is not None else None)
+
+
+def _batch_norms(model):
+    return sum(isinstance(m, (BatchNorm1D, BatchNorm2D)) for m in model.modules())
 
 
 def _torch_job(ctx, module, tx):

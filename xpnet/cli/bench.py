@@ -39,8 +39,9 @@ def add_parser(sub):
     p.add_argument("--epochs", type=positive_int, help="epochs timed in the epoch section (default 3, --quick 1)")
     p.add_argument("--memory-steps", type=positive_int, default=20, help="training steps in each memory run")
     p.add_argument("--threads", type=positive_int,
-                   help="threads for PyTorch and NumPy's BLAS (default: all cores); BLAS reads its thread count "
-                        "when NumPy loads, so the benchmark then re-runs itself with OPENBLAS_NUM_THREADS etc. set")
+                   help="threads for PyTorch, NumPy's BLAS and xpnet's elementwise passes (default: all cores); "
+                        "BLAS reads its thread count when NumPy loads, so the benchmark then re-runs itself with "
+                        "XPNET_NUM_THREADS, OPENBLAS_NUM_THREADS etc. set")
     p.add_argument("--no-torch", action="store_true", help="leave out the PyTorch reference columns")
     p.add_argument("--no-onnx", action="store_true",
                    help="leave out the ONNX Runtime column of the inference section (also left out without onnx)")
@@ -71,12 +72,12 @@ def run(args):
     from .. import backend
     from ..bench import distributed, memory, run_sections
     from ..bench.child import run_bench
-    from ..environment import BLAS_THREAD_VARIABLES
+    from ..environment import THREAD_VARIABLES
 
     args = _settings(args)
     backend.keep_freed_memory()
-    if args.threads and any(os.environ.get(v) != str(args.threads) for v in BLAS_THREAD_VARIABLES):
-        return run_bench(args.argv, env={v: str(args.threads) for v in BLAS_THREAD_VARIABLES}).returncode
+    if args.threads and any(os.environ.get(v) != str(args.threads) for v in THREAD_VARIABLES):
+        return run_bench(args.argv, env={v: str(args.threads) for v in THREAD_VARIABLES}).returncode
     if args.memory_child:
         backend.use(args.backend if args.backend in ("cpu", "gpu") else "cpu")
         return memory.child(args.memory_child, args.models[0], args.memory_steps, threads=args.threads)

@@ -14,10 +14,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from ..environment import BLAS_THREAD_VARIABLES, cores
+from ..environment import THREAD_VARIABLES, cores
 from .launch import INSTALL
-
-THREAD_VARIABLES = ("XPNET_NUM_THREADS",) + BLAS_THREAD_VARIABLES
 
 
 def has_mpi4py():

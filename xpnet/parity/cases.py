@@ -8,6 +8,7 @@ the shapes (case.probe, reduction.py).
 from dataclasses import replace
 
 from .. import layers as L
+from ..backend import asarray, get_default_dtype, rng
 from .. import losses, optim
 from ..models import fc_net, lenet5, mlp
 from .case import layer, loss, optimizer, training
@@ -121,8 +122,19 @@ def optimizer_cases():
     ]
 
 
+def fused_conv_bn(channels=4, size=6, hidden=5):
+    """conv - batch norm - ReLU - flatten - dense - batch norm, after two training passes that move the running
+    statistics, folded by layers.fuse: the fused layers' weights are computed on each backend."""
+    model = L.Sequential(L.Conv2D(2, channels, 3, padding=1), L.BatchNorm2D(channels), L.ReLU(), L.Flatten(),
+                         L.Dense(channels * size * size, hidden), L.BatchNorm1D(hidden))
+    for _ in range(2):
+        model(asarray(rng().standard_normal((4, 2, size, size)), get_default_dtype()))
+    return L.fuse(model)
+
+
 def model_cases():
     return [
+        layer(fused_conv_bn, x=(3, 2, 6, 6), train=False),
         layer(lenet5, x=(2, 1, 28, 28)),
         layer(lenet5, x=(1, 1, 28, 28), train=False),
         layer(mlp, hidden=(32, 16), in_features=64, x=(4, 1, 8, 8)),
