@@ -106,7 +106,7 @@ def train(ctx, models=MODELS, batch_sizes=(32, 128, 512)):
 def infer(ctx, models=MODELS, batch_sizes=(1, 128, 1024)):
     """Eval-mode forward passes: latency at batch 1, throughput at larger batches; beside PyTorch and, on the
     CPU, the model exported to ONNX under ONNX Runtime. Where a model has batch norms to fold, also its
-    fused form (`layers.fuse`) beside PyTorch running the same fused model."""
+    fused form (`layers.fuse`), against PyTorch's model and PyTorch running the same fused model."""
     rows = []
     for name in models:
         model, twin = build(name, ctx)

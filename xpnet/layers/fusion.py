@@ -83,7 +83,7 @@ def _folded(layer, kind, outputs, bn, name):
         raise ValueError(f"{name}: the {kind.__name__} is on the {where} backend and the batch norm on the {there} "
                          f"backend: move both with .to() first")
     with using(where):
-        dtype = xp.result_type(layer.weight.data, bn.running_mean)  # the wider of the two, as bn(layer(x)) computes
+        dtype = xp.result_type(layer.weight.data, bn.running_mean)  # the wider: rounded to the layer's only at the end
         inv_std, scale, shift = (xp.empty(bn.num_features, dtype) for _ in range(3))
         mean, var = (a.astype(dtype, copy=False) for a in (bn.running_mean, bn.running_var))
         weight, bias = ((bn.weight.data.astype(dtype, copy=False), bn.bias.data.astype(dtype, copy=False))
