@@ -91,7 +91,7 @@ def _folded(layer, kind, outputs, bn, name):
         channel_affine(mean, var, weight, bias, bn.eps, inv_std, scale, shift)
         if layer.bias is not None:
             shift += layer.bias.data * scale
-        fused = _settings_copy(layer)
+        fused = _settings_copy(layer, also=(layer.weight, layer.bias))  # both replaced just below
         per_output = (-1,) + (1,) * (layer.weight.data.ndim - 1)
         kept = layer.weight.data.dtype
         fused.weight = Parameter((layer.weight.data * scale.reshape(per_output)).astype(kept, copy=False))
@@ -99,11 +99,11 @@ def _folded(layer, kind, outputs, bn, name):
     return fused
 
 
-def _settings_copy(model):
+def _settings_copy(model, also=()):
     """A deep copy of `model` (a layer) without what training left in it: each parameter's gradient, and the
     arrays its layers saved for a backward pass (by convention, their private attributes holding arrays,
-    directly or in a tuple), are None in the copy."""
-    left_out = {}
+    directly or in a tuple), are None in the copy, as are the objects in `also`."""
+    left_out = {id(a): None for a in also if a is not None}
     for m in model.modules():
         left_out.update((id(getattr(m, n).grad), None) for n in m._params if getattr(m, n).grad is not None)
         for key, value in vars(m).items():
