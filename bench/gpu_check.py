@@ -4,7 +4,8 @@ Runs this checkout's xpnet, installed or not, in the checkout's root, each step 
 under its own time limit and all of them within `BUDGET_S` (7.5 minutes):
 
     machine  the gpu backend loads, else stop at once with its reason; the GPU, driver and versions
-    tests    XPNET_BACKEND=gpu python3 -m pytest -q -x
+    tests    XPNET_BACKEND=gpu python3 -m pytest -q --maxfail=20, on several processes where pytest-xdist is
+             installed and the machine has the cores (a GPU machine is lent rarely: report many failures)
     parity   python3 -m xpnet parity --require-gpu
     train    python3 -m xpnet train --backend gpu --epochs 1 on MNIST, into a scratch run folder
     workers  the same with --workers 2 (mpiexec): NCCL on a machine with 2 GPUs or more (its metrics.json
@@ -18,6 +19,7 @@ failed, timed out or could not run, 2 for a bad command line.
 """
 import argparse
 import datetime
+import importlib.util
 import json
 import os
 import shutil
@@ -40,8 +42,8 @@ TAIL_LINES = 20  # lines of a failed step's log shown on the console
 
 MACHINE = Step("machine", ("{python}", "-m", "bench.gpu_check", "--describe"), 120)
 STEPS = (
-    Step("tests", ("{python}", "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider"), 300,
-         env=(("XPNET_BACKEND", "gpu"),)),
+    Step("tests", ("{python}", "-m", "pytest", "-q", "--maxfail=20", "-p", "no:cacheprovider"), 300,
+         env=(("XPNET_BACKEND", "gpu"), ("PYTEST_ADDOPTS", "{pytest_addopts}"))),
     Step("parity", ("{python}", "-m", "xpnet", "parity", "--require-gpu"), 120),
     Step("train", ("{python}", "-m", "xpnet", "train", "--backend", "gpu", "--epochs", "1", "--quiet",
                    "--data", "{data}", "--out", "{scratch}/run"), 150, expects="{scratch}/run/metrics.json"),
@@ -99,6 +101,15 @@ def _nvidia_smi():
     return {"nvidia_driver": fields[0], "gpu_memory": fields[1]}
 
 
+def pytest_addopts(environ=os.environ, cores=os.cpu_count()):
+    """PYTEST_ADDOPTS for the tests step: the caller's, with `-n K` added where pytest-xdist is installed
+    and there are 4 cores or more (K = half of them, at most 8: each process also runs BLAS threads)."""
+    given = environ.get("PYTEST_ADDOPTS", "")
+    if (cores or 1) < 4 or importlib.util.find_spec("xdist") is None:
+        return given
+    return f"{given} -n {min(8, cores // 2)}".strip()
+
+
 # -- the check ------------------------------------------------------------------------------------
 def data_folder(args):
     """The folder holding mnist/: --data, else $XPNET_DATA, else .data in the checkout."""
@@ -138,7 +149,7 @@ def check(args, steps=STEPS, machine=MACHINE):
     """Run the check for parsed `args`; returns the results folder and the exit status."""
     deadline = time.monotonic() + BUDGET_S
     data = data_folder(args)
-    places = {"python": sys.executable, "data": str(data)}
+    places = {"python": sys.executable, "data": str(data), "pytest_addopts": pytest_addopts()}
     # the steps read the data copy and never try to download; unbuffered, a step stopped at its limit
     # still leaves everything it printed
     env = {**os.environ, "XPNET_DATA": str(data), "XPNET_OFFLINE": "1", "PYTHONUNBUFFERED": "1"}

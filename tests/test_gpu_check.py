@@ -4,6 +4,7 @@ Stub steps (small Python commands) stand in for the GPU commands; the real ones 
 must fail fast because this machine has no usable GPU.
 """
 import datetime
+import importlib.util
 import json
 import os
 import re
@@ -80,13 +81,24 @@ def test_unknown_step_is_a_usage_error_listing_the_steps(capsys):
 def test_the_steps_are_the_issues_four_commands():
     commands = {s.name: " ".join(s.command[1:]) for s in gpu_check.STEPS}
     assert commands == {
-        "tests": "-m pytest -q -x -p no:cacheprovider",
+        "tests": "-m pytest -q --maxfail=20 -p no:cacheprovider",
         "parity": "-m xpnet parity --require-gpu",
         "train": "-m xpnet train --backend gpu --epochs 1 --quiet --data {data} --out {scratch}/run",
         "workers": "-m xpnet train --backend gpu --workers 2 --epochs 1 --quiet --data {data} --out {scratch}/run2",
         "bench": "-m bench --backend both --quick --save --results-dir {results}"}
-    assert dict(gpu_check.STEPS[0].env) == {"XPNET_BACKEND": "gpu"}
+    assert dict(gpu_check.STEPS[0].env) == {"XPNET_BACKEND": "gpu", "PYTEST_ADDOPTS": "{pytest_addopts}"}
     assert gpu_check.BUDGET_S + 5 < 8 * 60  # the whole check, a stopped step's grace included, within 8 minutes
+
+
+@pytest.mark.parametrize("environ, cores, xdist, expected", [
+    ({}, 16, True, "-n 8"), ({}, 6, True, "-n 3"), ({}, 3, True, ""), ({}, None, True, ""),
+    ({}, 16, False, ""), ({"PYTEST_ADDOPTS": "-v"}, 16, True, "-v -n 8"), ({"PYTEST_ADDOPTS": "-v"}, 2, True, "-v")])
+def test_the_tests_step_runs_on_half_the_cores_where_xdist_is_installed(environ, cores, xdist, expected,
+                                                                       monkeypatch):
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: (object() if xdist else None) if name == "xdist" else real(name, *a))
+    assert gpu_check.pytest_addopts(environ, cores) == expected
 
 
 def test_passing_steps_fill_one_dated_folder(tmp_path, data, monkeypatch):
@@ -230,5 +242,8 @@ def test_the_real_steps_run_and_each_fails_for_want_of_a_gpu(tmp_path, data):
     assert status == 1 and summary["failed"] == ["tests", "parity", "train", "workers", "bench"]
     for step in summary["steps"][1:]:
         log = (folder / step["log"]).read_text()
-        assert step["exit_status"] == 1 and ("the gpu backend needs" in log or "no GPU available" in log), log
-    assert summary["steps"][1]["command"].startswith(f"XPNET_BACKEND=gpu {sys.executable} -m pytest")
+        # pytest exits 2 when collection failed, the other steps 1
+        assert step["exit_status"] == (2 if step["name"] == "tests" else 1), step
+        assert "the gpu backend needs" in log or "no GPU available" in log, log
+    assert re.match(rf"XPNET_BACKEND=gpu PYTEST_ADDOPTS=('.*'|\S*) {re.escape(sys.executable)} -m pytest ",
+                    summary["steps"][1]["command"]), summary["steps"][1]["command"]
