@@ -21,10 +21,14 @@ def pytest_configure(config):
 
 @pytest.fixture(autouse=True)
 def _fresh_state():
-    """Each test starts on the requested backend, float32 default, seeded host generator."""
+    """Each test starts on the requested backend, float32 default, seeded host generator; a test that
+    switches the backend (as `main(["train", "--backend", "cpu"])` does) leaves the next on the session's."""
+    state = xpnet.backend.registry.state
+    saved = (state.requested, state.name, state.module)
     xpnet.backend.seed(0)
     with xpnet.backend.default_dtype(np.float32):
         yield
+    state.requested, state.name, state.module = saved
 
 
 @pytest.fixture

@@ -244,7 +244,7 @@ def test_layer_base_contract():
 
 
 def test_check_input_rank_rules():
-    layer, x = Layer(), np.zeros((2, 3, 4), np.float32)
+    layer, x = Layer(), asarray(np.zeros((2, 3, 4), np.float32))
     check_input(layer, x)  # any rank
     check_input(layer, x, (2, 3), size=3)
     with pytest.raises(ValueError, match=r"Layer expects a 2-D or 4-D input, got shape \(2, 3, 4\)"):

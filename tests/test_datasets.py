@@ -103,12 +103,14 @@ def test_not_found_says_what_to_put_where(env, monkeypatch, how):
     assert not os.path.exists(cache_dir("mnist"))
 
 
-def test_real_files(data_root):
-    for name in ("mnist", "fashion-mnist"):
-        for split, n in (("train", 60000), ("test", 10000)):
-            x, y = load_dataset(name, split, root=data_root, download=False)
-            assert x.shape == (n, 28, 28) and x.dtype == np.uint8 and y.shape == (n,)
-            assert y.min() == 0 and y.max() == 9 and len(np.unique(y)) == 10
+@pytest.mark.parametrize("name", ["mnist", "fashion-mnist"])
+def test_real_files(data_root, name):
+    if not os.path.isdir(os.path.join(data_root, name)):
+        pytest.skip(f"XPNET_DATA has no {name}/")
+    for split, n in (("train", 60000), ("test", 10000)):
+        x, y = load_dataset(name, split, root=data_root, download=False)
+        assert x.shape == (n, 28, 28) and x.dtype == np.uint8 and y.shape == (n,)
+        assert y.min() == 0 and y.max() == 9 and len(np.unique(y)) == 10
 
 
 # --- downloading, from a local server only ------------------------------------------------------------------

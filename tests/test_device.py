@@ -3,16 +3,21 @@ naming the layer, both backends and the fix (tests/cuda runs the same with an em
 import numpy as np
 import pytest
 
+import xpnet
+import xpnet.backend.arrays as arrays
 import xpnet.layers.base as base
 from xpnet.layers import BatchNorm2D, Conv2D, Dense, ReLU, Sequential
+from xpnet.losses import MSE, SoftmaxCrossEntropy
 
 
 @pytest.fixture
 def on_gpu(monkeypatch):
-    """Pretend that the arrays in the returned set live on the GPU."""
+    """On the cpu backend, pretend that the arrays in the returned set live on the GPU."""
     gpu = set()
-    monkeypatch.setattr(base, "backend_of", lambda a: "gpu" if id(a) in gpu else "cpu")
-    return gpu
+    for module in (base, arrays):
+        monkeypatch.setattr(module, "backend_of", lambda a: "gpu" if id(a) in gpu else "cpu")
+    with xpnet.backend.using("cpu"):
+        yield gpu
 
 
 def test_input_from_another_backend_is_refused(on_gpu):
@@ -22,6 +27,15 @@ def test_input_from_another_backend_is_refused(on_gpu):
         with pytest.raises(ValueError, match=rf"{type(layer).__name__} got a gpu \(CuPy\) input array, but the current "
                                              r"backend is cpu: call xpnet.backend.use\('gpu'\) first"):
             layer(x)
+
+
+@pytest.mark.parametrize("loss", [SoftmaxCrossEntropy(), MSE()], ids=type)
+def test_a_prediction_from_another_backend_is_refused(on_gpu, loss):
+    pred = np.zeros((2, 3), np.float32)
+    on_gpu.add(id(pred))
+    with pytest.raises(ValueError, match=rf"{type(loss).__name__} got a gpu \(CuPy\) prediction array, but the "
+                                         r"current backend is cpu: call xpnet.backend.use\('gpu'\) first"):
+        loss(pred, np.zeros(2, np.int64) if isinstance(loss, SoftmaxCrossEntropy) else np.zeros((2, 3)))
 
 
 @pytest.mark.parametrize("key", ["weight", "bias"])
@@ -42,4 +56,4 @@ def test_buffers_on_another_backend_are_refused(on_gpu):
 
 def test_arrays_of_the_current_backend_pass():
     assert Sequential(Conv2D(1, 2, 3, bias=False), BatchNorm2D(2, track_running_stats=False))(
-        np.ones((2, 1, 5, 5), np.float32)).shape == (2, 2, 3, 3)
+        xpnet.backend.asarray(np.ones((2, 1, 5, 5), np.float32))).shape == (2, 2, 3, 3)

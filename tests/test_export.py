@@ -25,8 +25,16 @@ NEWEST_OPSET = onnx.defs.onnx_opset_version()
 
 
 def run_onnx(proto, x):
-    """ONNX Runtime's output of model `proto` on host array `x` (as float32)."""
-    session = ort.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"])
+    """ONNX Runtime's output of model `proto` on host array `x` (as float32). An ONNX Runtime older than the
+    onnx package cannot load the newest opset's IR version: skipped, except in CI, which pins a pair that can."""
+    try:
+        session = ort.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"])
+    except Exception as exc:
+        if "Unsupported model IR version" not in str(exc) or os.environ.get("CI") == "true":
+            raise
+        said = str(exc)
+        pytest.skip(f"onnxruntime {ort.__version__} is older than onnx {onnx.__version__}: "
+                    f"{said[said.index('Unsupported'):].splitlines()[0]}")
     return session.run(None, {"input": np.asarray(x, np.float32)})[0]
 
 

@@ -38,6 +38,7 @@ def test_the_file_alone_rebuilds_the_model(tmp_path):
     assert [layer.out_features for layer in loaded if hasattr(layer, "out_features")] == [32, 16, 10]
     assert all(np.array_equal(a, b) for a, b in zip(weights(loaded), weights(model)))
     x = np.random.default_rng(0).standard_normal((3, 1, 28, 28)).astype(np.float32)
+    x = xpnet.backend.asarray(x)
     np.testing.assert_array_equal(xpnet.backend.to_numpy(loaded(x)), xpnet.backend.to_numpy(model(x)))
     arrays, strings = read(file)
     assert sorted(arrays) == sorted(model.state_dict()) and strings["model"] == "mlp"
@@ -109,7 +110,8 @@ def test_torch_nn_loads_a_trained_checkpoint_and_predicts_the_same(tiny_mnist, t
     with torch.no_grad():
         theirs = net.eval()(x).numpy()
 
-    ours = xpnet.backend.to_numpy(load_model(file).eval()(prepare_images(images, dataset="mnist")))
+    x = xpnet.backend.asarray(prepare_images(images, dataset="mnist"))
+    ours = xpnet.backend.to_numpy(load_model(file).eval()(x))
     assert_rounding_close(ours, theirs, np.float32, k=400, depth=5, what="LeNet-5 logits")  # Linear(400, 120)
     assert (ours.argmax(axis=1) == theirs.argmax(axis=1)).all()
     assert json.loads(meta["classes"]) == [str(d) for d in range(10)] and meta["model"] == "lenet5"

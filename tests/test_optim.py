@@ -5,7 +5,7 @@ import pytest
 from util import assert_close
 
 from xpnet import Parameter, optim
-from xpnet.backend import asarray, backend_of, move, to_numpy
+from xpnet.backend import asarray, backend_of, move, to_numpy, using
 
 SHAPES = [(3, 4), (5,), (2, 3, 2)]
 
@@ -263,7 +263,9 @@ def test_state_follows_parameter_to_gpu(rng):
         if t == 1:
             p.data = move(p.data, "gpu")
         p.grad, q.grad = move(g, backend_of(p.data)), move(g, "cpu")
-        opt.step()
-        reference.step()
+        with using(backend_of(p.data)):  # each optimizer steps on its parameters' backend
+            opt.step()
+        with using("cpu"):
+            reference.step()
     assert all(backend_of(v) == "gpu" for v in opt.state[p].values() if hasattr(v, "shape"))
     assert_close(p.data, q.data, what="parameter after moving to the GPU")

@@ -51,6 +51,19 @@ def backend_of(a):
     return "gpu" if _is_cupy(a) else "cpu"
 
 
+LIBRARIES = {"cpu": "NumPy", "gpu": "CuPy"}
+
+
+def check_backend(x, who, what="input"):
+    """Raise ValueError naming `who` unless array `x` belongs to the current backend: data made on the other
+    backend would otherwise fail deep inside NumPy or CuPy."""
+    here, where = registry.current(), backend_of(x)
+    if where != here:
+        raise ValueError(f"{who} got a {where} ({LIBRARIES[where]}) {what} array, but the current backend is "
+                         f"{here}: call xpnet.backend.use({where!r}) first, or pass xpnet.backend.asarray(x) "
+                         f"to run on {here}")
+
+
 def synchronize():
     """Wait for queued GPU work to finish (a no-op on the CPU)."""
     if registry.current() == "gpu":

@@ -8,7 +8,7 @@ the ones PyTorch would give (`"0.weight"`, `"3.running_mean"`).
 """
 from collections import OrderedDict
 
-from ..backend import backend_of, current, move, to_numpy
+from ..backend import LIBRARIES, backend_of, check_backend, current, move, to_numpy
 from ..errors import shown
 from ..parameter import Parameter
 
@@ -237,24 +237,17 @@ def check_input(layer, x, ndim=None, size=None, axis=1, what="channels", min_ndi
         raise ValueError(f"{name} expects {size} {what} (axis {axis}), got shape {tuple(x.shape)}")
 
 
-_LIBRARY = {"cpu": "NumPy", "gpu": "CuPy"}
-
-
 def check_device(layer, x):
     """Raise ValueError naming `layer` unless its input `x` and its own parameters and buffers are arrays of
     the current backend: a model moved with `model.to(...)`, or data made on the other backend, would
     otherwise fail deep inside NumPy or CuPy."""
+    check_backend(x, type(layer).__name__)
     here = current()
-    where = backend_of(x)
-    if where != here:
-        raise ValueError(f"{type(layer).__name__} got a {where} ({_LIBRARY[where]}) input array, but the current "
-                         f"backend is {here}: call xpnet.backend.use({where!r}) first, or pass "
-                         f"xpnet.backend.asarray(x) to run on {here}")
     for key in (*layer._params, *layer._buffers):
         value = getattr(layer, key)
         array = value.data if isinstance(value, Parameter) else value
         if array is not None and backend_of(array) != here:
             there = backend_of(array)
-            raise ValueError(f"{type(layer).__name__}: its {key!r} is a {there} ({_LIBRARY[there]}) array, but the "
+            raise ValueError(f"{type(layer).__name__}: its {key!r} is a {there} ({LIBRARIES[there]}) array, but the "
                              f"current backend is {here}: call model.to({here!r}) to move the model, or "
                              f"xpnet.backend.use({there!r}) to run it where it is")

@@ -5,7 +5,7 @@ A subclass computes the unreduced loss (one value per element or per sample) in
 ("mean", "sum", "none") forwards and backwards, so no loss repeats that logic.
 Everything stays on the backend: the reduced loss is a 0-d array, never a float.
 """
-from ..backend import asarray, backend_of, to_numpy, xp
+from ..backend import asarray, backend_of, check_backend, to_numpy, xp
 
 REDUCTIONS = ("mean", "sum", "none")
 
@@ -35,6 +35,7 @@ class Loss:
         if getattr(pred, "dtype", None) is None or pred.dtype.kind != "f":
             raise ValueError(f"{type(self).__name__}: expected a floating-point prediction array, got "
                              f"{type(pred).__name__} of dtype {getattr(pred, 'dtype', None)}")
+        check_backend(pred, type(self).__name__, "prediction")
         per, denom = self._unreduced(pred, target)
         self._shape, self._dtype, self._denom = per.shape, pred.dtype, denom
         if self.reduction == "none":
