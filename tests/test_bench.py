@@ -272,8 +272,8 @@ def test_distributed_sections_time_one_process_against_several(capsys, monkeypat
 
     from mpi_run import missing
 
-    from xpnet.distributed import workers
-    monkeypatch.setattr(workers, "cores", lambda: 2)
+    from xpnet import environment
+    monkeypatch.setattr(environment, "cores", lambda: 2)
     why = missing()
     if why and os.environ.get("CI") == "true":
         pytest.fail(f"CI=true but processes cannot start under MPI: {why}")

@@ -42,7 +42,8 @@ def test_too_large_a_batch_is_refused_with_what_fits():
     per_image, besides = footprint.step_bytes(model, loss, sample)
     free = int(footprint.MARGIN * (besides + 1000 * per_image))
     footprint.check_batch(model, loss, sample, 800, free=free)  # measured again: room for its noise
-    with pytest.raises(ConfigError, match=r"--batch-size 10000000: .* at most (\d+) images fit") as info:
+    with pytest.raises(ConfigError, match=rf"--batch-size 10000000: .* of {backend.ops.MEMORY} are free: at most "
+                                          r"(\d+) images fit") as info:
         footprint.check_batch(model, loss, sample, 10_000_000, free=free)
     fits = int(info.value.args[0].rsplit("at most ", 1)[1].split()[0])
     assert 800 <= fits <= 1200
@@ -69,3 +70,30 @@ def test_train_refuses_a_batch_that_does_not_fit_before_writing_anything(tiny_mn
     err = capsys.readouterr().err
     assert err.startswith("xpnet train: error: --batch-size 64: one training step needs about") and "fit" in err, err
     assert not run.exists() or not any(run.iterdir())
+
+
+def test_the_backend_counts_the_peak_of_what_it_allocates():
+    """ops.peak_bytes sees an array made and dropped inside the call (NumPy's through Python's tracer, CuPy's
+    through its memory pool), and not one made before it; free_bytes says how much more would fit."""
+    n = 1 << 20
+    before = backend.xp.ones(n, np.float32)
+
+    def run():
+        a = backend.xp.ones(n, np.float32)
+        b = a + before  # two new arrays of 4 MiB held at once
+        del a, b
+    peak = backend.ops.peak_bytes(run)
+    assert 2 * 4 * n <= peak <= 2 * 4 * n + (1 << 16), peak  # a pool rounds each block up a little
+    assert backend.ops.free_bytes() > 4 * n
+
+
+def test_nothing_is_measured_or_refused_while_another_tracer_runs():
+    import tracemalloc
+    with backend.using("cpu"):
+        model, loss, sample = get_model("mlp"), SoftmaxCrossEntropy(), np.zeros((1, 28, 28), np.float32)
+        tracemalloc.start()
+        try:
+            assert footprint.step_bytes(model, loss, sample) == (0, 0)
+            footprint.check_batch(model, loss, sample, 10 ** 9, free=1)
+        finally:
+            tracemalloc.stop()

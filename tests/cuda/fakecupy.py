@@ -13,7 +13,9 @@ xpnet computes through `xp` to run without a GPU (gpu_standin.py installs it as 
 - `random` draws from a NumPy generator seeded by `random.seed`; `cuda` answers as one device.
 """
 import collections
+import os
 import sys
+import tracemalloc
 import types
 
 import numpy
@@ -249,14 +251,49 @@ class _Device:
         return False
 
 
+class _MemoryHook:
+    """CuPy's memory hooks on the stand-in, whose device memory is NumPy's: Python's allocation tracer counts
+    it, and on leaving the hook hears the traced peak as one block handed out and the rest as one returned."""
+    name = None
+
+    def __enter__(self):
+        tracemalloc.start()
+        self._start = tracemalloc.get_traced_memory()[0]
+        return self
+
+    def __exit__(self, *exc):
+        held, peak = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+        self.malloc_postprocess(device_id=0, size=peak - self._start, mem_size=peak - self._start)
+        self.free_postprocess(device_id=0, mem_size=peak - held)
+        return False
+
+    def malloc_postprocess(self, **kwargs):
+        pass
+
+    def free_postprocess(self, **kwargs):
+        pass
+
+
+def _mem_get_info():
+    """(free, total) bytes of the emulated device: the host's."""
+    page = os.sysconf("SC_PAGE_SIZE")
+    return os.sysconf("SC_AVPHYS_PAGES") * page, os.sysconf("SC_PHYS_PAGES") * page
+
+
+def get_default_memory_pool():
+    """The pool's cached blocks: none, NumPy frees at once."""
+    return types.SimpleNamespace(free_bytes=lambda: 0, used_bytes=lambda: 0, total_bytes=lambda: 0)
+
+
 _runtime = types.SimpleNamespace(
-    getDeviceCount=lambda: settings.devices, runtimeGetVersion=lambda: 13000, driverGetVersion=lambda: 13000, is_hip=False,
+    memGetInfo=_mem_get_info, getDeviceCount=lambda: settings.devices, runtimeGetVersion=lambda: 13000, driverGetVersion=lambda: 13000, is_hip=False,
     getDeviceProperties=lambda device: {"name": b"xpnet emulated GPU (NumPy, kernels on the host)",
                                         "major": 9, "minor": 0})
 # The CUDA libraries CuPy loads on first use: all present, as after `pip install "xpnet[gpu]"`.
 _libraries = dict(nvrtc=types.SimpleNamespace(getVersion=lambda: (13, 0)), cublas=types.SimpleNamespace(),
                   curand=types.SimpleNamespace())
-cuda = types.SimpleNamespace(runtime=_runtime, Device=_Device, Stream=_Stream,
+cuda = types.SimpleNamespace(runtime=_runtime, Device=_Device, Stream=_Stream, MemoryHook=_MemoryHook,
                              get_current_stream=lambda: _Stream(), get_device_id=lambda: 0, **_libraries)
 
 

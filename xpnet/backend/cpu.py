@@ -6,6 +6,8 @@ split across the cores where the arrays are large. Arrays follow the layout of b
 stored batch-last.
 """
 import math
+import os
+import tracemalloc
 
 import numpy
 
@@ -25,6 +27,39 @@ _BLOCK_BYTES = 4 << 20
 
 # The engine that reduces arrays of this backend between processes (xpnet/distributed).
 COMMUNICATOR = "mpi"
+
+# Where this backend's arrays live, as messages about memory name it.
+MEMORY = "host memory"
+
+
+def peak_bytes(run):
+    """The most bytes `run()` held at once beyond what was allocated when it started, as Python's allocation
+    tracer sees NumPy's arrays; None while another tracer runs (its numbers stay undisturbed)."""
+    if tracemalloc.is_tracing():
+        return None
+    tracemalloc.start()
+    try:
+        start = tracemalloc.get_traced_memory()[0]
+        run()
+        return tracemalloc.get_traced_memory()[1] - start
+    finally:
+        tracemalloc.stop()
+
+
+def free_bytes():
+    """Memory that new arrays can take now without swapping: Linux's MemAvailable, else the free pages;
+    None where the system does not say."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
 
 
 def im2col(x, kernel, stride, dilation, size, out=None):

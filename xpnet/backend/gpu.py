@@ -22,6 +22,38 @@ _BLOCK_BYTES = 256 << 20
 # The engine that reduces arrays of this backend between processes (xpnet/distributed): NCCL on the GPUs.
 COMMUNICATOR = "nccl"
 
+# Where this backend's arrays live, as messages about memory name it.
+MEMORY = "GPU memory"
+
+
+class _PeakHook(cupy.cuda.MemoryHook):
+    """While active, the bytes of the memory pool's blocks handed out and not yet returned, and their most."""
+    name = "xpnet_peak_bytes"
+
+    def __init__(self):
+        self.held = self.peak = 0
+
+    def malloc_postprocess(self, **kwargs):
+        self.held += kwargs["mem_size"]
+        self.peak = max(self.peak, self.held)
+
+    def free_postprocess(self, **kwargs):
+        self.held -= kwargs["mem_size"]
+
+
+def peak_bytes(run):
+    """The most bytes of device memory `run()` held at once beyond what was held when it started (cpu.py's
+    counts host memory): CuPy's memory pool reports each block it hands out and gets back."""
+    with _PeakHook() as hook:
+        run()
+    return hook.peak
+
+
+def free_bytes():
+    """Device memory that new arrays can take now: the device's free memory and the pool's cached blocks."""
+    free, _ = cupy.cuda.runtime.memGetInfo()
+    return free + cupy.get_default_memory_pool().free_bytes()
+
 
 def row_blocks(rows, row_bytes):
     """[(start, stop), ...]: `rows` output rows in blocks of about `_BLOCK_BYTES` of columns (see cpu.py)."""

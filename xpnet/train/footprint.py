@@ -1,15 +1,13 @@
 """Will a training step of this batch size fit in memory? Measured, not guessed, before the run starts.
 
-One forward and backward pass of a copy of the model on two small batches, with Python's allocation
-tracer on, gives the bytes each further image costs and what the step needs besides; a batch size whose
-step would need more than the memory free now is refused with what it needs and the largest batch that
-fits, instead of a MemoryError deep inside NumPy minutes later. The arrays of the CPU backend are
-traced; on a backend whose memory the tracer does not see (the GPU's) nothing is measured and nothing
-refused.
+One forward and backward pass of a copy of the model on two small batches, with the backend counting its
+memory (`backend.ops.peak_bytes`: Python's allocation tracer for NumPy's arrays, CuPy's memory pool on
+the GPU), gives the bytes each further image costs and what the step needs besides; a batch size whose
+step would need more than the backend's memory free now is refused with what it needs and the largest
+batch that fits, instead of an out-of-memory error deep inside NumPy or CuPy minutes later. Where the
+backend cannot count (another allocation tracer is running) nothing is refused.
 """
 import copy
-import os
-import tracemalloc
 
 from .. import backend
 from ..errors import ConfigError
@@ -19,24 +17,18 @@ MARGIN = 1.5    # the line through two small batches misses a large batch's peak
 
 
 def _step_peak(model, loss, x):
-    """Peak traced bytes of one forward and backward pass of `model` on batch `x`."""
+    """Peak bytes of one forward and backward pass of `model` on batch `x`, or None where not counted."""
     y = backend.xp.zeros(len(x), dtype=backend.xp.int64)
-    tracemalloc.start()
-    try:
-        tracemalloc.reset_peak()
-        start = tracemalloc.get_traced_memory()[0]
+
+    def step():
         loss(model(x), y)
         model.backward(loss.backward())
-        return tracemalloc.get_traced_memory()[1] - start
-    finally:
-        tracemalloc.stop()
+    return backend.ops.peak_bytes(step)
 
 
 def step_bytes(model, loss, sample):
     """(bytes per image, bytes besides) of a training step of `model` with `loss` on images like `sample`
-    (one input, shape (C, H, W)); (0, 0) where the backend's memory is not traced."""
-    if tracemalloc.is_tracing():  # someone else is tracing: do not disturb their numbers
-        return 0, 0
+    (one input, shape (C, H, W)); (0, 0) where the backend's memory is not counted."""
     probe = copy.deepcopy(model)  # running statistics and gradients of the real model stay untouched
     probe.train(True)
     rng = backend.get_rng_state()  # dropout draws from the generator: a seeded run stays the same run
@@ -47,24 +39,15 @@ def step_bytes(model, loss, sample):
         small, large = (_step_peak(probe, loss, x[:n]) for n in PROBE)
     finally:
         backend.set_rng_state(rng)
+    if small is None or large is None:
+        return 0, 0
     per_image = max(0, (large - small) // (PROBE[1] - PROBE[0]))
     return per_image, max(0, small - PROBE[0] * per_image)
 
 
 def available_bytes():
-    """Memory that can be allocated now without swapping: Linux's MemAvailable, else free pages; None if
-    this system does not say."""
-    try:
-        with open("/proc/meminfo") as f:
-            for line in f:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    try:
-        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (ValueError, OSError, AttributeError):
-        return None
+    """The current backend's memory that new arrays can take now (host or GPU), or None if unknown."""
+    return backend.ops.free_bytes()
 
 
 def _gib(n):
@@ -84,5 +67,6 @@ def check_batch(model, loss, sample, batch_size, option="--batch-size", free=Non
     need = int(MARGIN * (besides + batch_size * per_image))
     if need > free:
         fits = max(0, int(free / MARGIN - besides) // per_image)
-        raise ConfigError(f"{option} {batch_size}: one training step needs about {_gib(need)} ({_gib(MARGIN * per_image)} "
-                          f"per image), but {_gib(free)} are free: at most {fits} images fit in a batch")
+        raise ConfigError(f"{option} {batch_size}: one training step needs about {_gib(need)} "
+                          f"({_gib(MARGIN * per_image)} per image), but {_gib(free)} of {backend.ops.MEMORY} are "
+                          f"free: at most {fits} images fit in a batch")
