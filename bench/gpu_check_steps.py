@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 LOG_BYTES = 2 << 20  # a longer log keeps its end
+GONE_S = 5  # how long a stopped step's processes get to disappear
 
 
 @dataclasses.dataclass(frozen=True)
@@ -82,6 +83,14 @@ def _stop(proc):
     with contextlib.suppress(ProcessLookupError):
         os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
+    # signals arrive when the kernel gets to them: wait (a little) until no process of the step is left
+    deadline = time.monotonic() + GONE_S
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(proc.pid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.05)
 
 
 def _tail(output):

@@ -87,7 +87,7 @@ def test_the_steps_are_the_issues_four_commands():
         "workers": "-m xpnet train --backend gpu --workers 2 --epochs 1 --quiet --data {data} --out {scratch}/run2",
         "bench": "-m bench --backend both --quick --save --results-dir {results}"}
     assert dict(gpu_check.STEPS[0].env) == {"XPNET_BACKEND": "gpu", "PYTEST_ADDOPTS": "{pytest_addopts}"}
-    assert gpu_check.BUDGET_S + 5 < 8 * 60  # the whole check, a stopped step's grace included, within 8 minutes
+    assert gpu_check.BUDGET_S + 5 + gpu_check_steps.GONE_S < 8 * 60  # a stopped step's grace included: 8 minutes
 
 
 @pytest.mark.parametrize("environ, cores, xdist, expected", [
