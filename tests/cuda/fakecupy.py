@@ -287,7 +287,8 @@ def get_default_memory_pool():
 
 
 _runtime = types.SimpleNamespace(
-    memGetInfo=_mem_get_info, getDeviceCount=lambda: settings.devices, runtimeGetVersion=lambda: 13000, driverGetVersion=lambda: 13000, is_hip=False,
+    memGetInfo=_mem_get_info, getDeviceCount=lambda: settings.devices, runtimeGetVersion=lambda: 13000,
+    driverGetVersion=lambda: 13000, is_hip=False,
     getDeviceProperties=lambda device: {"name": b"xpnet emulated GPU (NumPy, kernels on the host)",
                                         "major": 9, "minor": 0})
 # The CUDA libraries CuPy loads on first use: all present, as after `pip install "xpnet[gpu]"`.
