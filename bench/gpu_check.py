@@ -29,6 +29,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from xpnet import environment
 from xpnet.bench.report import slug
 from xpnet.data.datasets import FILES, file_path
 
@@ -101,11 +102,13 @@ def _nvidia_smi():
     return {"nvidia_driver": fields[0], "gpu_memory": fields[1]}
 
 
-def pytest_addopts(environ=os.environ, cores=os.cpu_count()):
-    """PYTEST_ADDOPTS for the tests step: the caller's, with `-n K` added where pytest-xdist is installed
-    and there are 4 cores or more (K = half of them, at most 8: each process also runs BLAS threads)."""
+def pytest_addopts(environ=os.environ, cores=None):
+    """PYTEST_ADDOPTS for the tests step: the caller's, with `-n K` added where pytest-xdist is installed (and
+    not turned off there) and this process may run on 4 cores or more (K = half of them, at most 8: each
+    process also runs BLAS threads)."""
     given = environ.get("PYTEST_ADDOPTS", "")
-    if (cores or 1) < 4 or importlib.util.find_spec("xdist") is None:
+    cores = environment.cores() if cores is None else cores
+    if cores < 4 or "no:xdist" in given or importlib.util.find_spec("xdist") is None:
         return given
     return f"{given} -n {min(8, cores // 2)}".strip()
 

@@ -83,14 +83,28 @@ def _stop(proc):
     with contextlib.suppress(ProcessLookupError):
         os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
-    # signals arrive when the kernel gets to them: wait (a little) until no process of the step is left
+    # signals arrive when the kernel gets to them: wait (a little) until no process of the step runs
     deadline = time.monotonic() + GONE_S
-    while time.monotonic() < deadline:
-        try:
-            os.killpg(proc.pid, 0)
-        except ProcessLookupError:
-            return
+    while _group_runs(proc.pid) and time.monotonic() < deadline:
         time.sleep(0.05)
+
+
+def _group_runs(pgid):
+    """Whether a process of group `pgid` still runs (an ended one not yet reaped does not), from /proc;
+    where there is no /proc, whether the group has any process left."""
+    proc = Path("/proc")
+    if not proc.is_dir():
+        try:
+            os.killpg(pgid, 0)
+        except (ProcessLookupError, PermissionError):
+            return False
+        return True
+    for stat in proc.glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, IndexError, ValueError):
+            fields = stat.read_text().rsplit(")", 1)[1].split()  # state, ppid, pgrp, ...
+            if int(fields[2]) == pgid and fields[0] != "Z":
+                return True
+    return False
 
 
 def _tail(output):

@@ -10,6 +10,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -91,14 +92,36 @@ def test_the_steps_are_the_issues_four_commands():
 
 
 @pytest.mark.parametrize("environ, cores, xdist, expected", [
-    ({}, 16, True, "-n 8"), ({}, 6, True, "-n 3"), ({}, 3, True, ""), ({}, None, True, ""),
-    ({}, 16, False, ""), ({"PYTEST_ADDOPTS": "-v"}, 16, True, "-v -n 8"), ({"PYTEST_ADDOPTS": "-v"}, 2, True, "-v")])
+    ({}, 16, True, "-n 8"), ({}, 6, True, "-n 3"), ({}, 3, True, ""), ({}, 16, False, ""),
+    ({"PYTEST_ADDOPTS": "-v"}, 16, True, "-v -n 8"), ({"PYTEST_ADDOPTS": "-v"}, 2, True, "-v"),
+    ({"PYTEST_ADDOPTS": "-p no:xdist"}, 16, True, "-p no:xdist")])
 def test_the_tests_step_runs_on_half_the_cores_where_xdist_is_installed(environ, cores, xdist, expected,
                                                                        monkeypatch):
     real = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec",
                         lambda name, *a: (object() if xdist else None) if name == "xdist" else real(name, *a))
     assert gpu_check.pytest_addopts(environ, cores) == expected
+
+
+def test_the_tests_step_counts_the_cores_this_process_may_use(monkeypatch):
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: object())
+    monkeypatch.setattr(gpu_check.environment, "cores", lambda: 6)
+    assert gpu_check.pytest_addopts({}) == "-n 3"
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc to see which processes run")
+def test_a_group_runs_while_a_process_of_it_runs():
+    assert gpu_check_steps._group_runs(os.getpgid(0))
+    child = subprocess.Popen([sys.executable, "-c", "pass"], start_new_session=True)
+    try:
+        for _ in range(1000):  # until it has ended; not reaped yet, it is a zombie
+            if not _alive(child.pid):
+                break
+            time.sleep(0.01)
+        assert not gpu_check_steps._group_runs(child.pid)
+    finally:
+        child.wait()
+    assert not gpu_check_steps._group_runs(child.pid)
 
 
 def test_passing_steps_fill_one_dated_folder(tmp_path, data, monkeypatch):

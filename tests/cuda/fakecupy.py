@@ -253,19 +253,28 @@ class _Device:
 
 class _MemoryHook:
     """CuPy's memory hooks on the stand-in, whose device memory is NumPy's: Python's allocation tracer counts
-    it, and on leaving the hook hears the traced peak as one block handed out and the rest as one returned."""
+    it, and on leaving the hook hears the traced peak as one block handed out (at a made-up pointer) and
+    returned. Entering a second hook of the same name is CuPy's KeyError; where another tracer already runs,
+    the hook hears nothing and leaves it running."""
     name = None
+    _active = set()
 
     def __enter__(self):
-        tracemalloc.start()
-        self._start = tracemalloc.get_traced_memory()[0]
+        if self.name in _MemoryHook._active:
+            raise KeyError(f"memory hook {self.name} already exists")
+        _MemoryHook._active.add(self.name)
+        self._tracing = not tracemalloc.is_tracing()
+        if self._tracing:
+            tracemalloc.start()
         return self
 
     def __exit__(self, *exc):
-        held, peak = tracemalloc.get_traced_memory()
-        tracemalloc.stop()
-        self.malloc_postprocess(device_id=0, size=peak - self._start, mem_size=peak - self._start)
-        self.free_postprocess(device_id=0, mem_size=peak - held)
+        _MemoryHook._active.discard(self.name)
+        if self._tracing:
+            peak = tracemalloc.get_traced_memory()[1]
+            tracemalloc.stop()
+            self.malloc_postprocess(device_id=0, size=peak, mem_size=peak, mem_ptr=1, pmem_id=1)
+            self.free_postprocess(device_id=0, mem_size=peak, mem_ptr=1, pmem_id=1)
         return False
 
     def malloc_postprocess(self, **kwargs):
@@ -283,7 +292,8 @@ def _mem_get_info():
 
 def get_default_memory_pool():
     """The pool's cached blocks: none, NumPy frees at once."""
-    return types.SimpleNamespace(free_bytes=lambda: 0, used_bytes=lambda: 0, total_bytes=lambda: 0)
+    return types.SimpleNamespace(free_bytes=lambda: 0, used_bytes=lambda: 0, total_bytes=lambda: 0,
+                                 get_limit=lambda: 0)
 
 
 _runtime = types.SimpleNamespace(

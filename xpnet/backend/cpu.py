@@ -33,8 +33,8 @@ MEMORY = "host memory"
 
 
 def peak_bytes(run):
-    """The most bytes `run()` held at once beyond what was allocated when it started, as Python's allocation
-    tracer sees NumPy's arrays; None while another tracer runs (its numbers stay undisturbed)."""
+    """The most bytes that `run()` allocated and held at once, as Python's allocation tracer sees NumPy's
+    arrays; None while another tracer runs (its numbers stay undisturbed)."""
     if tracemalloc.is_tracing():
         return None
     tracemalloc.start()

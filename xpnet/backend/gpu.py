@@ -27,32 +27,38 @@ MEMORY = "GPU memory"
 
 
 class _PeakHook(cupy.cuda.MemoryHook):
-    """While active, the bytes of the memory pool's blocks handed out and not yet returned, and their most."""
+    """While active, the bytes of the memory pool's blocks handed out (and not yet returned) since it began,
+    and their most: blocks that were held before it began are not counted when they are returned, as Python's
+    allocation tracer does not count them either; a failed allocation (pointer 0) holds nothing."""
     name = "xpnet_peak_bytes"
 
     def __init__(self):
-        self.held = self.peak = 0
+        self.blocks, self.held, self.peak = {}, 0, 0
 
     def malloc_postprocess(self, **kwargs):
-        self.held += kwargs["mem_size"]
-        self.peak = max(self.peak, self.held)
+        if kwargs["mem_ptr"]:
+            self.blocks[kwargs["mem_ptr"]] = kwargs["mem_size"]
+            self.held += kwargs["mem_size"]
+            self.peak = max(self.peak, self.held)
 
     def free_postprocess(self, **kwargs):
-        self.held -= kwargs["mem_size"]
+        self.held -= self.blocks.pop(kwargs["mem_ptr"], 0)
 
 
 def peak_bytes(run):
-    """The most bytes of device memory `run()` held at once beyond what was held when it started (cpu.py's
-    counts host memory): CuPy's memory pool reports each block it hands out and gets back."""
+    """The most bytes of device memory that `run()` allocated and held at once (cpu.py's counts host memory),
+    from CuPy's memory pool, which reports each block it hands out and gets back in this thread."""
     with _PeakHook() as hook:
         run()
     return hook.peak
 
 
 def free_bytes():
-    """Device memory that new arrays can take now: the device's free memory and the pool's cached blocks."""
-    free, _ = cupy.cuda.runtime.memGetInfo()
-    return free + cupy.get_default_memory_pool().free_bytes()
+    """Device memory that new arrays can take now: the device's free memory and the pool's cached blocks,
+    within the pool's limit where one is set (CUPY_GPU_MEMORY_LIMIT, `set_limit`)."""
+    pool = cupy.get_default_memory_pool()
+    free = cupy.cuda.runtime.memGetInfo()[0] + pool.free_bytes()
+    return min(free, pool.get_limit() - pool.used_bytes()) if pool.get_limit() else free
 
 
 def row_blocks(rows, row_bytes):
