@@ -35,12 +35,11 @@ def step_bytes(model, loss, sample):
     try:
         x = backend.xp.broadcast_to(backend.asarray(sample), (max(PROBE), *sample.shape)).copy()
         for n in PROBE:  # caches and first-call allocations of both sizes, so that neither is counted
-            _step_peak(probe, loss, x[:n])
+            if _step_peak(probe, loss, x[:n]) is None:
+                return 0, 0
         small, large = (_step_peak(probe, loss, x[:n]) for n in PROBE)
     finally:
         backend.set_rng_state(rng)
-    if small is None or large is None:
-        return 0, 0
     per_image = max(0, (large - small) // (PROBE[1] - PROBE[0]))
     return per_image, max(0, small - PROBE[0] * per_image)
 
