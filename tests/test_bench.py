@@ -323,6 +323,58 @@ def test_roofline_times_every_algorithm_of_each_convolution_against_its_gemm(mon
             assert r["gemm_fwd_gflops"] > 0 and r["torch_fwd_gflops"] > 0 and r["fwd_ratio"] > 0
 
 
+def test_roofline_times_a_tuned_block_size_in_a_row_of_its_own(monkeypatch, torch):
+    from xpnet.backend import ops
+    from xpnet.bench import roofline
+    from xpnet.bench.context import Context
+    from xpnet.layers import conv, tuner
+    if len(ops.block_sizes()) < 2:
+        pytest.skip("this backend's convolutions have one block size")
+    quarter, real_fastest, real_forward, ran = ops.block_sizes()[1], tuner.fastest, conv._forward, []
+
+    def fastest(key, candidates, run, work):  # algorithms as the tuner picks them, blocks of a quarter the size
+        return quarter if key[-1] in conv.ALGORITHMS else real_fastest(key, candidates, run, work)
+    monkeypatch.setattr(tuner, "fastest", fastest)
+    def forward(layer, name, *args):  # the bench's timed calls force each algorithm
+        if layer.requested_algorithm != "auto":
+            ran.append((name, len(ops.row_blocks(1024, 16 << 10))))
+        return real_forward(layer, name, *args)
+    monkeypatch.setattr(conv, "_forward", forward)
+    monkeypatch.setattr(roofline, "MODELS", ("lenet5",))
+    rows = roofline.run(Context("cpu", torch=torch, repeat=1, warmup=0, min_time=0), batch=4)
+    label = f"im2col/{quarter / 2 ** 20:g}MiB"
+    assert [r["algorithm"] for r in rows] == ["im2col", "shifted", label, "im2col", "im2col_flipped", "shifted", label]
+    assert [r["chosen"] for r in rows] == ["", "", "yes", "", "", "", "yes"]
+    default_blocks = len(ops.row_blocks(1024, 16 << 10))
+    assert set(ran) == {(a, default_blocks) for a in ("im2col", "im2col_flipped", "shifted")} | {
+        ("im2col", 4 * default_blocks)}
+
+
+def test_blocks_section_times_each_algorithm_in_each_block_size(monkeypatch):
+    from xpnet.backend import ops
+    from xpnet.bench import blocks
+    from xpnet.bench.context import Context
+    from xpnet.layers import conv
+    real, ran = conv._forward, set()
+
+    def forward(layer, name, *args):
+        ran.add((name, len(ops.row_blocks(1024, 16 << 10))))
+        return real(layer, name, *args)
+    monkeypatch.setattr(conv, "_forward", forward)
+    monkeypatch.setattr(blocks, "MODELS", ("lenet5",))
+    rows = blocks.run(Context("cpu", torch=None, repeat=1, warmup=0, min_time=0), batch=4)
+    sizes = ops.block_sizes()
+    second = ["im2col", "im2col_flipped", "shifted"]  # the first layer has no input gradient: no im2col_flipped
+    assert [(r["algorithm"], r["block_mib"]) for r in rows] == [
+        (a, s / 2 ** 20) for a in ("im2col", "shifted") for s in sizes] + [(a, s / 2 ** 20) for a in second for s in sizes]
+    assert all(r["ms"] > 0 for r in rows) and [r["of_default"] for r in rows[::len(sizes)]] == [1.0] * 5
+    counts = []
+    for s in sizes:
+        with ops.blocks_of(s):
+            counts.append(len(ops.row_blocks(1024, 16 << 10)))
+    assert {(a, c) for a in second for c in counts} <= ran
+
+
 def test_profile_section_has_a_row_per_layer_and_the_whole_step(capsys, monkeypatch, torch):
     from xpnet.bench import profile
     monkeypatch.setattr(profile, "STEPS", 2)

@@ -246,14 +246,18 @@ def test_conv_in_row_blocks_gradcheck(rng, blocks):
     gradcheck(ConvTranspose2D(2, 3, 3, stride=2, padding=1, output_padding=1), rng.standard_normal((2, 2, 3, 4)))
 
 
-def test_row_blocks_cover_every_row_once():
+@pytest.mark.parametrize("size", [None, 1 << 20, 16 << 20])
+def test_row_blocks_cover_every_row_once(size):
     import xpnet.backend.cpu as cpu
-    for rows, row_bytes in [(28, 358_400), (10, 1), (7, 10 ** 9), (1, 0)]:
-        blocks = cpu.row_blocks(rows, row_bytes)
-        assert [r for a, b in blocks for r in range(a, b)] == list(range(rows))
-        assert all(b > a for a, b in blocks)
-        assert all((b - a) * row_bytes <= cpu._BLOCK_BYTES or b - a == 1 for a, b in blocks)  # cache-sized
-        assert len(blocks) == 1 or (blocks[0][1] + 1) * row_bytes > cpu._BLOCK_BYTES  # and no smaller than that
+    with cpu.blocks_of(size):
+        budget = size or cpu._BLOCK_BYTES
+        for rows, row_bytes in [(28, 358_400), (10, 1), (7, 10 ** 9), (1, 0), (1000, 20_000)]:
+            blocks = cpu.row_blocks(rows, row_bytes)
+            assert [r for a, b in blocks for r in range(a, b)] == list(range(rows))
+            assert all(b > a for a, b in blocks)
+            assert all((b - a) * row_bytes <= budget or b - a == 1 for a, b in blocks)  # cache-sized
+            assert len(blocks) == 1 or (blocks[0][1] + 1) * row_bytes > budget  # and no smaller than that
+    assert cpu._block_bytes == [None]
 
 
 def test_sliced_products_match_one_product(rng):
@@ -407,8 +411,12 @@ def test_winograd_keeps_float64_precision_after_a_float32_call(monkeypatch, rng)
 # -- the tuner ---------------------------------------------------------------------------------------
 @pytest.fixture
 def tuner(monkeypatch):
-    """The tuner with nothing remembered, timing every problem, on a clock that only the stand-ins below move."""
+    """The tuner with nothing remembered, timing every problem, on a clock that only the stand-ins below move;
+    convolutions have one block size (the default) unless a test gives them more (`block_sizes`)."""
+    from xpnet.backend.proxy import _ops_module
     from xpnet.layers import tuner
+    module = _ops_module()  # the current backend's ops (cpu.py or gpu.py)
+    monkeypatch.setattr(module, "block_sizes", lambda real=module.block_sizes: real()[:1])
     monkeypatch.setattr(tuner, "_winners", {})
     monkeypatch.setattr(tuner, "_rechecks", {})
     monkeypatch.setattr(tuner, "MIN_WORK", 0)
@@ -584,7 +592,7 @@ def test_the_tuner_key_holds_shape_dtype_and_backend(tuner, monkeypatch, rng):
     layer(asarray(rng.standard_normal((2, 2, 6, 6)), np.float64))  # another dtype
     monkeypatch.setattr(conv, "current", lambda: "elsewhere")
     layer(asarray(rng.standard_normal((2, 2, 6, 6)), np.float32))  # another backend
-    keys = list(tuner.chosen())
+    keys = [key for key, winner in tuner.chosen().items() if winner in ALGORITHMS]  # not the block sizes
     assert len(keys) == 4
     assert {k[0] for k in keys} == {here, "elsewhere"} and {k[1] for k in keys} == {np.dtype("float32"), np.dtype("float64")}
     assert {k[2][0] for k in keys} == {2, 3}
@@ -602,6 +610,73 @@ def test_the_tuner_times_nothing_when_forced_or_small(tuner, monkeypatch, rng):
     layer = Conv2D(2, 3, 3, padding=1)
     layer(x)
     assert calls[2:] == ["im2col"] and layer.algorithm == "im2col"  # too small to time: the first candidate
+
+
+def _blocks_now():
+    """How many blocks `ops.row_blocks` makes of 1024 rows of 16 KiB at this moment: 4 at the default 4 MiB."""
+    return len(ops.row_blocks(1024, 16 << 10))
+
+
+def test_the_tuner_picks_the_fastest_block_size_for_the_fastest_algorithm(tuner, monkeypatch, rng):
+    """Algorithms are timed in blocks of the default size; then the winner in each size of `ops.block_sizes()`,
+    and the fastest size is kept for its forward and backward passes."""
+    from xpnet.backend.proxy import _ops_module
+    import xpnet.layers.conv as conv
+    monkeypatch.setattr(_ops_module(), "block_sizes", lambda: (4 << 20, 1 << 20, 16 << 20))
+    if len(ops.row_blocks(1024, 16 << 10)) != 4:
+        pytest.skip("this backend's default blocks are not 4 MiB")
+    seconds = {(a, blocks): 0.01 for a in ALGORITHMS for blocks in (1, 4, 16)}
+    seconds["shifted", 4] = 0.005  # the fastest algorithm in default blocks ...
+    seconds["shifted", 16] = 0.002  # ... and fastest of all in blocks of 1 MiB (16 of them)
+    seconds["im2col", 16] = 0.001  # faster still, but not timed so: algorithms race in default blocks
+    calls, real_forward, real_backward = [], conv._forward, conv._backward
+
+    def forward(layer, name, *args):
+        calls.append((name, _blocks_now()))
+        tuner.fake_clock[0] += seconds[calls[-1]]
+        return real_forward(layer, name, *args)
+
+    def backward(layer, name, *args):
+        calls.append(("backward", name, _blocks_now()))
+        return real_backward(layer, name, *args)
+    monkeypatch.setattr(conv, "_forward", forward)
+    monkeypatch.setattr(conv, "_backward", backward)
+    layer = Conv2D(2, 3, 3, padding=1)
+    x = asarray(rng.standard_normal((2, 2, 6, 6)), np.float32)
+    y = layer(x)
+    assert (layer.algorithm, layer.block_bytes) == ("shifted", 1 << 20)
+    assert {c for c in calls if c[0] != "backward"} == {(a, 4) for a in layer.candidates((6, 6))} | {
+        ("shifted", 1), ("shifted", 16)}
+    assert calls[-1] == ("shifted", 16)  # the call itself, in the chosen blocks
+    del calls[:]
+    dx = layer.backward(xp.ones_like(y))
+    assert calls == [("backward", "shifted", 16)]
+    assert _blocks_now() == 4  # the default again outside the layer's calls
+    _assert_within_rounding(layer, x, y, _growth("shifted"))
+    layer.zero_grad()
+    reference = Conv2D(2, 3, 3, padding=1, algorithm="im2col")
+    reference.load_state_dict(layer.state_dict())
+    assert_close(reference.backward(xp.ones_like(reference(x))), dx, rtol=1e-5, atol=1e-5)
+    del calls[:]
+    layer(x)
+    assert calls == [("shifted", 16)]  # remembered
+
+
+def test_a_forced_algorithm_runs_untimed_in_the_blocks_around_it(tuner, monkeypatch, rng):
+    """The default size, or the one a surrounding `ops.blocks_of` sets (as the bench times a tuned choice)."""
+    import xpnet.layers.conv as conv
+    from xpnet.backend.proxy import _ops_module
+    monkeypatch.setattr(_ops_module(), "block_sizes", lambda: (4 << 20, 1 << 20, 16 << 20))
+    if _blocks_now() != 4:
+        pytest.skip("this backend's default blocks are not 4 MiB")
+    calls, real = [], conv._forward
+    monkeypatch.setattr(conv, "_forward", lambda *args: calls.append(_blocks_now()) or real(*args))
+    layer = Conv2D(2, 3, 3, padding=1, algorithm="winograd_f2")
+    x = asarray(rng.standard_normal((2, 2, 6, 6)), np.float32)
+    layer(x)
+    with ops.blocks_of(1 << 20):
+        layer(x)
+    assert calls == [4, 16] and layer.block_bytes is None and not tuner.chosen()
 
 
 def test_matmul_add_sums_into_strided_views(rng):

@@ -16,8 +16,9 @@ VARIABLES = [
     ("XPNET_KEEP_MEMORY", "0: `keep_freed_memory()` (called by the command line) leaves glibc's malloc settings "
      "alone", "unset (the command line tunes malloc)"),
     ("XPNET_CONV_ALGO", "the algorithm every Conv2D uses where it applies: im2col, im2col_flipped, shifted, "
-     "winograd_f2, winograd_f4 or auto (each Conv2D times the candidates on its first call, and a winner other "
-     "than im2col once more 50 calls later; set one for runs that repeat bit for bit)", "auto"),
+     "winograd_f2, winograd_f4 or auto (each Conv2D times the candidates on its first call, then the winner's block "
+     "sizes, and a winner other than im2col once more 50 calls later; set one for runs that repeat bit for bit)",
+     "auto"),
     ("XPNET_PARITY_ALLOW_TF32", "1: the parity check accepts CuPy's TF32 matrix products (CUPY_TF32=1) and "
      "loosens the float32 tolerances for them", "unset (CUPY_TF32=1 is refused)"),
 ]

@@ -20,10 +20,12 @@ from . import threads
 _SLICE = 4096
 
 # Bytes of im2col columns per block of output rows: a block's columns are built, multiplied and used
-# while they are still in the cache instead of being written to memory whole and read back; the size
-# is a fraction of a typical L2 cache (bench/ measures it). A block is at least one output row of the
+# while they are still in the cache instead of being written to memory whole and read back. The best
+# size depends on the CPU's caches, so the tuner times this default against a quarter and four times it
+# for each convolution (`block_sizes`, layers/tuner.py). A block is at least one output row of the
 # batch, so wide layers at large batches exceed it.
 _BLOCK_BYTES = 4 << 20
+_block_bytes = [None]  # the size `row_blocks` uses now (None: _BLOCK_BYTES), set by `blocks_of`
 
 # The engine that reduces arrays of this backend between processes (xpnet/distributed).
 COMMUNICATOR = "mpi"
@@ -89,9 +91,32 @@ def _add_windows(win, col):
 
 def row_blocks(rows, row_bytes, budget=None):
     """[(start, stop), ...]: `rows` output rows split into blocks whose columns (`row_bytes` per row)
-    take about `budget` bytes (default `_BLOCK_BYTES`), at least one row each."""
-    step = max(1, (budget or _BLOCK_BYTES) // max(row_bytes, 1))
+    take about `budget` bytes (default: the size `blocks_of` set, else `_BLOCK_BYTES`), at least one row each."""
+    step = max(1, (budget or _block_bytes[0] or _BLOCK_BYTES) // max(row_bytes, 1))
     return [(r, min(rows, r + step)) for r in range(0, rows, step)]
+
+
+def block_sizes():
+    """The block sizes (bytes) worth timing for a convolution, the default first."""
+    return _BLOCK_BYTES, _BLOCK_BYTES // 4, _BLOCK_BYTES * 4
+
+
+def blocks_of(nbytes):
+    """A context within which `row_blocks` makes blocks of about `nbytes` (one of `block_sizes()`; None: as
+    before). Convolutions enter one on every call, so it is a plain object rather than a generator."""
+    return _BlocksOf(nbytes)
+
+
+class _BlocksOf:
+    def __init__(self, nbytes):
+        self.nbytes = nbytes
+
+    def __enter__(self):
+        self.before = _block_bytes[0]
+        _block_bytes[0] = self.nbytes or self.before
+
+    def __exit__(self, *exc):
+        _block_bytes[0] = self.before
 
 
 _scratch = {}

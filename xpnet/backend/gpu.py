@@ -9,6 +9,7 @@ row blocks far larger than the CPU's: kernel launches, not caches, limit the GPU
 the blocks only bound the column memory of wide layers at large batches. Elementwise
 rules (backend/rules.py) run as the kernels their CUDA bodies compile to, one per rule.
 """
+import contextlib
 import math
 
 import cupy
@@ -64,6 +65,19 @@ def free_bytes():
 def row_blocks(rows, row_bytes):
     """[(start, stop), ...]: `rows` output rows in blocks of about `_BLOCK_BYTES` of columns (see cpu.py)."""
     return cpu.row_blocks(rows, row_bytes, _BLOCK_BYTES)
+
+
+def block_sizes():
+    """One block size: on the GPU the blocks only bound the column memory, so there is nothing to time."""
+    return (_BLOCK_BYTES,)
+
+
+def blocks_of(nbytes):
+    """Nothing to change: the GPU's blocks have the one size of `block_sizes()`."""
+    return _ONE_SIZE
+
+
+_ONE_SIZE = contextlib.nullcontext()
 
 
 def scratch(name, size, dtype):

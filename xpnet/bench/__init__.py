@@ -1,7 +1,8 @@
 """`xpnet bench` / `python -m bench`: time xpnet's layers and models, next to PyTorch on the same machine.
 
 Sections: `layers` (forward and backward passes of single layers), `roofline` (every
-convolution of LeNet-5 and fashion_cnn by each algorithm, against its own GEMM), `train` and `infer`
+convolution of LeNet-5 and fashion_cnn by each algorithm, against its own GEMM), `blocks` (the same
+convolutions in each block size the tuner may pick), `train` and `infer`
 (whole-model throughput), `epoch` (a full 60,000-image LeNet-5 epoch) and `memory`
 (peak memory while training, measured in child processes), `distributed` (one process against
 one per core under mpiexec) and `scaling` (a ring-allreduce model of 2 to 64 workers). Every section runs on
@@ -15,7 +16,7 @@ import sys
 
 from .. import backend
 from ..backend import registry
-from . import distributed, layers, memory, profile, roofline, training
+from . import blocks, distributed, layers, memory, profile, roofline, training
 from .context import Context
 from .machine import describe, matmul_peak
 from .onnx_twin import onnxruntime
@@ -23,7 +24,7 @@ from .report import Section, add_speedup, header_table, render, render_section, 
 from .timing import Timing, measure
 from .twin import torch_twin
 
-SECTIONS = ("layers", "roofline", "train", "profile", "infer", "epoch", "memory", "distributed", "scaling")
+SECTIONS = ("layers", "roofline", "blocks", "train", "profile", "infer", "epoch", "memory", "distributed", "scaling")
 QUICK_SECTIONS = ("layers", "train", "infer")
 
 
@@ -53,6 +54,7 @@ def _torch(args):
 RUNNERS = {
     "layers": lambda ctx, args, header: layers.run(ctx, header.get(f"matmul_peak_{ctx.backend}_gflops")),
     "roofline": lambda ctx, args, header: roofline.run(ctx, header.get(f"matmul_peak_{ctx.backend}_gflops")),
+    "blocks": lambda ctx, args, header: blocks.run(ctx),
     "train": lambda ctx, args, header: training.train(ctx, args.models, args.batch_sizes),
     "profile": lambda ctx, args, header: profile.run(ctx, args.models, args.batch_sizes),
     "infer": lambda ctx, args, header: training.infer(ctx, args.models, args.infer_batch_sizes),

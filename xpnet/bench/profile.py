@@ -17,7 +17,7 @@ import warnings
 from ..backend import synchronize
 from ..layers import Sequential
 from .layers import label
-from .training import batch, build, torch_parts, xpnet_parts
+from .training import batch, build, conv_choice, torch_parts, xpnet_parts
 
 STEPS = 10  # recorded steps per library, after WARMUP rounds that record nothing
 WARMUP = 2
@@ -117,7 +117,7 @@ def run(ctx, models, batch_sizes):
             ours, theirs = records[0], (records[1] if twin is not None else None)
             base = {"backend": ctx.backend, "model": name, "batch": n}
             for i, layer in enumerate(model):
-                row = {**base, "layer": f"{i} {label(layer)}", "algorithm": getattr(layer, "algorithm", None) or "",
+                row = {**base, "layer": f"{i} {label(layer)}", "algorithm": conv_choice(layer) if getattr(layer, "algorithm", None) else "",
                        "xpnet_fwd_ms": _ms(ours["fwd"][i]), "xpnet_bwd_ms": _ms(ours["bwd"][i])}
                 if theirs is not None:
                     row.update(torch_fwd_ms=_ms(theirs["fwd"][i]), torch_bwd_ms=_ms(theirs["bwd"][i]))

@@ -23,6 +23,8 @@ COLUMNS = {
                  ("bwd_ms", "bwd ms"), ("bwd_gflops", "bwd GFLOP/s"), ("gemm_bwd_gflops", "GEMM GFLOP/s"),
                  ("bwd_of_gemm_pct", "% of GEMM"), ("torch_bwd_gflops", "torch GFLOP/s"), ("bwd_ratio", "xpnet/torch"),
                  ("peak_gflops", "sgemm peak")],
+    "blocks": [("backend", "backend"), ("case", "convolution"), ("algorithm", "algorithm"), ("block_mib", "block MiB"),
+               ("ms", "fwd+bwd ms"), ("min_ms", "min"), ("max_ms", "max"), ("of_default", "/ default size")],
     "train": [("backend", "backend"), ("model", "model"), ("batch", "batch"), *_XPNET, *_IMAGES,
               ("xpnet_epoch_s", "s/epoch"), ("torch_ms", "torch ms"), ("torch_images_per_s", "torch img/s"),
               ("torch_epoch_s", "torch s/epoch"), *_TAIL, ("algorithms", "convolutions ran")],
@@ -62,12 +64,18 @@ TITLES = {
                "the CPU."),
     "roofline": ("Convolutions against the machine's GEMM (batch 128)",
                  "Every convolution of LeNet-5 and fashion_cnn, by each algorithm that applies (chosen: the one "
-                 "Conv2D's tuner picked here), timed side by side with a float32 matrix product of the "
+                 "Conv2D's tuner picked here; /1MiB: in blocks of that size where the tuner picked one other "
+                 "than the default), timed side by side with a float32 matrix product of the "
                  "convolution's own im2col GEMM shapes (forward W·columns; backward dY·columnsᵀ and Wᵀ·dY) and "
                  "with PyTorch's convolution. GFLOP/s counts the direct convolution's 2·O·C·kh·kw·N·OH·OW per "
                  "pass (backward: weight and input gradients; the first layer has no input gradient), so "
                  "Winograd's is an effective rate; % of GEMM is the GEMM's time over the convolution's; sgemm "
                  "peak is the header's square-product rate."),
+    "blocks": ("Convolutions in each block size (batch 128)",
+               "Forward and backward of every convolution of LeNet-5 and fashion_cnn by each algorithm but "
+               "Winograd's, in each block size that Conv2D's tuner times (`ops.block_sizes()`, the default "
+               "first), side by side in one process: ms (median, min, max) and the median's ratio to the same "
+               "algorithm's in blocks of the default size (< 1: faster)."),
     "train": ("Training throughput",
               "One Trainer-style step (zero_grad, forward, SoftmaxCrossEntropy, backward without the input "
               "gradient, Adam) on a fixed synthetic batch: ms per step, images/s, and seconds per 60,000-image "

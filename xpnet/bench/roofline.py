@@ -12,10 +12,11 @@ import math
 import time
 
 from .. import layers as L
-from ..backend import asarray, rng, synchronize, xp
+from ..backend import asarray, ops, rng, synchronize, xp
 from ..layers import tuner
 from ..models import get_model
 from .timing import Timed, measure_side_by_side
+from .training import block_label
 from .twin import torch_twin
 
 MODELS = ("lenet5", "fashion_cnn")
@@ -61,18 +62,25 @@ def run(ctx, peak_gflops=None, batch=128):
             conv.requested_algorithm = "auto"
             time.sleep(ctx.settle)  # the previous PyTorch call's spinning threads would slow the tuner's first candidate
             y = conv(x)
-            chosen = conv.algorithm
+            chosen = (conv.algorithm, conv.block_bytes)
             dy = xp.empty_like(y)
             dy[...] = asarray(rng().standard_normal(y.shape), "float32")
             work = 2 * math.prod(y.shape) * math.prod(conv.weight.shape[1:])
             gemm_fwd, gemm_bwd = _gemms(conv, y)
-            names = conv.candidates(y.shape[2:])
+            # every algorithm in blocks of the default size, and the tuner's choice in its own if that differs
+            runs = [(a, ops.block_sizes()[0]) for a in conv.candidates(y.shape[2:])]
+            runs += [chosen] if chosen not in runs else []
             jobs = []
-            for a in names:
-                def forward(a=a):
+            for a, nbytes in runs:
+                def forward(a=a, nbytes=nbytes):
                     conv.requested_algorithm = a
-                    conv(x)
-                jobs += [Timed(forward, synchronize), Timed(lambda: conv.backward(dy), synchronize, forward)]
+                    with ops.blocks_of(nbytes):
+                        conv(x)
+
+                def backward(nbytes=nbytes):
+                    with ops.blocks_of(nbytes):
+                        conv.backward(dy)
+                jobs += [Timed(forward, synchronize), Timed(backward, synchronize, forward)]
             jobs += [Timed(gemm_fwd, synchronize), Timed(gemm_bwd, synchronize)]
             if ctx.torch is not None:
                 twin = torch_twin(conv, ctx.device)
@@ -86,12 +94,13 @@ def run(ctx, peak_gflops=None, batch=128):
             times = measure_side_by_side(jobs, ctx.repeat, ctx.warmup, min_time=ctx.min_time, settle=ctx.settle)
             conv.requested_algorithm = "auto"
             bwd_work = work * (2 if conv.needs_input_grad else 1)
-            gemm = times[2 * len(names):2 * len(names) + 2]
-            torch_t = times[2 * len(names) + 2:] or [None, None]
-            for i, a in enumerate(names):
+            gemm = times[2 * len(runs):2 * len(runs) + 2]
+            torch_t = times[2 * len(runs) + 2:] or [None, None]
+            for i, (a, nbytes) in enumerate(runs):
                 fwd, bwd = times[2 * i], times[2 * i + 1]
                 rows.append({
-                    "backend": ctx.backend, "case": label, "algorithm": a, "chosen": "yes" if a == chosen else "",
+                    "backend": ctx.backend, "case": label, "algorithm": block_label(a, nbytes),
+                    "chosen": "yes" if (a, nbytes) == chosen else "",
                     "fwd_ms": fwd.median * 1e3, "fwd_gflops": work / fwd.median / 1e9,
                     "gemm_fwd_gflops": work / gemm[0].median / 1e9,
                     "fwd_of_gemm_pct": 100 * gemm[0].median / fwd.median,

@@ -7,7 +7,7 @@ step; the PyTorch twin does the same with torch.optim.Adam and CrossEntropyLoss.
 import functools
 
 from .. import backend, environment
-from ..backend import asarray, rng, synchronize, to_numpy
+from ..backend import asarray, ops, rng, synchronize, to_numpy
 from ..data import DataLoader, prepare_images
 from ..layers import fuse
 from ..losses import SoftmaxCrossEntropy
@@ -73,9 +73,19 @@ def torch_step(torch, twin):
     return step
 
 
+def conv_choice(conv):
+    """The algorithm convolution `conv` ran last, with the size of its blocks where that is not the default:
+    "im2col", "shifted/1MiB"."""
+    return block_label(conv.algorithm, conv.block_bytes)
+
+
+def block_label(algorithm, nbytes):
+    return algorithm if nbytes in (None, ops.block_sizes()[0]) else f"{algorithm}/{nbytes / 2 ** 20:g}MiB"
+
+
 def conv_algorithms(model):
     """The algorithm each convolution of `model` ran last, in order (the tuner's picks), as one string."""
-    return " ".join(m.algorithm for m in model.modules() if getattr(m, "algorithm", None))
+    return " ".join(conv_choice(m) for m in model.modules() if getattr(m, "algorithm", None))
 
 
 def _throughput_row(ctx, n, t, tt, per_epoch=True):

@@ -216,10 +216,12 @@ class Conv2D(_Conv):
       convolutions whose output is whole tiles;
     - "auto" (default): the environment variable XPNET_CONV_ALGO when set (layers it cannot compute
       use im2col), else the fastest of those that apply, timed on the first call of each input shape,
-      dtype and backend (tuner.py).
+      dtype and backend (tuner.py); then the fastest size of its blocks (`ops.block_sizes()`: the CPU's
+      caches decide it) for that algorithm.
 
-    `self.algorithm` is the one the last call ran. Backward skips the input gradient when
-    `needs_input_grad` is False (as the first layer in training).
+    `self.algorithm` is the one the last call ran, `self.block_bytes` the size of its blocks (None where the
+    algorithm was forced: then the default, or the size of a surrounding `ops.blocks_of`). Backward skips
+    the input gradient when `needs_input_grad` is False (as the first layer in training).
     """
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1, groups=1,
@@ -231,37 +233,42 @@ class Conv2D(_Conv):
         if algorithm in STRIDE_ONE and not shifted.applies(self.stride, groups):
             raise ValueError(f"Conv2D algorithm {algorithm!r} needs stride 1 and groups 1, got stride {self.stride} "
                              f"and groups {groups}")
-        self.algorithm = None
+        self.algorithm = self.block_bytes = None
         self._xpad = None
 
     def forward(self, x):
         check_input(self, x, 4, self.in_channels)
         size = check_window(self, x.shape, self.kernel_size, self.stride, self.padding, self.dilation)
         self._xpad = layout.padded(x, self.padding)
-        self.algorithm = self._choose(self._xpad, size)
-        return self._add_bias(_forward(self, self.algorithm, self._xpad, size))
+        self.algorithm, self.block_bytes = self._choose(self._xpad, size)
+        with ops.blocks_of(self.block_bytes):
+            return self._add_bias(_forward(self, self.algorithm, self._xpad, size))
 
     def _choose(self, xpad, size):
-        """The algorithm for this call: the one asked for, else the fastest (timed once per problem)."""
+        """(algorithm, block bytes) for this call: the algorithm asked for, in blocks of the size that
+        `ops.blocks_of` sets around the call (None here; the default size when not set), else the fastest
+        algorithm and then the fastest block size for it (each timed once per problem)."""
         name = self.requested_algorithm
         if name != "auto":
             if not _applies(self, name, size):
                 raise ValueError(f"Conv2D algorithm {name!r} does not apply to {self.extra_repr()} with output "
                                  f"size {size} (Winograd: 3x3, stride 1, padding 1, whole output tiles)")
-            return name
+            return name, None
         name = _check_algorithm(environment.conv_algorithm(), "XPNET_CONV_ALGO")
         if name != "auto":
-            return name if _applies(self, name, size) else "im2col"
+            return (name if _applies(self, name, size) else "im2col"), None
         train = self.training  # time the backward pass too
         key = (current(), xp.result_type(xpad, self.weight.data), xpad.shape, self.weight.shape, self.stride,
                self.dilation, self.groups, train, self.needs_input_grad)
 
-        def run(a):
-            y = _forward(self, a, xpad, size)
-            if train:
-                _backward(self, a, xpad, y, self.needs_input_grad)
+        def run(a, nbytes):
+            with ops.blocks_of(nbytes):
+                y = _forward(self, a, xpad, size)
+                if train:
+                    _backward(self, a, xpad, y, self.needs_input_grad)
         work = 2 * math.prod(self.weight.shape) * xpad.shape[0] * size[0] * size[1] * (3 if train else 1)
-        return tuner.fastest(key, lambda: self.candidates(size), run, work)
+        name = tuner.fastest(key, lambda: self.candidates(size), lambda a: run(a, ops.block_sizes()[0]), work)
+        return name, tuner.fastest(key + (name,), ops.block_sizes, lambda b: run(name, b), work)
 
     def candidates(self, size):
         """The algorithms "auto" times for output size `size` = (OH, OW): those that apply, less
@@ -272,7 +279,8 @@ class Conv2D(_Conv):
     def backward(self, dy):
         xpad, self._xpad = self._xpad, None  # free the saved input once used, as PyTorch frees saved tensors
         self._bias_grad(dy)
-        dw, dx = _backward(self, self.algorithm, xpad, dy, self.needs_input_grad)
+        with ops.blocks_of(self.block_bytes):
+            dw, dx = _backward(self, self.algorithm, xpad, dy, self.needs_input_grad)
         self.weight.accumulate(dw)
         return dx
 

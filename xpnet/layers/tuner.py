@@ -4,7 +4,8 @@ Which convolution algorithm is fastest depends on the CPU (AVX2 or AVX-512, cach
 BLAS, the GPU and the shapes, so no fixed rule carries from one machine to another; as cuDNN's
 benchmark mode does, the first call for a problem (its shapes, dtype and backend: the caller's
 `key`) runs every candidate a few times, round-robin, and remembers the winner for the rest of
-the process (after timing it once more against the first candidate, see `fastest`). Every
+the process (after timing it once more against the first candidate, see `fastest`). Conv2D asks
+twice: for the algorithm, then for the size of the blocks that algorithm runs in. Every
 candidate computes the same result within the tests' tolerances, so the choice changes speed
 only. Problems too small to be worth timing take the first candidate.
 """
