@@ -484,6 +484,18 @@ def test_one_lucky_run_does_not_win_the_tuning(tuner, monkeypatch, rng):
     assert layer.algorithm == "im2col"
 
 
+@pytest.mark.parametrize("shifted,expected", [([0.009, 0.011, 0.009], "im2col"),  # a lower median, not always
+                                               ([0.009, 0.0095, 0.009], "shifted")])  # faster in every round
+def test_another_candidate_wins_only_by_beating_the_first_in_every_round(shifted, expected, tuner, monkeypatch,
+                                                                         rng):
+    """Near-ties stay with the first candidate (the default), whichever way the machine's noise tips them."""
+    warm_and_timed = [cost for t in shifted for cost in (t, t)]
+    _varying_costs(monkeypatch, tuner, {"im2col": [0.01], "shifted": warm_and_timed, "winograd_f2": [0.02]})
+    layer = Conv2D(2, 3, 3, padding=1).eval()  # forward only: one call per run
+    layer(asarray(rng.standard_normal((2, 2, 6, 6)), np.float32))
+    assert layer.algorithm == expected
+
+
 @pytest.mark.parametrize("later,expected", [({"im2col": 0.001, "shifted": 0.01}, "im2col"),
                                             ({"im2col": 0.01, "shifted": 0.001}, "shifted")])
 def test_a_winner_other_than_the_first_candidate_is_timed_against_it_once_more(later, expected, tuner,

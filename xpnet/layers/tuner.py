@@ -35,8 +35,9 @@ def fastest(key, candidates, run, work):
     candidates never hold theirs together and the losers hold none afterwards. The winner has the
     lowest median time (one lucky run does not make it). A slow spell of a shared machine while tuning
     favours the candidate it slows least (the one moving the least memory), which would then stay for
-    the whole process: so a winner other than the first candidate is timed against it once more, RECHECK
-    calls later, and the faster of the two kept."""
+    the whole process: so a winner other than the first candidate must have been faster than the first's
+    median in every round, and is timed against it once more, RECHECK calls later, the faster of the two
+    kept."""
     winner = _winners.get(key)
     if winner is None:
         names = candidates()
@@ -53,8 +54,9 @@ def fastest(key, candidates, run, work):
 
 
 def _timed(names, run, work):
-    """The candidate of `names` with the lowest median timed run, of those never dropped; the first when the
-    problem is too small to time."""
+    """The candidate of `names` with the lowest median timed run, of those never dropped, if each of its runs
+    beat the first candidate's median (else near-ties would go to whichever the noise favoured); the first
+    when the problem is too small to time."""
     times = {name: [] for name in names}
     contenders = list(names) if len(names) > 1 and work >= MIN_WORK else []
     for _ in range(CALLS):
@@ -68,7 +70,11 @@ def _timed(names, run, work):
             ops.release_scratch()
         bar = SLACK * min((max(times[name]) for name in contenders), default=0)
         contenders = [name for name in contenders if min(times[name]) <= bar]
-    return min(contenders or names, key=lambda name: statistics.median(times[name]) if times[name] else math.inf)
+    best = min(contenders or names, key=lambda name: statistics.median(times[name]) if times[name] else math.inf)
+    first = names[0]
+    if first in contenders and best != first and max(times[best]) >= statistics.median(times[first]):
+        return first
+    return best
 
 
 def chosen():
