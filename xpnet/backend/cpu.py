@@ -98,7 +98,7 @@ def row_blocks(rows, row_bytes, budget=None):
 
 def block_sizes():
     """The block sizes (bytes) worth timing for a convolution, the default first."""
-    return _BLOCK_BYTES, _BLOCK_BYTES // 4, _BLOCK_BYTES * 4
+    return _BLOCK_BYTES, max(1, _BLOCK_BYTES // 4), _BLOCK_BYTES * 4
 
 
 def blocks_of(nbytes):

@@ -7,6 +7,7 @@ algorithm (but Winograd's, which the roofline section covers) in every size, sid
 (alternating) in one process at batch 128, as ms and as the ratio to the default size.
 """
 from ..backend import asarray, ops, rng, synchronize, xp
+from .report import mib
 from .roofline import MODELS, convolutions
 from .timing import Timed, measure_side_by_side
 
@@ -36,7 +37,7 @@ def run(ctx, batch=128):
             conv.requested_algorithm = "auto"
             default = {a: t.median for (a, s), t in zip(runs, times) if s == sizes[0]}
             for (a, s), t in zip(runs, times):
-                rows.append({"backend": ctx.backend, "case": label, "algorithm": a, "block_mib": s / 2 ** 20,
+                rows.append({"backend": ctx.backend, "case": label, "algorithm": a, "blocks": mib(s),
                              "ms": t.median * 1e3, "min_ms": t.min * 1e3, "max_ms": t.max * 1e3,
                              "of_default": t.median / default[a]})
     return rows

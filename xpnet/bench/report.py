@@ -7,6 +7,7 @@ from pathlib import Path
 
 from tabulate import tabulate
 
+from ..backend import ops
 from ..io import atomic_write
 
 _XPNET = [("xpnet_ms", "xpnet ms"), ("xpnet_min_ms", "min"), ("xpnet_max_ms", "max")]
@@ -23,7 +24,7 @@ COLUMNS = {
                  ("bwd_ms", "bwd ms"), ("bwd_gflops", "bwd GFLOP/s"), ("gemm_bwd_gflops", "GEMM GFLOP/s"),
                  ("bwd_of_gemm_pct", "% of GEMM"), ("torch_bwd_gflops", "torch GFLOP/s"), ("bwd_ratio", "xpnet/torch"),
                  ("peak_gflops", "sgemm peak")],
-    "blocks": [("backend", "backend"), ("case", "convolution"), ("algorithm", "algorithm"), ("block_mib", "block MiB"),
+    "blocks": [("backend", "backend"), ("case", "convolution"), ("algorithm", "algorithm"), ("blocks", "blocks"),
                ("ms", "fwd+bwd ms"), ("min_ms", "min"), ("max_ms", "max"), ("of_default", "/ default size")],
     "train": [("backend", "backend"), ("model", "model"), ("batch", "batch"), *_XPNET, *_IMAGES,
               ("xpnet_epoch_s", "s/epoch"), ("torch_ms", "torch ms"), ("torch_images_per_s", "torch img/s"),
@@ -154,6 +155,17 @@ def add_speedup(rows):
         if row["backend"] == "gpu" and cpu.get(key(row)) and seconds(row):
             row["gpu_speedup"] = cpu[key(row)] / seconds(row)
     return rows
+
+
+def mib(nbytes):
+    """A size in bytes as the tables show it: "4MiB", "0.25MiB"."""
+    return f"{nbytes / 2 ** 20:g}MiB"
+
+
+def block_label(algorithm, nbytes):
+    """A convolution `algorithm`, with the size of its blocks (`nbytes`) where that is not the default:
+    "im2col", "shifted/1MiB"."""
+    return algorithm if nbytes in (None, ops.block_sizes()[0]) else f"{algorithm}/{mib(nbytes)}"
 
 
 def _cell(v):

@@ -15,8 +15,8 @@ from .. import layers as L
 from ..backend import asarray, ops, rng, synchronize, xp
 from ..layers import tuner
 from ..models import get_model
+from .report import block_label
 from .timing import Timed, measure_side_by_side
-from .training import block_label
 from .twin import torch_twin
 
 MODELS = ("lenet5", "fashion_cnn")
@@ -62,7 +62,7 @@ def run(ctx, peak_gflops=None, batch=128):
             conv.requested_algorithm = "auto"
             time.sleep(ctx.settle)  # the previous PyTorch call's spinning threads would slow the tuner's first candidate
             y = conv(x)
-            chosen = (conv.algorithm, conv.block_bytes)
+            chosen = (conv.algorithm, conv.block_bytes or ops.block_sizes()[0])  # None: forced (XPNET_CONV_ALGO)
             dy = xp.empty_like(y)
             dy[...] = asarray(rng().standard_normal(y.shape), "float32")
             work = 2 * math.prod(y.shape) * math.prod(conv.weight.shape[1:])

@@ -7,7 +7,7 @@ step; the PyTorch twin does the same with torch.optim.Adam and CrossEntropyLoss.
 import functools
 
 from .. import backend, environment
-from ..backend import asarray, ops, rng, synchronize, to_numpy
+from ..backend import asarray, rng, synchronize, to_numpy
 from ..data import DataLoader, prepare_images
 from ..layers import fuse
 from ..losses import SoftmaxCrossEntropy
@@ -15,6 +15,7 @@ from ..models import get_model
 from ..optim import Adam
 from .context import fields, ratio
 from .onnx_twin import onnx_twin
+from .report import block_label
 from .timing import Timed
 from .twin import torch_twin
 
@@ -77,10 +78,6 @@ def conv_choice(conv):
     """The algorithm convolution `conv` ran last, with the size of its blocks where that is not the default:
     "im2col", "shifted/1MiB"."""
     return block_label(conv.algorithm, conv.block_bytes)
-
-
-def block_label(algorithm, nbytes):
-    return algorithm if nbytes in (None, ops.block_sizes()[0]) else f"{algorithm}/{nbytes / 2 ** 20:g}MiB"
 
 
 def conv_algorithms(model):

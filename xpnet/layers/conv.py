@@ -267,8 +267,9 @@ class Conv2D(_Conv):
                 if train:
                     _backward(self, a, xpad, y, self.needs_input_grad)
         work = 2 * math.prod(self.weight.shape) * xpad.shape[0] * size[0] * size[1] * (3 if train else 1)
-        name = tuner.fastest(key, lambda: self.candidates(size), lambda a: run(a, ops.block_sizes()[0]), work)
-        return name, tuner.fastest(key + (name,), ops.block_sizes, lambda b: run(name, b), work)
+        sizes = ops.block_sizes()  # in the key: a test, or another default, brings other sizes
+        name = tuner.fastest(key, lambda: self.candidates(size), lambda a: run(a, sizes[0]), work)
+        return name, tuner.fastest(key + (name, sizes), lambda: sizes, lambda b: run(name, b), work)
 
     def candidates(self, size):
         """The algorithms "auto" times for output size `size` = (OH, OW): those that apply, less

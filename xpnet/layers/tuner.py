@@ -20,13 +20,13 @@ SLACK = 1.5  # after a round, a candidate whose fastest run is this many times a
 RECHECK = 50  # further calls after which a winner other than the first candidate is timed against it again
 MIN_WORK = 2e7  # floating-point operations below which nothing is timed
 clock = time.perf_counter
-_winners = {}  # key -> the name of the fastest candidate
+_winners = {}  # key -> the fastest candidate (an algorithm's name, a block size)
 _rechecks = {}  # key -> [calls left, the first candidate], for a winner to be timed against it once more
 
 
 def fastest(key, candidates, run, work):
-    """The fastest of the names `candidates()` gives for problem `key` (asked only for a new key),
-    `run(name)` running one once; timed on the first call for that key when the problem's `work`
+    """The fastest of the candidates `candidates()` lists for problem `key` (asked only for a new key),
+    `run(candidate)` running one once; timed on the first call for that key when the problem's `work`
     (operations) is at least MIN_WORK.
 
     Each round runs every remaining candidate twice, round-robin so that a slow spell of the machine
@@ -35,9 +35,9 @@ def fastest(key, candidates, run, work):
     candidates never hold theirs together and the losers hold none afterwards. The winner has the
     lowest median time (one lucky run does not make it). A slow spell of a shared machine while tuning
     favours the candidate it slows least (the one moving the least memory), which would then stay for
-    the whole process: so a winner other than the first candidate must have been faster than the first's
-    median in every round, and is timed against it once more, RECHECK calls later, the faster of the two
-    kept."""
+    the whole process: so a candidate other than the first wins only if it was faster than the first's
+    median in every round, and it is timed against the first once more, RECHECK calls later, the faster
+    of the two kept."""
     winner = _winners.get(key)
     if winner is None:
         names = candidates()
@@ -54,9 +54,9 @@ def fastest(key, candidates, run, work):
 
 
 def _timed(names, run, work):
-    """The candidate of `names` with the lowest median timed run, of those never dropped, if each of its runs
-    beat the first candidate's median (else near-ties would go to whichever the noise favoured); the first
-    when the problem is too small to time."""
+    """The candidate of `names` with the lowest median timed run, of those never dropped and, while the first
+    candidate is one of them, whose every run beat the first's median (else near-ties would go to whichever
+    the noise favoured); the first when the problem is too small to time."""
     times = {name: [] for name in names}
     contenders = list(names) if len(names) > 1 and work >= MIN_WORK else []
     for _ in range(CALLS):
@@ -70,15 +70,15 @@ def _timed(names, run, work):
             ops.release_scratch()
         bar = SLACK * min((max(times[name]) for name in contenders), default=0)
         contenders = [name for name in contenders if min(times[name]) <= bar]
-    best = min(contenders or names, key=lambda name: statistics.median(times[name]) if times[name] else math.inf)
-    first = names[0]
-    if first in contenders and best != first and max(times[best]) >= statistics.median(times[first]):
-        return first
-    return best
+    if names[0] in contenders:
+        bar = statistics.median(times[names[0]])
+        contenders = [name for name in contenders if name == names[0] or max(times[name]) < bar]
+    return min(contenders or names, key=lambda name: statistics.median(times[name]) if times[name] else math.inf)
 
 
 def chosen():
-    """{key: winner} of every problem timed so far in this process."""
+    """{key: winner} of every problem timed so far in this process (Conv2D's: algorithms, and block sizes
+    under the algorithm's key with the algorithm and the sizes added)."""
     return dict(_winners)
 
 
