@@ -749,6 +749,31 @@ def test_a_forced_algorithm_runs_untimed_in_the_blocks_around_it(tuner, monkeypa
     assert calls == [4, 16] and layer.block_bytes is None and not tuner.chosen()
 
 
+def test_shifted_unrolls_the_input_one_block_at_a_time(monkeypatch, rng):
+    """The width unrolling (kw copies of the input) is built per block of output columns, so its memory is a
+    block's (at least the largest kernel-row shift, 2 padded rows here, and as much again), not kw times the
+    input's."""
+    import xpnet.backend.cpu as cpu
+    from xpnet.backend.proxy import _ops_module
+    if _ops_module() is not cpu:
+        pytest.skip("only the CPU keeps scratch buffers")
+    monkeypatch.setattr(cpu, "_BLOCK_BYTES", 64 << 10)
+    monkeypatch.setattr(cpu, "_scratch", {})
+    layer = Conv2D(8, 8, 3, padding=1, algorithm="shifted")
+    x = asarray(rng.standard_normal((4, 8, 64, 64)), np.float32)
+    y = layer(x)
+    dx = layer.backward(xp.ones_like(y))
+    whole = 3 * 8 * 66 * 66 * 4  # kw·C rows over the padded input's columns
+    held = {name: buf.size for (name, _), buf in cpu._scratch.items() if name.startswith("shifted.u")}
+    assert set(held) == {"shifted.u", "shifted.ue"} and max(held.values()) < whole / 4
+    assert held["shifted.u"] <= 3 * 8 * 2 * (2 * 66 * 4)  # a block of 2 rows and its overlap of 2 rows
+    _assert_within_rounding(layer, x, y, _growth("shifted"))
+    reference = Conv2D(8, 8, 3, padding=1, algorithm="im2col")
+    reference.load_state_dict(layer.state_dict())
+    assert_close(reference.backward(xp.ones_like(reference(x))), dx, rtol=1e-4, atol=1e-4)
+    assert_close(reference.weight.grad, layer.weight.grad, rtol=1e-4, atol=1e-3)
+
+
 def test_matmul_add_sums_into_strided_views(rng):
     for dtype in (np.float32, np.float64):
         a = asarray(rng.standard_normal((7, 50)), dtype)[:, 3:8]  # rows further apart than their length

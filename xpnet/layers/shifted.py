@@ -15,8 +15,9 @@ Columns j >= OW, the **extra columns**, read across into the next row: they are 
 and dropped. The gradients have the same form: dW_p = dY · U[:, shifted]ᵀ with the extra
 columns of dY set to zero, and the input gradient is the same correlation run backwards, of
 dY framed by zeros with the kernel turned by 180 degrees (no column matrix, no col2im). The
-products run over blocks of columns (`ops.row_blocks`), so a block of the output stays in
-the cache while its kernel rows add into it.
+products run over blocks of columns (`ops.row_blocks`), each with its own slice of U built
+when it is reached, so a block of U and of the output stay in the cache while its kernel rows
+add into it, and U never takes more than a block's memory.
 """
 from ..backend import layout, ops, xp
 from . import adjoint
@@ -40,23 +41,30 @@ def _plan(padded_shape, weight_shape, dilation):
     return (oh, ow), length, rows, columns
 
 
-def _unrolled(x, width, columns, name):
-    """U (kw·C, width): X (C, ·) at each width shift, stacked (a scratch buffer called `name`)."""
-    c = x.shape[0]
-    u = ops.scratch(name, len(columns) * c * width, x.dtype).reshape(len(columns), c, width)
-    for q, shift in enumerate(columns):
-        u[q] = x[:, shift:shift + width]
-    return u.reshape(-1, width)
+def _blocks(x, length, rows, columns, out_rows, name):
+    """[(start, stop, U)]: the output columns f < `length` in cache-sized blocks, each with the columns
+    start..stop-1 + rows[-1] of U, the width unrolling of x (C, ·) by `columns` (kw·C rows), built in a
+    scratch buffer called `name` when the block is reached, so that U takes a block's memory and not the
+    whole input's kw times. A block's U overlaps the next one's by the largest kernel-row shift rows[-1];
+    blocks are at least that long, so the copying at most doubles (the tuner's larger blocks copy less)."""
+    c, k = x.shape[0], len(columns) * x.shape[0]
+    start, stop = ops.row_blocks(length, (k + out_rows) * x.itemsize)[0]
+    step = max(stop - start, rows[-1])
+    for start in range(0, length, step):
+        stop = min(length, start + step)
+        width = stop - start + rows[-1]
+        u = ops.scratch(name, k * width, x.dtype).reshape(len(columns), c, width)
+        for q, shift in enumerate(columns):
+            u[q] = x[:, start + shift:start + shift + width]
+        yield start, stop, u.reshape(k, width)
 
 
 def _correlate(x, wp, rows, columns, out, name):
     """out (M, L) = sum over p of W_p · U[:, f + rows[p]] for f < L, U the width unrolling of x (C, ·) by
     `columns` and wp (kh, M, kw·C)."""
-    length = out.shape[1]
-    u = _unrolled(x, length + rows[-1], columns, name)
-    for start, stop in ops.row_blocks(length, (u.shape[0] + out.shape[0]) * u.itemsize):
+    for start, stop, u in _blocks(x, out.shape[1], rows, columns, out.shape[0], name):
         for p, shift in enumerate(rows):
-            ops.matmul_add(wp[p], u[:, start + shift:stop + shift], out[:, start:stop], add=p > 0)
+            ops.matmul_add(wp[p], u[:, shift:shift + stop - start], out[:, start:stop], add=p > 0)
 
 
 def _row_weights(weight, dtype):
@@ -106,12 +114,11 @@ def backward(dy, weight, dilation, xpad, input_grad=True):
     reach = rows[-1] + columns[-1]  # the largest flat shift
     e = _framed(dy.astype(dtype, copy=False), w, reach, (h - dy.shape[2]) * w * n)
     d = e[:, reach:reach + length]
-    u = _unrolled(layout.batch_last(xpad).astype(dtype, copy=False).reshape(c, -1), length + rows[-1], columns,
-                  "shifted.u")
-    dwp = xp.empty((kh, u.shape[0], o), dtype)  # dW_pᵀ: U · dYᵀ runs faster than dY · Uᵀ in BLAS
-    for start, stop in ops.row_blocks(length, (u.shape[0] + o) * u.itemsize):
+    x = layout.batch_last(xpad).astype(dtype, copy=False).reshape(c, -1)
+    dwp = xp.empty((kh, kw * c, o), dtype)  # dW_pᵀ: U · dYᵀ runs faster than dY · Uᵀ in BLAS
+    for start, stop, u in _blocks(x, length, rows, columns, o, "shifted.u"):
         for p, shift in enumerate(rows):
-            ops.matmul_add(u[:, start + shift:stop + shift], d[:, start:stop].T, dwp[p], add=start > 0)
+            ops.matmul_add(u[:, shift:shift + stop - start], d[:, start:stop].T, dwp[p], add=start > 0)
     dweight = dwp.reshape(kh, kw, c, o).transpose(3, 2, 0, 1)
     if not input_grad:
         return dweight, None
