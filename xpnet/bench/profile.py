@@ -117,7 +117,8 @@ def run(ctx, models, batch_sizes):
             ours, theirs = records[0], (records[1] if twin is not None else None)
             base = {"backend": ctx.backend, "model": name, "batch": n}
             for i, layer in enumerate(model):
-                row = {**base, "layer": f"{i} {label(layer)}", "algorithm": conv_choice(layer) if getattr(layer, "algorithm", None) else "",
+                ran = conv_choice(layer) if getattr(layer, "algorithm", None) else ""
+                row = {**base, "layer": f"{i} {label(layer)}", "algorithm": ran,
                        "xpnet_fwd_ms": _ms(ours["fwd"][i]), "xpnet_bwd_ms": _ms(ours["bwd"][i])}
                 if theirs is not None:
                     row.update(torch_fwd_ms=_ms(theirs["fwd"][i]), torch_bwd_ms=_ms(theirs["bwd"][i]))
