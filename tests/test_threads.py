@@ -1,9 +1,13 @@
 """CPU speed machinery: elementwise passes split across threads (ops.run_elementwise) give
-exactly the numbers of one pass, and freed memory is kept for reuse when asked."""
+exactly the numbers of one pass, long strided rows are added without NumPy's buffers, and freed
+memory is kept for reuse when asked."""
+import contextlib
+
 import numpy as np
 import pytest
 
 import xpnet.backend.allocator as allocator
+import xpnet.backend.cpu as cpu
 import xpnet.backend.threads as threads
 from xpnet import optim
 from xpnet.backend import asarray, layout, to_numpy
@@ -66,3 +70,54 @@ def test_freed_memory_is_kept_unless_asked_not_to(setting, calls, monkeypatch):
         monkeypatch.setenv("XPNET_KEEP_MEMORY", setting)
     assert allocator.keep_freed_memory() == bool(calls)
     assert seen == calls
+
+
+@pytest.mark.parametrize("view, run", [
+    (lambda a: a, 4 * 5 * 6 * 8),
+    (lambda a: a[:, 1:3, 1:4], 3 * 8),  # a window: rows of OW*N
+    (lambda a: a[:, :, ::2], 8),  # a pooling window: the batch only
+    (lambda a: a[..., 3], 1),
+    (lambda a: a[:1, :, None], 5 * 6 * 8),  # axes of length 1 (whatever their stride) do not break a row
+    (lambda a: a.transpose(3, 0, 1, 2), 4 * 5 * 6 * 8),  # memory order, not axis order
+])
+def test_contiguous_run_counts_the_elements_of_a_row_in_memory(view, run):
+    assert cpu._contiguous_run(view(np.zeros((4, 5, 6, 8), np.float32))) == run
+
+
+@pytest.mark.parametrize("shape, dtypes, bufsize", [
+    ((3, 300), ("float32", "float32"), 16),
+    ((3, 100), ("float32", "float32"), None),  # short rows: buffered loops are faster
+    ((3, 300), ("float32", "float64"), None),  # a cast needs the buffers
+])
+def test_unbuffered_sets_the_smallest_buffer_for_long_rows_of_one_dtype(shape, dtypes, bufsize):
+    default = np.getbufsize()
+    rows = [np.zeros((shape[0], shape[1] + 5), dtype)[:, :shape[1]] for dtype in dtypes]
+    with pytest.raises(RuntimeError):
+        with cpu._unbuffered(*rows):
+            assert np.getbufsize() == (bufsize or default)
+            raise RuntimeError
+    assert np.getbufsize() == default
+
+
+def test_col2im_adds_long_rows_unbuffered_in_every_thread(monkeypatch, rng):
+    """col2im's window additions run unbuffered in each thread they are split across (NumPy's buffer size
+    is per thread), and sum the windows as one plain loop does."""
+    seen, real = [], cpu._unbuffered
+
+    @contextlib.contextmanager
+    def spy(*arrays):
+        with real(*arrays):
+            seen.append(np.getbufsize())
+            yield
+    monkeypatch.setattr(cpu, "_unbuffered", spy)
+    monkeypatch.setattr(threads, "PARALLEL_MIN", 1)
+    monkeypatch.setattr(threads, "THREADS", 2)
+    n, c, k, oh = 64, 4, 3, 6
+    col = rng.standard_normal((c, k, k, oh, oh, n)).astype(np.float32).transpose(5, 0, 1, 2, 3, 4)  # batch-last
+    out = cpu.col2im(col, np.zeros((c, oh + k - 1, oh + k - 1, n), np.float32).transpose(3, 0, 1, 2), (1, 1), (1, 1))
+    want = np.zeros(out.shape, np.float32)
+    for i in range(k):
+        for j in range(k):
+            want[:, :, i:i + oh, j:j + oh] += col[:, :, i, j]
+    np.testing.assert_array_equal(out, want)
+    assert seen == [16, 16]

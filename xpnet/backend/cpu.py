@@ -5,6 +5,7 @@ is the CPU's own). Elementwise rules (backend/rules.py) run as their NumPy arith
 split across the cores where the arrays are large. Arrays follow the layout of backend/layout.py: logical NCHW,
 stored batch-last.
 """
+import contextlib
 import math
 import os
 import tracemalloc
@@ -26,6 +27,12 @@ _SLICE = 4096
 # batch, so wide layers at large batches exceed it.
 _BLOCK_BYTES = 4 << 20
 _block_bytes = [None]  # the size `row_blocks` uses now (None: _BLOCK_BYTES), set by `blocks_of`
+
+# NumPy's ufuncs copy operands that are not contiguous through buffers of numpy.getbufsize() elements
+# (8192), so that their loops run long. Operands made of contiguous rows this long or longer (col2im's
+# windows: OW*N elements in the batch-last layout) lose more to that copy than they gain: `_unbuffered`
+# turns it off.
+_LONG_ROW = 256
 
 # The engine that reduces arrays of this backend between processes (xpnet/distributed).
 COMMUNICATOR = "mpi"
@@ -85,8 +92,32 @@ def col2im(col, out, stride, dilation):
 
 
 def _add_windows(win, col):
-    for i, j in numpy.ndindex(*col.shape[2:4]):
-        win[:, :, i, j] += col[:, :, i, j]
+    with _unbuffered(win[:, :, 0, 0], col[:, :, 0, 0]):
+        for i, j in numpy.ndindex(*col.shape[2:4]):
+            win[:, :, i, j] += col[:, :, i, j]
+
+
+def _contiguous_run(a):
+    """How many elements of `a` lie one after another in memory, from its innermost axis outwards."""
+    run = 1
+    for size, stride in sorted(((n, abs(s)) for n, s in zip(a.shape, a.strides) if n > 1), key=lambda t: t[1]):
+        if stride != run * a.itemsize:
+            break
+        run *= size
+    return run
+
+
+@contextlib.contextmanager
+def _unbuffered(*arrays):
+    """Within it, in this thread, NumPy's ufuncs run along the rows of `arrays` as they lie instead of copying
+    them through buffers, when all of them share one dtype (a cast needs the buffers) and have contiguous rows
+    of at least _LONG_ROW elements (shorter rows, such as a pooling window's, run faster buffered)."""
+    if len({a.dtype for a in arrays}) > 1 or min(map(_contiguous_run, arrays)) < _LONG_ROW:
+        yield
+        return
+    with numpy.errstate():  # restores the buffer size on the way out
+        numpy.setbufsize(16)  # NumPy's smallest: loops as long as a row need no buffer
+        yield
 
 
 def row_blocks(rows, row_bytes, budget=None):
