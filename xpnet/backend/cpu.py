@@ -115,9 +115,11 @@ def _unbuffered(*arrays):
     if len({a.dtype for a in arrays}) > 1 or min(map(_contiguous_run, arrays)) < _LONG_ROW:
         yield
         return
-    with numpy.errstate():  # restores the buffer size on the way out
-        numpy.setbufsize(16)  # NumPy's smallest: loops as long as a row need no buffer
+    before = numpy.setbufsize(16)  # NumPy's smallest: loops as long as a row need no buffer
+    try:
         yield
+    finally:
+        numpy.setbufsize(before)  # explicitly: NumPy 1.x's errstate would not restore it
 
 
 def row_blocks(rows, row_bytes, budget=None):
