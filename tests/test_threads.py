@@ -36,6 +36,20 @@ def test_layers_split_across_threads_match_one_thread(make, count, monkeypatch, 
         np.testing.assert_array_equal(got, want)
 
 
+@pytest.mark.parametrize("first", [True, False])
+def test_a_pass_splits_along_its_largest_array_once_that_is_large_enough(first, monkeypatch):
+    """The largest array, wherever it comes in the arguments, decides: at PARALLEL_MIN elements the pass runs in
+    THREADS pieces along its outermost axis in memory, arrays of another rank going to every piece whole."""
+    x, row = np.zeros((6, 40)), np.zeros(40)
+    args = (x, row, 2.0) if first else (row, 2.0, x)
+    monkeypatch.setattr(threads, "THREADS", 2)
+    for at_least, pieces in [(x.size + 1, [(6, 40)]), (x.size, [(3, 40), (3, 40)])]:
+        monkeypatch.setattr(threads, "PARALLEL_MIN", at_least)
+        seen = []
+        threads.in_parallel(lambda *a: seen.append(tuple(np.shape(b) for b in a)), *args)
+        assert sorted(seen) == [tuple(piece if b is x else np.shape(b) for b in args) for piece in pieces]
+
+
 @pytest.mark.parametrize("make", [lambda p: optim.Adam(p, lr=0.1, amsgrad=True, weight_decay=0.1),
                                   lambda p: optim.SGD(p, lr=0.1, momentum=0.9, nesterov=True),
                                   lambda p: optim.RMSprop(p, lr=0.01, momentum=0.5, centered=True)])

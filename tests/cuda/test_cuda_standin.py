@@ -30,6 +30,21 @@ def test_xpnet_runs_its_gpu_backend_on_it(cp):
     assert type(backend.to_numpy(d)) is np.ndarray and backend.move(d, "cpu").tolist() == [1, 1, 1]
 
 
+def test_xp_and_ops_follow_every_switch_of_the_backend(cp):
+    import xpnet.backend.cpu as cpu
+    import xpnet.backend.gpu as gpu
+    from xpnet.backend import ops, registry, xp
+    assert (xp.zeros, ops.im2col) == (cp.zeros, gpu.im2col)
+    with backend.using("cpu"):
+        assert (xp.zeros, ops.im2col) == (np.zeros, cpu.im2col)
+    assert (xp.zeros, ops.im2col) == (cp.zeros, gpu.im2col)
+    saved = (registry.state.name, registry.state.module)
+    registry.state.name, registry.state.module = "cpu", np  # as the tests' fixtures put the state back
+    assert (xp.zeros, ops.im2col) == (np.zeros, cpu.im2col)
+    registry.state.name, registry.state.module = saved
+    assert (xp.zeros, ops.im2col) == (cp.zeros, gpu.im2col)
+
+
 @pytest.mark.parametrize("mix", [
     lambda d, h: d + h, lambda d, h: h + d, lambda d, h: h * d, lambda d, h: np.add(d, h),
     lambda d, h: d.__iadd__(h), lambda d, h: backend.xp.maximum(d, h), lambda d, h: backend.xp.where(d > 0, d, h),

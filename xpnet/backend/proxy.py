@@ -10,11 +10,12 @@ import types
 
 from . import registry
 
+_state = registry.state
 _ops_modules = {}  # backend name -> its ops module (cpu.py, gpu.py), imported on first use
 
 
 def _ops_module():
-    name = registry.state.name or registry.current()
+    name = _state.name or registry.current()
     module = _ops_modules.get(name)
     if module is None:
         module = _ops_modules[name] = importlib.import_module(f"{__package__}.{name}")
@@ -22,10 +23,8 @@ def _ops_module():
 
 
 class ModuleProxy(types.ModuleType):
-    """A module whose attributes are those of `self._target()`, read through on every access."""
-
-    def __getattribute__(self, attr):
-        return getattr(type(self)._target(), attr)
+    """A module whose attributes are those of `self._target()`, read through on every access. Each subclass
+    writes `__getattribute__` as its `_target` inlined: the extra call would cost more than the lookup."""
 
     def __dir__(self):
         return dir(type(self)._target())
@@ -39,12 +38,18 @@ class _ArrayModule(ModuleProxy):
 
     @staticmethod
     def _target():
-        return registry.state.module or registry.state.resolve()
+        return _state.module or _state.resolve()
+
+    def __getattribute__(self, attr):
+        return getattr(_state.module or _state.resolve(), attr)
 
 
 class _Ops(ModuleProxy):
     name = "ops"
     _target = staticmethod(_ops_module)
+
+    def __getattribute__(self, attr):
+        return getattr(_ops_modules.get(_state.name) or _ops_module(), attr)
 
 
 xp = _ArrayModule("xp")

@@ -25,12 +25,12 @@ def in_parallel(arithmetic, *args, axis=None):
     """Run `arithmetic(*args)` in `count()` pieces along `axis` of its arrays (default: the outermost axis in
     memory of its largest array), one piece in this thread and the others in worker threads. Arrays of
     another rank, or of length 1 on that axis, go to every piece whole."""
-    arrays = [a for a in args if isinstance(a, numpy.ndarray)]
-    big = max(arrays, key=lambda a: a.size, default=None)
-    if big is None or big.size < PARALLEL_MIN:
-        return arithmetic(*args)
     threads = THREADS or count()
-    if threads < 2:
+    big = None  # the largest array (a plain loop: this runs before every elementwise pass, small ones too)
+    for a in args:
+        if isinstance(a, numpy.ndarray) and (big is None or a.size > big.size):
+            big = a
+    if threads < 2 or big is None or big.size < PARALLEL_MIN:
         return arithmetic(*args)
     given = axis is not None
     if not given:

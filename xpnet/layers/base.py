@@ -242,11 +242,12 @@ def check_device(layer, x):
     the current backend: a model moved with `model.to(...)`, or data made on the other backend, would
     otherwise fail deep inside NumPy or CuPy."""
     check_backend(x, type(layer).__name__)
-    here = current()
+    kind = type(x)  # arrays of x's own type are on x's backend: only other types need backend_of
     for key in (*layer._params, *layer._buffers):
         value = getattr(layer, key)
         array = value.data if isinstance(value, Parameter) else value
-        if array is not None and backend_of(array) != here:
+        if array is not None and type(array) is not kind and backend_of(array) != current():
+            here = current()
             there = backend_of(array)
             raise ValueError(f"{type(layer).__name__}: its {key!r} is a {there} ({LIBRARIES[there]}) array, but the "
                              f"current backend is {here}: call model.to({here!r}) to move the model, or "
