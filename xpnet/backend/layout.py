@@ -29,8 +29,9 @@ def full(shape, value, dtype):
 
 
 def zeros(shape, dtype):
-    """A new zero array of logical `shape` (N, ...), stored batch-last."""
-    return full(shape, 0, dtype)
+    """A new zero array of logical `shape` (N, ...), stored batch-last (no fill pass where the memory comes
+    zeroed, as `full` would make)."""
+    return batch_first(xp.zeros(tuple(shape[1:]) + tuple(shape[:1]), dtype=dtype))
 
 
 def empty(shape, dtype):
@@ -95,7 +96,8 @@ def pad(x, padding, value=0.0):
     if not (ph or pw):
         return x
     h, w = x.shape[2:]
-    out = full(padded_shape(x.shape, padding), value, x.dtype)
+    shape = padded_shape(x.shape, padding)
+    out = zeros(shape, x.dtype) if value == 0 else full(shape, value, x.dtype)
     out[:, :, ph:ph + h, pw:pw + w] = x
     return out
 
