@@ -204,6 +204,32 @@ def test_ratio_pairs_the_repetitions_timed_side_by_side():
     assert ratio(xpnet, None) is None
 
 
+def test_the_epoch_is_timed_in_pieces_taken_in_turn_with_pytorchs(torch, monkeypatch):
+    """Each framework steps through every batch of each epoch once, a piece of consecutive steps at a time, the
+    two in turn; an epoch's time is the sum of its pieces, and the ratio pairs the pieces."""
+    import types
+    import xpnet.bench.timing as timing
+    import xpnet.bench.training as training
+    from xpnet.bench.context import Context
+    clock, ran = [0.0], []
+
+    def stepper(name, cost):  # a step that takes cost(images) seconds of the fake clock
+        return lambda xb, yb: (ran.append((name, len(xb))), clock.__setitem__(0, clock[0] + cost(len(xb))))
+    monkeypatch.setattr(timing, "time", types.SimpleNamespace(perf_counter=lambda: clock[0], sleep=lambda s: None))
+    monkeypatch.setattr(training, "xpnet_step", lambda model: stepper("x", lambda n: n / 16))
+    monkeypatch.setattr(training, "torch_step", lambda torch, twin: stepper("t", lambda n: 0.5))
+    x = np.zeros((5 * 16 + 3, 1, 28, 28), np.float32)  # six batches of 16, the last of 3
+    (row,) = training.epoch(Context(backend="cpu", torch=torch), epochs=2, batch_size=16,
+                            data=(x, np.zeros(len(x), np.int64), "tiny"), pieces=4)
+    pieces = [[("x", 16)] * 2, [("x", 16), ("x", 3)]]  # two steps a piece: three pieces an epoch
+    x_pieces = [pieces[0], pieces[0], pieces[1]] * 2
+    t_pieces = [[("t", n) for _, n in piece] for piece in x_pieces]
+    turns = [a + b if r % 2 == 0 else b + a for r, (a, b) in enumerate(zip(x_pieces, t_pieces))]
+    assert ran == [("x", 16)] * 3 + [("t", 16)] * 3 + [step for turn in turns for step in turn]  # warm-up first
+    assert row["xpnet_s"] == row["xpnet_min_s"] == 5 + 3 / 16 and row["torch_s"] == 3.0 and row["epochs"] == 2
+    assert row["ratio"] == 2.0  # the pieces' ratios 2, 2 and 19/16 paired; the epochs' would give 1.73
+
+
 def test_measure_min_time_raises_the_call_count():
     calls = []
     measure(lambda: calls.append(1), repeat=2, warmup=0, min_time=1e-3)

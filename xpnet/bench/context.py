@@ -30,12 +30,14 @@ class Context:
         """The torch device that matches the xpnet backend."""
         return "cuda" if self.backend == "gpu" else "cpu"
 
+    @property
+    def torch_sync(self):
+        """A function that waits for PyTorch's queued work on this backend's device (none to wait for on the CPU)."""
+        return self.torch.cuda.synchronize if self.device == "cuda" else (lambda: None)
+
     def time(self, xpnet_fn, torch_fn=None, xpnet_setup=None, torch_setup=None, **kwargs):
         """(xpnet Timing, PyTorch Timing or None): both timed side by side, repetitions alternating."""
-        torch_job = None
-        if torch_fn is not None:
-            sync = self.torch.cuda.synchronize if self.device == "cuda" else (lambda: None)
-            torch_job = Timed(torch_fn, sync, torch_setup)
+        torch_job = None if torch_fn is None else Timed(torch_fn, self.torch_sync, torch_setup)
         return tuple(self.time_all([Timed(xpnet_fn, synchronize, xpnet_setup), torch_job], **kwargs))
 
     def time_all(self, jobs, **kwargs):

@@ -96,7 +96,9 @@ TITLES = {
               "running the same folded weights (fused/torch fused); ORT folds them itself."),
     "epoch": ("Full epoch: LeNet-5, batch 128, Adam",
               "Seconds per shuffled pass over 60,000 images (median, min and max of the epochs), batches "
-              "gathered from the whole data set held on the backend, as DataLoader does."),
+              "gathered from the whole data set held on the backend, as DataLoader does. Each epoch runs in 10 "
+              "pieces of consecutive steps, xpnet's and PyTorch's in turn; xpnet/torch is the median of the "
+              "pieces' paired ratios."),
     "memory": ("Peak memory while training (batch 128)",
                "One child process per framework. after setup: RSS after imports, model and batch; peak RSS: "
                "ru_maxrss at the end; training: their difference (activations, gradients, optimizer state, "

@@ -5,6 +5,7 @@ SoftmaxCrossEntropy, backward (with `model.needs_input_grad = False`) and an Ada
 step; the PyTorch twin does the same with torch.optim.Adam and CrossEntropyLoss.
 """
 import functools
+import itertools
 
 from .. import backend, environment
 from ..backend import asarray, rng, synchronize, to_numpy
@@ -16,11 +17,12 @@ from ..optim import Adam
 from .context import fields, ratio
 from .onnx_twin import onnx_twin
 from .report import block_label
-from .timing import Timed
+from .timing import Timed, Timing
 from .twin import torch_twin
 
 EPOCH_IMAGES = 60000
 MODELS = ("lenet5", "mlp", "fashion_cnn")
+PIECES = 10  # an epoch is timed in this many runs of steps, in turn with PyTorch's (see `epoch`)
 
 
 def batch(n, classes=10):
@@ -172,33 +174,55 @@ def mnist_train():
     return prepare_images(images), rng().integers(0, 10, EPOCH_IMAGES), "synthetic, MNIST-shaped"
 
 
-def epoch(ctx, epochs=3, batch_size=128, data=None):
-    """Seconds per shuffled epoch of LeNet-5 over the training set: median of `epochs` epochs per framework."""
+def epoch(ctx, epochs=3, batch_size=128, data=None, pieces=PIECES):
+    """Seconds per shuffled epoch of LeNet-5 over the training set: median of `epochs` epochs per framework.
+
+    Each epoch runs in `pieces` runs of consecutive steps, xpnet's and PyTorch's timed in turn, so that both
+    meet the same moments of a machine whose speed drifts: the ratio is the median of the pieces' paired
+    ratios, and an epoch's time the sum of its pieces."""
     x, y, what = data or mnist_train()
     model, twin = build("lenet5", ctx)
     step, loader = xpnet_step(model), DataLoader(x, y, batch_size, shuffle=True, seed=0)
+    steps = -(-len(x) // batch_size)
+    size = -(-steps // pieces)  # steps per piece; the last piece of an epoch may be shorter
+    per_epoch = -(-steps // size)
 
-    def xpnet_epoch():
-        for xb, yb in loader:
-            step(xb, yb)
-    whole = dict(repeat=epochs, warmup=0, min_time=None)  # each repetition is one full epoch
+    def xpnet_pieces():
+        while True:
+            batches = iter(loader)
+            for _ in range(per_epoch):
+                for xb, yb in itertools.islice(batches, size):
+                    step(xb, yb)
+                yield
     for _ in range(3):  # a few warm-up steps outside the clock
         step(asarray(x[:batch_size]), asarray(y[:batch_size]))
-    torch_epoch = None
+    jobs = [Timed(functools.partial(next, xpnet_pieces()), synchronize)]
     if twin is not None:
         torch = ctx.torch
         tstep, tx, ty = torch_step(torch, twin), ctx.tensor(x), ctx.tensor(y)
         gen = torch.Generator(device=ctx.device).manual_seed(0)
 
-        def torch_epoch():
-            order = torch.randperm(len(tx), generator=gen, device=ctx.device)
-            for i in range(0, len(tx), batch_size):
-                rows = order[i:i + batch_size]
-                tstep(tx[rows], ty[rows])
+        def torch_pieces():
+            while True:
+                order = torch.randperm(len(tx), generator=gen, device=ctx.device)
+                for first in range(0, steps, size):
+                    for i in range(first, min(steps, first + size)):
+                        rows = order[i * batch_size:(i + 1) * batch_size]
+                        tstep(tx[rows], ty[rows])
+                    yield
         for _ in range(3):
             tstep(tx[:batch_size], ty[:batch_size])
-    t, tt = ctx.time(xpnet_epoch, torch_epoch, **whole)
+        jobs.append(Timed(functools.partial(next, torch_pieces()), ctx.torch_sync))
+    timed = ctx.time_all(jobs, repeat=epochs * per_epoch, warmup=0, min_time=None)
+    t, tt = _epochs(timed[0], per_epoch), (_epochs(timed[1], per_epoch) if twin is not None else None)
     n = len(x)
     return [{"backend": ctx.backend, "data": what, "images": n, "batch": batch_size, "epochs": epochs,
              **fields(t, "xpnet_", "s"), "xpnet_images_per_s": n / t.median,
-             **fields(tt, "torch_", "s"), "torch_images_per_s": tt and n / tt.median, "ratio": ratio(t, tt)}]
+             **fields(tt, "torch_", "s"), "torch_images_per_s": tt and n / tt.median,
+             "ratio": ratio(*timed) if tt is not None else None}]
+
+
+def _epochs(pieces, per_epoch):
+    """A Timing of whole epochs from the Timing of their pieces, `per_epoch` pieces an epoch."""
+    samples = pieces.samples
+    return Timing.of([sum(samples[i:i + per_epoch]) for i in range(0, len(samples), per_epoch)])
