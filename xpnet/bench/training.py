@@ -213,13 +213,13 @@ def epoch(ctx, epochs=3, batch_size=128, data=None, pieces=PIECES):
         for _ in range(3):
             tstep(tx[:batch_size], ty[:batch_size])
         jobs.append(Timed(functools.partial(next, torch_pieces()), ctx.torch_sync))
-    timed = ctx.time_all(jobs, repeat=epochs * per_epoch, warmup=0, min_time=None)
-    t, tt = _epochs(timed[0], per_epoch), (_epochs(timed[1], per_epoch) if twin is not None else None)
+    ours, theirs = (ctx.time_all(jobs, repeat=epochs * per_epoch, warmup=0, min_time=None) + [None])[:2]
+    t, tt = _epochs(ours, per_epoch), (theirs and _epochs(theirs, per_epoch))
     n = len(x)
     return [{"backend": ctx.backend, "data": what, "images": n, "batch": batch_size, "epochs": epochs,
              **fields(t, "xpnet_", "s"), "xpnet_images_per_s": n / t.median,
              **fields(tt, "torch_", "s"), "torch_images_per_s": tt and n / tt.median,
-             "ratio": ratio(*timed) if tt is not None else None}]
+             "ratio": ratio(ours, theirs)}]
 
 
 def _epochs(pieces, per_epoch):

@@ -246,9 +246,10 @@ def check_device(layer, x):
     for key in (*layer._params, *layer._buffers):
         value = getattr(layer, key)
         array = value.data if isinstance(value, Parameter) else value
-        if array is not None and type(array) is not kind and backend_of(array) != current():
-            here = current()
-            there = backend_of(array)
+        if array is None or type(array) is kind:
+            continue
+        here, there = current(), backend_of(array)
+        if there != here:
             raise ValueError(f"{type(layer).__name__}: its {key!r} is a {there} ({LIBRARIES[there]}) array, but the "
                              f"current backend is {here}: call model.to({here!r}) to move the model, or "
                              f"xpnet.backend.use({there!r}) to run it where it is")

@@ -42,7 +42,7 @@ def _plan(padded_shape, weight_shape, dilation):
 
 
 def _blocks(x, length, rows, columns, out_rows, name):
-    """[(start, stop, U)]: the output columns f < `length` in cache-sized blocks, each with the columns
+    """Yields (start, stop, U): the output columns f < `length` in cache-sized blocks, each with the columns
     start..stop-1 + rows[-1] of U, the width unrolling of x (C, ·) by `columns` (kw·C rows), built in a
     scratch buffer called `name` when the block is reached, so that U takes a block's memory and not the
     whole input's kw times. A block's U overlaps the next one's by the largest kernel-row shift rows[-1];
