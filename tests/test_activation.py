@@ -113,6 +113,15 @@ def test_softmax_large_logits(torch):
     assert_close(y[0], [0.0, -2e4, -1e4])
 
 
+@pytest.mark.parametrize("cls", [Softmax, LogSoftmax])
+@pytest.mark.parametrize("shape", [(7,), (3, 5)])
+def test_softmax_without_dim_follows_torch(cls, shape, rng, torch):
+    # PyTorch's implicit axis for 1-D and 2-D inputs is the last one (it warns that the choice is deprecated).
+    x = rng.standard_normal(shape)
+    with pytest.warns(UserWarning, match="Implicit dimension choice"):
+        check_against_torch(cls(), getattr(torch.nn, cls.__name__)(), x, torch)
+
+
 def test_softmax_rows_sum_to_one_float32(rng):
     y = Softmax(dim=1)(asarray(rng.standard_normal((5, 7)) * 50, np.float32))
     assert y.dtype == np.float32
@@ -136,6 +145,8 @@ def test_erf_matches_math_erf():
     (PReLU(3), np.zeros(3), "PReLU expects an input of at least 2 dimensions"),
     (Softmax(dim=2), np.zeros((2, 3)), r"Softmax\(dim=2\) needs dim in \[-2, 2\)"),
     (LogSoftmax(), np.zeros(()), "LogSoftmax expects an input of at least 1 dimensions"),
+    (Softmax(), np.zeros((1, 2, 3, 3)), r"Softmax\(\) needs dim for a 4-D input .* Softmax\(dim=1\)"),
+    (LogSoftmax(), np.zeros((2, 3, 4)), r"LogSoftmax\(\) needs dim for a 3-D input"),
 ])
 def test_input_errors(layer, x, match):
     with pytest.raises(ValueError, match=match):
@@ -143,6 +154,8 @@ def test_input_errors(layer, x, match):
 
 
 def test_constructor_errors():
+    with pytest.raises(TypeError, match="Softmax: dim must be an int or None, got 1.0"):
+        Softmax(1.0)
     with pytest.raises(ValueError, match="GELU approximate must be 'none' or 'tanh'"):
         GELU(approximate="fast")
     with pytest.raises(ValueError, match="PReLU num_parameters must be >= 1"):

@@ -98,7 +98,10 @@ def test_load_state_dict_errors():
     del missing["1.running_var"]
     with pytest.raises(ValueError, match=r"missing keys \['1.running_var'\], unexpected keys \[\]"):
         model.load_state_dict(missing)
-    model.load_state_dict(missing, strict=False)
+    assert model.load_state_dict(missing, strict=False) == (["1.running_var"], [])
+    extra = {**state, "5.weight": np.zeros(3)}
+    assert model.load_state_dict(extra, strict=False) == ([], ["5.weight"])  # as PyTorch's IncompatibleKeys
+    assert model.load_state_dict(state).missing_keys == []
     with pytest.raises(ValueError, match=r"unexpected keys \['5.weight'\]"):
         model.load_state_dict({**state, "5.weight": np.zeros(3)})
     with pytest.raises(ValueError, match=r"3.weight: expected shape \(3, 5\), got \(5, 3\)"):

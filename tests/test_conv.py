@@ -449,7 +449,7 @@ def test_the_tuner_picks_the_fastest_candidate_and_remembers_it(fast, tuner, mon
     assert sorted(set(calls)) == ["im2col", "im2col_flipped", "shifted", "winograd_f2"]
     # every candidate run twice (warm, then timed) in the first round; the 10x slower ones dropped after it;
     # then the real call
-    assert len(calls) == 2 * (4 + tuner.CALLS - 1) + 1
+    assert len(calls) == 2 * (4 + tuner.ROUNDS - 1) + 1
     _assert_within_rounding(layer, x, y, _growth(fast))
     layer.backward(xp.ones_like(y))
     del calls[:]
@@ -526,7 +526,7 @@ def test_a_winner_other_than_the_first_candidate_is_timed_against_it_once_more(l
     del calls[:]
     layer(x)  # the third call after tuning times the two again
     # both warm and timed in the first round, the 10x slower one dropped after it; then the real call
-    assert sorted(set(calls)) == ["im2col", "shifted"] and len(calls) == 2 * (2 + tuner.CALLS - 1) + 1
+    assert sorted(set(calls)) == ["im2col", "shifted"] and len(calls) == 2 * (2 + tuner.ROUNDS - 1) + 1
     assert layer.algorithm == expected and calls[-1] == expected
     for _ in range(2 * tuner.RECHECK):
         del calls[:]
@@ -583,7 +583,7 @@ def test_the_tuner_waits_for_the_device_around_each_timed_run(tuner, monkeypatch
     monkeypatch.setattr(tuner, "clock", lambda: events.append("clock") or 0.0)
     layer = Conv2D(2, 3, 3, padding=1).eval()  # forward only: each run is one _forward
     layer(asarray(rng.standard_normal((2, 2, 6, 6)), np.float32))
-    rounds = tuner.CALLS * len(layer.candidates((6, 6)))  # equal times: nobody is dropped
+    rounds = tuner.ROUNDS * len(layer.candidates((6, 6)))  # equal times: nobody is dropped
     assert events == ["run", "sync", "clock", "run", "sync", "clock"] * rounds + ["run"]
 
 
@@ -696,7 +696,7 @@ def test_block_sizes_are_timed_again_for_the_algorithm_a_recheck_brings(tuner, m
     costs["im2col"] = 0.0001  # the recheck, on the next call, finds im2col faster
     layer(x)
     assert layer.algorithm == "im2col" and len([k for k in tuner.chosen() if "im2col" in k]) == 1
-    assert calls.count("im2col") > 2 * tuner.CALLS * 2  # its algorithm race, the recheck and its block sizes
+    assert calls.count("im2col") > 2 * tuner.ROUNDS * 2  # its algorithm race, the recheck and its block sizes
 
 
 def test_a_remembered_block_size_follows_a_new_default(tuner, monkeypatch, rng):

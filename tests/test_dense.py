@@ -178,9 +178,19 @@ def test_dropout_p_zero_and_needs_input_grad(rng):
     assert layer.backward(xp.ones_like(x)) is None
 
 
-@pytest.mark.parametrize("p", [-0.1, 1.0, 1.5])
+def test_dropout_p_one_drops_everything_like_torch(rng, torch):
+    x = rng.standard_normal((4, 5))
+    layer = Dropout(1.0)
+    y, dx = to_numpy(layer(asarray(x))), to_numpy(layer.backward(asarray(np.ones_like(x))))
+    torch_y = torch.nn.Dropout(1.0)(torch.tensor(x)).numpy()
+    np.testing.assert_array_equal(y, torch_y)
+    np.testing.assert_array_equal(y, np.zeros_like(x))
+    np.testing.assert_array_equal(dx, np.zeros_like(x))
+
+
+@pytest.mark.parametrize("p", [-0.1, 1.5, float("nan")])
 def test_dropout_rejects_bad_p(p):
-    with pytest.raises(ValueError, match=r"Dropout probability must be in \[0, 1\)"):
+    with pytest.raises(ValueError, match=r"Dropout probability must be in \[0, 1\]"):
         Dropout(p)
 
 

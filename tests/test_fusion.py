@@ -222,7 +222,9 @@ def test_a_batch_norm_of_another_dtype_folds_in_the_wider_one(rng):
     fused = L.fuse_conv_bn_eval(conv, bn)
     assert fused.weight.data.dtype == np.float64
     with xpnet.backend.default_dtype(np.float64):  # the batch norm's float32 numbers, exactly, in float64
-        wide = L.BatchNorm2D(bn.num_features).load_state_dict(bn.state_dict()).eval()
+        wide = L.BatchNorm2D(bn.num_features)
+        wide.load_state_dict(bn.state_dict())
+        wide.eval()
     assert_rounding_close(fused(x), to_numpy(wide(conv(x))), "float64", 27, depth=2)
     narrow, bn64 = _pair(L.Conv2D, CASES[0][1], {}, rng, np.float32)[0], _pair(L.Conv2D, CASES[0][1], {}, rng,
                                                                                np.float64)[1]

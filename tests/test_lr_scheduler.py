@@ -79,6 +79,36 @@ def test_reduce_on_plateau_matches_torch(torch, kwargs):
     assert opt.param_groups[0]["lr"] < LRS[0]  # the schedule did reduce
 
 
+@pytest.mark.parametrize("name,kwargs", SCHEDULES, ids=lambda v: str(v))
+def test_last_epoch_resumes_like_torch(torch, name, kwargs):
+    """A new scheduler made with last_epoch=10 on optimizers 10 epochs into a schedule continues it as torch's."""
+    opt, topt = pair(torch, "Adam")
+    sched, tsched = getattr(optim, name)(opt, **kwargs), getattr(torch.optim.lr_scheduler, name)(topt, **kwargs)
+    for _ in range(10):
+        sched.step()
+        tsched.step()
+    sched = getattr(optim, name)(opt, **kwargs, last_epoch=10)
+    tsched = getattr(torch.optim.lr_scheduler, name)(topt, **kwargs, last_epoch=10)
+    keys = ("lr", "betas") if name == "OneCycleLR" else ("lr",)
+    for t in range(11, 30):
+        assert_same(opt, topt, f"{name} resumed, epoch {t}", keys)
+        np.testing.assert_allclose(sched.get_last_lr(), tsched.get_last_lr(), rtol=1e-14, atol=0)
+        sched.step()
+        tsched.step()
+
+
+def test_last_epoch_needs_a_resumed_optimizer():
+    opt = optim.SGD([Parameter(asarray(np.zeros(2)))], lr=0.1)
+    with pytest.raises(ValueError, match=r"StepLR\(last_epoch=3\) resumes a schedule, but param_groups\[0\] has "
+                                         r"no 'initial_lr': load the optimizer's state_dict first"):
+        optim.StepLR(opt, 2, last_epoch=3)
+    with pytest.raises(ValueError, match="'max_lr', 'min_lr', 'max_momentum', 'base_momentum'"):
+        optim.OneCycleLR(optim.SGD([Parameter(asarray(np.zeros(2)))], lr=0.1, momentum=0.9), 0.5, 10,
+                         last_epoch=2)
+    with pytest.raises(ValueError, match="last_epoch must be an int >= -1, got -2"):
+        optim.StepLR(opt, 2, last_epoch=-2)
+
+
 @pytest.mark.parametrize("name,kwargs", SCHEDULES[::2] + [("ReduceLROnPlateau", {"patience": 1})],
                          ids=lambda v: str(v))
 def test_state_dict_round_trip(name, kwargs):

@@ -95,6 +95,39 @@ def test_params_without_grad_are_skipped(rng, torch):
     assert counts == [12, 4, 12] and all(type(c) is int for c in counts)
 
 
+def test_named_parameters_as_in_torch(rng, torch):
+    """(name, Parameter) pairs, as `named_parameters()` gives, are accepted; the names go to "param_names"."""
+    ours, theirs = twins(rng, torch)
+    names = ["a", "b", "c"]
+    opt = optim.Adam([{"params": list(zip(names[:2], ours[:2])), "lr": 0.02}, {"params": [("c", ours[2])]}])
+    topt = torch.optim.Adam([{"params": list(zip(names[:2], theirs[:2])), "lr": 0.02},
+                             {"params": [("c", theirs[2])]}])
+    train(rng, torch, ours, theirs, opt, topt, 5)
+    for p, tp in zip(ours, theirs):
+        assert_close(p.data, tp)
+    assert [g["param_names"] for g in opt.state_dict()["param_groups"]] == \
+        [g["param_names"] for g in topt.state_dict()["param_groups"]] == [["a", "b"], ["c"]]
+    with pytest.raises(TypeError, match="mixes \\(name, Parameter\\) pairs"):
+        optim.SGD([("a", ours[0]), ours[1]])
+
+
+@pytest.mark.parametrize("name,kwargs", [("Adam", {"amsgrad": True}), ("SGD", {"momentum": 0.9}), ("RAdam", {})])
+def test_resumes_from_torch_state_dict(rng, torch, name, kwargs):
+    """A torch optimizer's state_dict (tensors, 'step' a 0-d tensor) loads and continues as torch would."""
+    ours, theirs = twins(rng, torch)
+    opt, topt = getattr(optim, name)(ours, **kwargs), getattr(torch.optim, name)(theirs, **kwargs)
+    for _ in range(4):  # torch alone first
+        for tp in theirs:
+            tp.grad = torch.tensor(rng.standard_normal(tuple(tp.shape)))
+        topt.step()
+    for p, tp in zip(ours, theirs):
+        p.data = asarray(tp.detach().numpy().copy())
+    opt.load_state_dict(topt.state_dict())
+    train(rng, torch, ours, theirs, opt, topt, 6)
+    for p, tp in zip(ours, theirs):
+        assert_close(p.data, tp, what=f"{name} resumed from torch's state")
+
+
 @pytest.mark.parametrize("name,kwargs,schedule", [
     ("SGD", {"lr": 0.1, "momentum": 0.9}, ("StepLR", {"step_size": 7, "gamma": 0.5})),
     ("SGD", {"lr": 0.1, "momentum": 0.9, "nesterov": True}, ("OneCycleLR", {"max_lr": 0.5, "total_steps": 30})),

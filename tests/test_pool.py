@@ -90,6 +90,14 @@ def test_maxpool_ties_go_to_first_like_torch(case, torch, rng):
     _against_torch(torch, MaxPool2D(k, s, p), torch.nn.MaxPool2d(k, s, p), x, rng)
 
 
+@pytest.mark.parametrize("case", CASES)
+def test_maxpool_nan_windows_like_torch(case, torch, rng):
+    k, s, p, shape = case
+    x = rng.integers(-1, 2, size=shape).astype(np.float64)
+    x[rng.random(shape) < 0.3] = np.nan  # windows with one NaN, several, or none: PyTorch routes to the last NaN
+    _against_torch(torch, MaxPool2D(k, s, p), torch.nn.MaxPool2d(k, s, p), x, rng)
+
+
 def test_global_avgpool_matches_flattened_adaptive(torch, rng):
     x = rng.standard_normal((2, 3, 5, 4))
     _against_torch(torch, GlobalAvgPool2D(), torch.nn.AdaptiveAvgPool2d(1), x, rng)

@@ -33,6 +33,7 @@ def test_max_pool_kernels_route_like_numpy(gpu, emulated_gpu_module, kernel, str
                                            dtype):
     rng = np.random.default_rng(0)
     x_host = rng.integers(-2, 3, shape).astype(dtype)  # many ties: the first maximum must win
+    x_host[rng.random(shape) < 0.1] = np.nan  # and in a window with NaN, the last NaN
     x = emulated_gpu_module.asarray(x_host)
     if batch_last:
         x = layout.padded(x, (0, 0))

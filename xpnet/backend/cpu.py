@@ -26,7 +26,7 @@ _SLICE = 4096
 # for each convolution (`block_sizes`, layers/tuner.py). A block is at least one output row of the
 # batch, so wide layers at large batches exceed it.
 _BLOCK_BYTES = 4 << 20
-_block_bytes = [None]  # the size `row_blocks` uses now (None: _BLOCK_BYTES), set by `blocks_of`
+_block_bytes = [None]  # a cell `blocks_of` sets: the size `row_blocks` uses now (None: _BLOCK_BYTES)
 
 # NumPy's ufuncs copy operands that are not contiguous through buffers of numpy.getbufsize() elements
 # (8192), so that their loops run long. Operands made of contiguous rows this long or longer (col2im's
@@ -229,7 +229,8 @@ def _window_maxima(win, y):
 
 def max_pool_backward(dy, saved):
     """dx: each window's gradient routed to its first maximum in row-major order (ties go to the first, as
-    in PyTorch), found by comparing each window position with the maximum; channels split across cores."""
+    in PyTorch), found by comparing each window position with the maximum; a window holding NaN routes it
+    to its last NaN, as PyTorch does. Channels split across cores."""
     win, y, shape, kernel, stride, padding = saved
     dy = layout.match(dy, y)
     return layout.window_grad(lambda g: threads.in_parallel(_route_to_first_maximum, win, y, dy, g, axis=1), shape,
@@ -240,15 +241,19 @@ def _route_to_first_maximum(win, y, dy, g):
     """g[:, :, i, j] = dy where window position (i, j) holds the window's first maximum y, else 0."""
     free = None  # per window: True while no earlier position has taken the gradient
     offsets = list(numpy.ndindex(*win.shape[2:4]))
-    for k, (i, j) in enumerate(offsets):
+    for i, j in offsets:
         taken = win[:, :, i, j] == y
         if free is None:
             free = ~taken
         else:
-            taken &= free
-            if k < len(offsets) - 1:
-                free ^= taken
+            taken &= free  # only windows not served yet
+            free ^= taken
         numpy.multiply(dy, taken, out=g[:, :, i, j])  # a multiply by the mask: one plain pass, unlike `where`
+    if free.any():  # windows whose maximum is NaN, which equals nothing: their last NaN takes the gradient
+        for i, j in reversed(offsets):
+            last = numpy.isnan(win[:, :, i, j]) & free
+            numpy.copyto(g[:, :, i, j], dy, where=last)
+            free &= ~last
 
 
 def run_elementwise(rule, *args):

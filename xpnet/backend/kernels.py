@@ -78,7 +78,7 @@ col2im = cupy.ElementwiseKernel(
 # Max-pooling, one thread per output element in batch-last order (C, OH, OW, N): the maximum of its window
 # of `x` (any strides; positions in the padding are skipped, as -inf padding never wins), and `arg`, the
 # window position p*kw + q of its first maximum (ties go to the first, as in PyTorch). A NaN in the window
-# makes the output NaN and `arg` -1: the window passes no gradient, as cpu.py's comparison with the maximum.
+# makes the output NaN and `arg` the position of its last NaN, as in PyTorch and cpu.py.
 _POOL = "int64 nb, int64 height, int64 width, int64 kh, int64 kw, int64 oh_size, int64 ow_size, int64 sh, int64 sw, " \
         "int64 ph, int64 pw"  # batch, input size, window geometry with padding (ph, pw)
 max_pool = cupy.ElementwiseKernel(
@@ -98,13 +98,12 @@ max_pool = cupy.ElementwiseKernel(
             if (xx < 0 || xx >= width) continue;
             const long long at[4] = {b, c, yy, xx};
             const T v = x[at];
-            if (nan) continue;
-            if (v != v) { nan = true; best = v; }
-            else if (k < 0 || v > best) { best = v; k = (int)(p * kw + q); }
+            if (v != v) { nan = true; best = v; k = (int)(p * kw + q); }
+            else if (!nan && (k < 0 || v > best)) { best = v; k = (int)(p * kw + q); }
         }
     }
     y = best;
-    arg = nan ? -1 : k;
+    arg = k;
     """,
     "xpnet_max_pool", preamble=_PREAMBLE)
 

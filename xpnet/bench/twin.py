@@ -56,8 +56,8 @@ _BUILDERS = {
     L.Sigmoid: lambda nn, sub, m: nn.Sigmoid(),
     L.Tanh: lambda nn, sub, m: nn.Tanh(),
     L.Softplus: lambda nn, sub, m: nn.Softplus(m.beta, m.threshold),
-    L.Softmax: lambda nn, sub, m: nn.Softmax(m.dim),
-    L.LogSoftmax: lambda nn, sub, m: nn.LogSoftmax(m.dim),
+    L.Softmax: lambda nn, sub, m: nn.Softmax(-1 if m.dim is None else m.dim),
+    L.LogSoftmax: lambda nn, sub, m: nn.LogSoftmax(-1 if m.dim is None else m.dim),
     L.Sequential: lambda nn, sub, m: nn.Sequential(*(sub(layer) for layer in m)),
     L.Residual: lambda nn, sub, m: _residual_class(nn)(sub(m.body), None if m.shortcut is None else sub(m.shortcut)),
 }

@@ -6,11 +6,16 @@ parameter gradients into each `Parameter.grad`. Parameters, sub-layers and
 buffers are found by attribute assignment, so names and `state_dict` keys are
 the ones PyTorch would give (`"0.weight"`, `"3.running_mean"`).
 """
-from collections import OrderedDict
+from collections import OrderedDict, namedtuple
 
 from ..backend import LIBRARIES, backend_of, check_backend, current, move, to_numpy
 from ..errors import shown
 from ..parameter import Parameter
+
+
+# What `load_state_dict` returns, as in PyTorch: the layer's keys the state lacked, and the state's keys the
+# layer has no place for (both empty unless strict=False let them through).
+IncompatibleKeys = namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])
 
 
 class Layer:
@@ -159,12 +164,14 @@ class Layer:
         return problems
 
     def load_state_dict(self, state, strict=True):
-        """Copy arrays from `state` into this layer; mismatched keys or shapes raise one clear error."""
+        """Copy arrays from `state` into this layer; mismatched keys (when `strict`) or shapes raise one clear
+        error. Returns IncompatibleKeys(missing_keys, unexpected_keys), as PyTorch does."""
         shapes = {key: getattr(value, "shape", None) or to_numpy(value).shape for key, value in state.items()}
         problems = self.state_mismatches(shapes, strict)
         if problems:
             raise ValueError(f"{type(self).__name__}.load_state_dict: " + "; ".join(problems))
-        for key, (owner, attr, target) in self._targets().items():
+        targets = self._targets()
+        for key, (owner, attr, target) in targets.items():
             if key not in state:
                 continue
             value = move(to_numpy(state[key]).astype(target.dtype, copy=False), backend_of(target))
@@ -172,7 +179,7 @@ class Layer:
                 getattr(owner, attr).data = value
             else:
                 object.__setattr__(owner, attr, value)
-        return self
+        return IncompatibleKeys([k for k in targets if k not in state], [k for k in state if k not in targets])
 
     def to(self, backend_name):
         """Move every parameter, gradient and buffer to backend "cpu" or "gpu"."""

@@ -97,7 +97,7 @@ def conv_backward(dy, weight, stride, dilation, groups, xpad=None, padded_shape=
         if dw is not None:
             col = ops.im2col(xpad[:, :, rows], (kh, kw), stride, dilation, (stop - start, ow), buf)
             dw += ops.matmul_nt(d, layout.batch_last(col).reshape(groups, k, -1))
-        if dx is not None:
+        if dx is not None:  # the weight gradient's product has read `col`: its buffer takes dcol
             dcol = ops.matmul(w.transpose(0, 2, 1), d, out=buf[:groups * k * d.shape[2]].reshape(groups, k, -1))
             ops.col2im(layout.batch_first(dcol.reshape(groups * cg, kh, kw, stop - start, ow, n)), dx[:, :, rows],
                        stride, dilation)
@@ -149,7 +149,8 @@ class _Conv(Layer):
 
 # The algorithms a Conv2D may run; "auto" times those that apply on the first call of each shape (tuner.py).
 ALGORITHMS = ("im2col", "im2col_flipped", "shifted", "winograd_f2", "winograd_f4")
-STRIDE_ONE = ("im2col_flipped", "shifted")  # those that need stride 1 and groups 1 (shifted.applies)
+STRIDE_ONE_UNGROUPED = ("im2col_flipped", "shifted")  # those that need stride 1 and groups 1 (shifted.applies)
+WINOGRAD_TILE = {"winograd_f2": 2, "winograd_f4": 4}  # F(m x m, 3 x 3): the output tile m each one computes
 
 
 def _check_algorithm(name, origin):
@@ -160,10 +161,10 @@ def _check_algorithm(name, origin):
 
 def _applies(layer, name, size):
     """Whether algorithm `name` computes Conv2D `layer` at output size `size` = (OH, OW)."""
-    if name in STRIDE_ONE:
+    if name in STRIDE_ONE_UNGROUPED:
         return shifted.applies(layer.stride, layer.groups)
-    if name.startswith("winograd"):
-        return winograd.applies(layer, size, int(name[-1]))
+    if name in WINOGRAD_TILE:
+        return winograd.applies(layer, size, WINOGRAD_TILE[name])
     return True
 
 
@@ -172,22 +173,22 @@ def _forward(layer, name, xpad, size):
     w = layer.weight.data
     if name == "shifted":
         return shifted.conv2d(xpad, w, layer.dilation)
-    if name.startswith("winograd"):
-        return winograd.conv2d(xpad, w, int(name[-1]))
+    if name in WINOGRAD_TILE:
+        return winograd.conv2d(xpad, w, WINOGRAD_TILE[name])
     return conv_forward(xpad, w, layer.stride, layer.dilation, layer.groups, size)
 
 
 def _backward(layer, name, xpad, dy, input_grad):
     """(dL/dweight, dL/dx or None) of Conv2D `layer` by algorithm `name`; dx unpadded, stored batch-last."""
     w = layer.weight.data
-    if name.startswith("winograd"):
-        m = int(name[-1])
+    if name in WINOGRAD_TILE:  # its input gradient comes unpadded
+        m = WINOGRAD_TILE[name]
         return winograd.weight_grad(xpad, dy, m), (winograd.input_grad(dy, w, m) if input_grad else None)
-    if name == "shifted":
-        dw, dx = shifted.backward(dy, w, layer.dilation, xpad, input_grad)
-    elif name == "im2col_flipped":  # the input gradient as the flipped kernel's convolution, already unpadded
+    if name == "im2col_flipped":  # the input gradient as the flipped kernel's convolution, also unpadded
         dw = conv_backward(dy, w, layer.stride, layer.dilation, layer.groups, xpad)[0]
         return dw, (_input_grad_flipped(layer, dy, xpad.shape) if input_grad else None)
+    if name == "shifted":  # the others give the gradient of the padded input
+        dw, dx = shifted.backward(dy, w, layer.dilation, xpad, input_grad)
     else:
         dw, dx = conv_backward(dy, w, layer.stride, layer.dilation, layer.groups, xpad,
                                xpad.shape if input_grad else None)
@@ -225,12 +226,12 @@ class Conv2D(_Conv):
     """
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1, groups=1,
-                 bias=True, weight_init="fan_in_uniform", bias_init="fan_in_uniform",
+                 bias=True, *, weight_init="fan_in_uniform", bias_init="fan_in_uniform",
                  algorithm="auto"):
         super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias,
                          weight_init, bias_init, lambda i, o, g, k: (o, i // g, *k))
         self.requested_algorithm = _check_algorithm(algorithm, "Conv2D algorithm")
-        if algorithm in STRIDE_ONE and not shifted.applies(self.stride, groups):
+        if algorithm in STRIDE_ONE_UNGROUPED and not shifted.applies(self.stride, groups):
             raise ValueError(f"Conv2D algorithm {algorithm!r} needs stride 1 and groups 1, got stride {self.stride} "
                              f"and groups {groups}")
         self.algorithm = self.block_bytes = None
@@ -266,6 +267,7 @@ class Conv2D(_Conv):
                 y = _forward(self, a, xpad, size)
                 if train:
                     _backward(self, a, xpad, y, self.needs_input_grad)
+        # Operations (two per multiply-add) of the forward product, and in training of the two gradient products too.
         work = 2 * math.prod(self.weight.shape) * xpad.shape[0] * size[0] * size[1] * (3 if train else 1)
         sizes = ops.block_sizes()  # in the key: a test, or another default, brings other sizes
         name = tuner.fastest(key, lambda: self.candidates(size), lambda a: run(a, sizes[0]), work)

@@ -17,7 +17,7 @@ class ConvTranspose2D(_Conv):
     """
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, output_padding=0, groups=1,
-                 bias=True, dilation=1, weight_init="fan_in_uniform",
+                 bias=True, dilation=1, *, weight_init="fan_in_uniform",
                  bias_init="fan_in_uniform"):
         super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias,
                          weight_init, bias_init, lambda i, o, g, k: (i, o // g, *k))

@@ -15,7 +15,7 @@ class Dense(Layer):
     """A fully connected layer on (N, in_features) inputs. Weight and bias start as PyTorch's do, from
     U(-1/sqrt(in_features), 1/sqrt(in_features)); `weight_init` / `bias_init` name another scheme (xpnet.init)."""
 
-    def __init__(self, in_features, out_features, bias=True, weight_init="fan_in_uniform",
+    def __init__(self, in_features, out_features, bias=True, *, weight_init="fan_in_uniform",
                  bias_init="fan_in_uniform"):
         super().__init__()
         if in_features < 1 or out_features < 1:

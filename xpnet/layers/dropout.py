@@ -18,16 +18,17 @@ class Dropout(Layer):
         """`uniform(shape, dtype)`: draws in [0, 1) on the current backend (any float dtype) that decide which
         elements are kept (those >= p); default `ops.random`, the backend's seeded generator."""
         super().__init__()
-        if not 0 <= p < 1:
-            raise ValueError(f"Dropout probability must be in [0, 1), got {p}")
+        if not 0 <= p <= 1:
+            raise ValueError(f"Dropout probability must be in [0, 1], got {p}")
         self.p = p
         self.uniform = uniform
         self._kept = None
 
     def _mask(self, shape, dtype):
-        """1 / (1 - p) where an element is kept, 0 where dropped, as an array of `dtype`."""
+        """1 / (1 - p) where an element is kept, 0 where dropped, as an array of `dtype` (p = 1 drops all)."""
         mask = ((self.uniform or ops.random)(shape, dtype) >= self.p).astype(dtype)
-        mask *= 1 / (1 - self.p)
+        if self.p < 1:
+            mask *= 1 / (1 - self.p)
         return mask
 
     def forward(self, x):

@@ -4,18 +4,33 @@ from .base import Layer, check_input
 
 
 class _SoftmaxBase(Layer):
-    """Shared argument handling: `dim` is the axis normalised over (PyTorch's name)."""
+    """Shared argument handling: `dim` is the axis normalised over (PyTorch's name).
 
-    def __init__(self, dim=-1):
+    With no `dim`, PyTorch picks an axis by the input's rank, a choice it deprecates; the two agree on the
+    last axis of a 1-D or 2-D input (a vector, or a batch of logits), and any other rank needs `dim`."""
+
+    def __init__(self, dim=None):
         super().__init__()
+        if dim is not None and (not isinstance(dim, int) or isinstance(dim, bool)):
+            raise TypeError(f"{type(self).__name__}: dim must be an int or None, got {dim!r}")
         self.dim = dim
+
+    def axis(self, ndim):
+        """The axis normalised over for an input of rank `ndim`; ValueError when there is none."""
+        name = type(self).__name__
+        if self.dim is None:
+            if ndim > 2:
+                raise ValueError(f"{name}() needs dim for a {ndim}-D input (without it only 1-D and 2-D inputs have "
+                                 f"an axis, the last): pass e.g. {name}(dim=1) for the channels of NCHW")
+            return -1
+        if not -ndim <= self.dim < ndim:
+            raise ValueError(f"{name}(dim={self.dim}) needs dim in [{-ndim}, {ndim}), got a {ndim}-D input")
+        return self.dim
 
     def forward(self, x):
         check_input(self, x, min_ndim=1)
-        if not -x.ndim <= self.dim < x.ndim:
-            raise ValueError(f"{type(self).__name__}(dim={self.dim}) needs dim in [{-x.ndim}, {x.ndim}), "
-                             f"got shape {tuple(x.shape)}")
-        shifted = x - x.max(axis=self.dim, keepdims=True)
+        self._dim = self.axis(x.ndim)
+        shifted = x - x.max(axis=self._dim, keepdims=True)
         self._y = self._normalise(shifted)
         return self._y
 
@@ -31,26 +46,26 @@ class Softmax(_SoftmaxBase):
 
     def _normalise(self, shifted):
         e = xp.exp(shifted, out=shifted)
-        e /= e.sum(axis=self.dim, keepdims=True)
+        e /= e.sum(axis=self._dim, keepdims=True)
         return e
 
     def _backward(self, dy):
         y = self._y
-        return y * (dy - (dy * y).sum(axis=self.dim, keepdims=True))
+        return y * (dy - (dy * y).sum(axis=self._dim, keepdims=True))
 
     def export_onnx(self, graph, x):
-        return graph.op("Softmax", x, axis=self.dim)
+        return graph.op("Softmax", x, axis=self.axis(len(graph.shape(x))))
 
 
 class LogSoftmax(_SoftmaxBase):
     """x - log(sum(exp(x))) along `dim`; backward is dy - exp(y) * sum(dy)."""
 
     def _normalise(self, shifted):
-        shifted -= xp.log(xp.exp(shifted).sum(axis=self.dim, keepdims=True))
+        shifted -= xp.log(xp.exp(shifted).sum(axis=self._dim, keepdims=True))
         return shifted
 
     def _backward(self, dy):
-        return dy - xp.exp(self._y) * dy.sum(axis=self.dim, keepdims=True)
+        return dy - xp.exp(self._y) * dy.sum(axis=self._dim, keepdims=True)
 
     def export_onnx(self, graph, x):
-        return graph.op("LogSoftmax", x, axis=self.dim)
+        return graph.op("LogSoftmax", x, axis=self.axis(len(graph.shape(x))))

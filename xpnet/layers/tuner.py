@@ -15,7 +15,7 @@ import time
 
 from ..backend import ops, synchronize
 
-CALLS = 3  # rounds of timing; a candidate's median round counts
+ROUNDS = 3  # rounds of timing; a candidate's median round counts
 SLACK = 1.5  # after a round, a candidate whose fastest run is this many times another's slowest is timed no more
 RECHECK = 50  # further calls after which a winner other than the first candidate is timed against it again
 MIN_WORK = 2e7  # floating-point operations below which nothing is timed
@@ -59,7 +59,7 @@ def _timed(names, run, work):
     the noise favoured); the first when the problem is too small to time."""
     times = {name: [] for name in names}
     contenders = list(names) if len(names) > 1 and work >= MIN_WORK else []
-    for _ in range(CALLS):
+    for _ in range(ROUNDS):
         for name in contenders:
             run(name)
             synchronize()  # on a GPU, the untimed run's kernels finish before the clock starts

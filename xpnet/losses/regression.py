@@ -41,9 +41,10 @@ class L1(_Difference):
 
 
 class Huber(_Difference):
-    """Huber loss: d ** 2 / 2 for |d| < delta, else delta * (|d| - delta / 2); gradient clip(d, -delta, delta)."""
+    """Huber loss: d ** 2 / 2 for |d| < delta, else delta * (|d| - delta / 2); gradient clip(d, -delta, delta).
+    Its arguments come in PyTorch's order (HuberLoss has no deprecated ones before them)."""
 
-    def __init__(self, *, reduction="mean", delta=1.0):
+    def __init__(self, reduction="mean", delta=1.0):
         super().__init__(reduction)
         if not delta > 0:
             raise ValueError(f"Huber: delta must be positive, got {delta}")

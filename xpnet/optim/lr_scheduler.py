@@ -4,12 +4,15 @@ A scheduler edits `group["lr"]` of its optimizer's parameter groups. As in
 PyTorch, constructing one records `initial_lr` in each group and performs the
 first step (epoch 0); each `step()` then applies PyTorch's chainable formula to
 the current lr, so the values match `torch.optim.lr_scheduler` exactly.
-Call `scheduler.step()` after `optimizer.step()`.
+Call `scheduler.step()` after `optimizer.step()`. `last_epoch=k` resumes a
+schedule whose epoch k was the last done: the groups must hold `initial_lr` (and
+the lr of epoch k), as an optimizer restored from its `state_dict` does.
 """
 import copy
 import math
 
-from .optimizer import Optimizer
+from ..errors import is_int, shown
+from .optimizer import Optimizer, check_like
 
 
 def _check_optimizer(scheduler, optimizer):
@@ -18,17 +21,36 @@ def _check_optimizer(scheduler, optimizer):
                         f"got {type(optimizer).__name__}")
 
 
+def _check_resume(scheduler, optimizer, last_epoch, keys=("initial_lr",)):
+    """ValueError unless `last_epoch` is -1 (a new schedule) or a done epoch whose groups hold `keys`."""
+    name = type(scheduler).__name__
+    if not isinstance(last_epoch, int) or isinstance(last_epoch, bool) or last_epoch < -1:
+        raise ValueError(f"{name}: last_epoch must be an int >= -1, got {last_epoch!r}")
+    if last_epoch == -1:
+        return
+    for i, group in enumerate(optimizer.param_groups):
+        missing = [key for key in keys if key not in group]
+        if missing:
+            raise ValueError(f"{name}(last_epoch={last_epoch}) resumes a schedule, but param_groups[{i}] has no "
+                             f"{', '.join(map(repr, missing))}: load the optimizer's state_dict first")
+
+
 class LRScheduler:
     """Base class: subclasses give `get_lr()`, the new lr of every group for epoch `self.last_epoch`."""
 
-    def __init__(self, optimizer):
+    def __init__(self, optimizer, last_epoch=-1):
         _check_optimizer(self, optimizer)
+        _check_resume(self, optimizer, last_epoch)
         self.optimizer = optimizer
         for group in optimizer.param_groups:
             group.setdefault("initial_lr", group["lr"])
         self.base_lrs = [group["initial_lr"] for group in optimizer.param_groups]
-        self.last_epoch = -1
-        self.step()
+        self.last_epoch = last_epoch
+        self._is_initial = True  # the constructor's step: a resumed schedule keeps its lr, as in PyTorch
+        try:
+            self.step()
+        finally:
+            self._is_initial = False
 
     def get_lr(self):
         raise NotImplementedError
@@ -52,19 +74,27 @@ class LRScheduler:
         return copy.deepcopy({k: v for k, v in vars(self).items() if k != "optimizer"})
 
     def load_state_dict(self, state_dict):
-        """Restore attributes saved by `state_dict()`; unknown keys raise ValueError."""
+        """Restore attributes saved by `state_dict()`. Each must be of the kind it replaces (`check_like`), and
+        counts whole numbers >= 0: a saved state comes from a file. ValueError naming the key otherwise."""
+        name = f"{type(self).__name__}.load_state_dict"
         unknown = set(state_dict) - set(vars(self))
         if unknown:
-            raise ValueError(f"{type(self).__name__}.load_state_dict: unexpected keys {sorted(unknown)}")
-        self.__dict__.update(copy.deepcopy(state_dict))
+            raise ValueError(f"{name}: unexpected keys {sorted(unknown)}")
+        loaded = {}
+        for key, value in state_dict.items():
+            like = getattr(self, key)
+            if is_int(like) and like >= 0 and not (is_int(value) and value >= 0):
+                raise ValueError(f"{name}: {key} is {shown(value)}; expected a whole number >= 0")
+            loaded[key] = check_like(value, like, f"{name}: {key}")
+        self.__dict__.update(copy.deepcopy(loaded))
 
 
 class StepLR(LRScheduler):
     """Multiply the lr by `gamma` every `step_size` epochs."""
 
-    def __init__(self, optimizer, step_size, gamma=0.1):
+    def __init__(self, optimizer, step_size, gamma=0.1, last_epoch=-1):
         self.step_size, self.gamma = step_size, gamma
-        super().__init__(optimizer)
+        super().__init__(optimizer, last_epoch)
 
     def get_lr(self):
         if self.last_epoch == 0 or self.last_epoch % self.step_size != 0:
@@ -75,9 +105,9 @@ class StepLR(LRScheduler):
 class MultiStepLR(LRScheduler):
     """Multiply the lr by `gamma` at each epoch listed in `milestones` (repeats count twice)."""
 
-    def __init__(self, optimizer, milestones, gamma=0.1):
+    def __init__(self, optimizer, milestones, gamma=0.1, last_epoch=-1):
         self.milestones, self.gamma = sorted(milestones), gamma
-        super().__init__(optimizer)
+        super().__init__(optimizer, last_epoch)
 
     def get_lr(self):
         hits = self.milestones.count(self.last_epoch)
@@ -87,12 +117,12 @@ class MultiStepLR(LRScheduler):
 class ExponentialLR(LRScheduler):
     """Multiply the lr by `gamma` every epoch."""
 
-    def __init__(self, optimizer, gamma):
+    def __init__(self, optimizer, gamma, last_epoch=-1):
         self.gamma = gamma
-        super().__init__(optimizer)
+        super().__init__(optimizer, last_epoch)
 
     def get_lr(self):
-        if self.last_epoch == 0:
+        if self._is_initial:
             return self._current_lrs()
         return [lr * self.gamma for lr in self._current_lrs()]
 
@@ -100,13 +130,13 @@ class ExponentialLR(LRScheduler):
 class CosineAnnealingLR(LRScheduler):
     """Cosine from the initial lr down to `eta_min` over `T_max` epochs (and back up, periodically)."""
 
-    def __init__(self, optimizer, T_max, eta_min=0.0):
+    def __init__(self, optimizer, T_max, eta_min=0.0, last_epoch=-1):
         self.T_max, self.eta_min = T_max, eta_min
-        super().__init__(optimizer)
+        super().__init__(optimizer, last_epoch)
 
     def get_lr(self):
         t, T, low = self.last_epoch, self.T_max, self.eta_min
-        if t == 0:
+        if self._is_initial:
             return self._current_lrs()
         if (t - 1 - T) % (2 * T) == 0:
             return [lr + (base - low) * (1 - math.cos(math.pi / T)) / 2
@@ -118,19 +148,19 @@ class CosineAnnealingLR(LRScheduler):
 class LinearLR(LRScheduler):
     """Scale the lr linearly from `start_factor` to `end_factor` over `total_iters` epochs."""
 
-    def __init__(self, optimizer, start_factor=1.0 / 3, end_factor=1.0, total_iters=5):
+    def __init__(self, optimizer, start_factor=1.0 / 3, end_factor=1.0, total_iters=5, last_epoch=-1):
         if not 0 < start_factor <= 1:
             raise ValueError(f"LinearLR: start_factor must be in (0, 1], got {start_factor}")
         if not 0 <= end_factor <= 1:
             raise ValueError(f"LinearLR: end_factor must be in [0, 1], got {end_factor}")
         self.start_factor, self.end_factor, self.total_iters = start_factor, end_factor, total_iters
-        super().__init__(optimizer)
+        super().__init__(optimizer, last_epoch)
 
     def get_lr(self):
         t, start, end = self.last_epoch, self.start_factor, self.end_factor
         if t == 0:
             return [lr * start for lr in self._current_lrs()]
-        if t > self.total_iters:
+        if self._is_initial or t > self.total_iters:
             return self._current_lrs()
         factor = 1.0 + (end - start) / (self.total_iters * start + (t - 1) * (end - start))
         return [lr * factor for lr in self._current_lrs()]
@@ -155,8 +185,10 @@ class OneCycleLR(LRScheduler):
 
     def __init__(self, optimizer, max_lr, total_steps=None, epochs=None, steps_per_epoch=None, pct_start=0.3,
                  anneal_strategy="cos", cycle_momentum=True, base_momentum=0.85, max_momentum=0.95,
-                 div_factor=25.0, final_div_factor=1e4, three_phase=False):
+                 div_factor=25.0, final_div_factor=1e4, three_phase=False, last_epoch=-1):
         _check_optimizer(self, optimizer)
+        resumed = ("initial_lr", "max_lr", "min_lr") + (("max_momentum", "base_momentum") if cycle_momentum else ())
+        _check_resume(self, optimizer, last_epoch, resumed)
         if total_steps is not None:
             if not isinstance(total_steps, int) or total_steps <= 0:
                 raise ValueError(f"OneCycleLR: total_steps must be a positive int, got {total_steps}")
@@ -182,9 +214,10 @@ class OneCycleLR(LRScheduler):
             self.phases = [(warm_end, "initial_lr", "max_lr", "max_momentum", "base_momentum"),
                            (total_steps - 1, "max_lr", "min_lr", "base_momentum", "max_momentum")]
         for group, top in zip(optimizer.param_groups, _per_group("OneCycleLR max_lr", optimizer, max_lr)):
-            group["initial_lr"] = top / div_factor
-            group["max_lr"] = top
-            group["min_lr"] = group["initial_lr"] / final_div_factor
+            if last_epoch == -1:  # a resumed schedule keeps the groups' own
+                group["initial_lr"] = top / div_factor
+                group["max_lr"] = top
+                group["min_lr"] = group["initial_lr"] / final_div_factor
         if cycle_momentum:
             if "momentum" not in optimizer.defaults and "betas" not in optimizer.defaults:
                 raise ValueError(f"OneCycleLR: cycle_momentum needs an optimizer with momentum or betas, "
@@ -193,9 +226,10 @@ class OneCycleLR(LRScheduler):
             highs = _per_group("OneCycleLR max_momentum", optimizer, max_momentum)
             lows = _per_group("OneCycleLR base_momentum", optimizer, base_momentum)
             for group, high, low in zip(optimizer.param_groups, highs, lows):
-                self._set_momentum(group, high)
-                group["max_momentum"], group["base_momentum"] = high, low
-        super().__init__(optimizer)
+                if last_epoch == -1:
+                    self._set_momentum(group, high)
+                    group["max_momentum"], group["base_momentum"] = high, low
+        super().__init__(optimizer, last_epoch)
 
     def _set_momentum(self, group, value):
         if self.use_beta1:

@@ -52,8 +52,8 @@ RULES = {  # layer type: (layer, input shape, output shape) -> its longest sum
     L.LayerNorm: lambda m, x, y: _layer_norm(m, x),
     L.GroupNorm: lambda m, x, y: _group_norm(m, x),
     L.PReLU: lambda m, x, y: _per_channel(x) if m.num_parameters > 1 else math.prod(x),
-    L.Softmax: lambda m, x, y: x[m.dim],
-    L.LogSoftmax: lambda m, x, y: x[m.dim],
+    L.Softmax: lambda m, x, y: x[m.axis(len(x))],
+    L.LogSoftmax: lambda m, x, y: x[m.axis(len(x))],
     L.AvgPool2D: lambda m, x, y: math.prod(m.kernel_size),
     L.GlobalAvgPool2D: lambda m, x, y: math.prod(x[2:]),
 }
