@@ -10,6 +10,7 @@ import pytest
 
 from xpnet import backend
 from xpnet.backend import cupy_check, registry
+from xpnet.errors import BackendError
 
 HAS_CUPY = importlib.util.find_spec("cupy") is not None
 no_cupy = pytest.mark.skipif(HAS_CUPY, reason="CuPy is installed: the CPU-only behaviour cannot be seen")
@@ -92,7 +93,7 @@ def test_env_auto_falls_back_to_cpu():
 @no_cupy
 def test_gpu_without_cupy_says_how_to_install():
     before = _state()
-    with pytest.raises(RuntimeError, match=r'CuPy.*pip install "xpnet\[gpu\]"'):
+    with pytest.raises(BackendError, match=r'CuPy.*pip install "xpnet\[gpu\]"'):
         backend.use("gpu")
     with pytest.raises(RuntimeError, match=r"pip install"):
         backend.move(np.zeros(1), "gpu")
@@ -228,8 +229,9 @@ def fake_cupy(monkeypatch):
 
 
 def _gpu_error():
-    with pytest.raises(RuntimeError) as info:
+    with pytest.raises(BackendError) as info:  # xpnet's own error, and a RuntimeError as code before it caught
         registry.load("gpu")
+    assert isinstance(info.value, RuntimeError)
     return str(info.value)
 
 

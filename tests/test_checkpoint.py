@@ -13,7 +13,7 @@ import xpnet
 from xpnet.backend import asarray, to_numpy
 from xpnet.data import DataLoader
 from xpnet.layers import Sequential
-from xpnet.optim import StepLR
+from xpnet.optim import Adam, OneCycleLR, StepLR
 from xpnet.train import load_checkpoint, load_weights, model_file, save_checkpoint, save_weights
 
 
@@ -136,6 +136,53 @@ def test_optimizer_state_that_does_not_fit_names_the_file(tmp_path):
         load_checkpoint(tmp_path / "ck", big, sgd(small))
     with pytest.raises(ValueError, match=r"state\.json: checkpoint holds no scheduler state"):
         load_checkpoint(tmp_path / "ck", big, sgd(big), StepLR(sgd(big), 1))
+
+
+def _adam_one_cycle(model):
+    optimizer = Adam(model.parameters(), lr=0.01)
+    return optimizer, OneCycleLR(optimizer, 0.1, total_steps=10)
+
+
+NESTED = {}
+for _ in range(600):
+    NESTED = {"a": NESTED}
+
+
+@pytest.mark.parametrize("path, value, expected", [
+    (("optimizer", "param_groups", 0, "lr"), "fast", r"optimizer state does not fit: .*group 0 'lr' is 'fast'; "
+                                                     r"expected a finite number"),
+    (("optimizer", "param_groups", 0, "betas", "__tuple__"), [5, -3], r"invalid betas \(5, -3\)"),
+    (("optimizer", "param_groups", 0, "eps"), -1, r"invalid eps -1"),
+    (("optimizer", "param_groups", 0, "max_lr"), float("nan"), r"'max_lr' is nan; expected a finite number"),
+    (("optimizer", "param_groups", 0, "amsgrad"), "yes", r"'amsgrad' is 'yes'; expected True or False"),
+    (("optimizer", "state", "__items__", 0, 1, "step"), "abc", r"state 'step' of parameter 0 is 'abc'; expected a "
+                                                               r"step count >= 0"),
+    (("optimizer", "state", "__items__", 0, 1, "step"), -1, r"step count >= 0"),
+    (("scheduler", "phases", 0, "__tuple__", 1), "nope", r"scheduler state does not fit: .*phases\[0\]\[1\] is "
+                                                         r"'nope'; expected 'initial_lr'"),
+    (("scheduler", "last_epoch"), -3, r"last_epoch is -3; expected a whole number >= 0"),
+    (("scheduler", "base_lrs"), [0.1, 0.2], r"base_lrs is \[0.1, 0.2\]; expected 1 entries"),
+    (("history", 0, "seconds"), "x", r"history .*expected a list of at most 1 per-epoch records of numbers"),
+    (("extra",), NESTED, r"nested too deeply"),
+])
+def test_tampered_training_state_is_refused_naming_the_file_and_key(tmp_path, path, value, expected):
+    """state.json comes from a file: every value is checked when it loads, not found wrong steps later."""
+    model = tiny_model()
+    optimizer, scheduler = _adam_one_cycle(model)
+    for p in model.parameters():
+        p.grad = p.data * 0 + 1
+    optimizer.step()
+    scheduler.step()
+    save_checkpoint(tmp_path / "ck", model, optimizer, scheduler, epoch=1, history=[{"epoch": 1, "seconds": 1.0}])
+    state = json.loads((tmp_path / "ck" / "state.json").read_text())
+    entry = state
+    for key in path[:-1]:
+        entry = entry[key]
+    entry[path[-1]] = value
+    (tmp_path / "ck" / "state.json").write_text(json.dumps(state))
+    fresh = tiny_model()
+    with pytest.raises(ValueError, match=r"state\.json: .*" + expected):
+        load_checkpoint(tmp_path / "ck", fresh, *_adam_one_cycle(fresh))
 
 
 def test_unstorable_state_is_refused(tmp_path):

@@ -36,10 +36,42 @@ def test_missing_data_is_a_one_line_error(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("XPNET_OFFLINE", "1")
     monkeypatch.setenv("XPNET_CACHE", str(tmp_path / "cache"))
     monkeypatch.delenv("XPNET_DATA", raising=False)
+    (tmp_path / "nothing").mkdir()  # a folder without mnist/
     assert main(["train", "--data", str(tmp_path / "nothing"), "--out", str(tmp_path / "run"), "--quiet"]) == 1
     err = capsys.readouterr().err
     assert err.startswith("xpnet train: error: ") and "Traceback" not in err
 
+
+
+@pytest.mark.parametrize("variable, value, command", [
+    ("XPNET_NUM_THREADS", "-3", "eval"),  # was taken as 1
+    ("XPNET_KEEP_MEMORY", "garbage", "train"),  # was ignored
+    ("XPNET_OFFLINE", "maybe", "train"),  # was taken as online: a download
+    ("XPNET_DATA", "no-such-folder", "info"),  # was passed over for the cache
+])
+def test_a_bad_variable_stops_the_command_in_one_line_naming_it(variable, value, command, tiny_mnist, tmp_path,
+                                                                 monkeypatch, capsys):
+    from xpnet.backend import threads
+    from xpnet.data import download as downloads
+    from xpnet.errors import shown
+    from xpnet.models import get_model
+    from xpnet.train import describe, save_weights
+    monkeypatch.setattr(threads, "THREADS", None)  # XPNET_NUM_THREADS is read again on first use
+    monkeypatch.setattr(downloads, "download", lambda *a, **k: pytest.fail("a download was tried"))
+    monkeypatch.setenv("XPNET_CACHE", str(tmp_path / "cache"))
+    monkeypatch.delenv("XPNET_DATA", raising=False)
+    monkeypatch.setenv(variable, value)
+    model = tmp_path / "model.safetensors"
+    save_weights(model, get_model("simple_cnn"), describe("simple_cnn", {}, "mnist"))
+    (tmp_path / "nothing").mkdir()  # a folder without mnist/
+    data = str(tmp_path / "nothing" if variable == "XPNET_OFFLINE" else tiny_mnist)
+    argv = {"eval": ["eval", "--checkpoint", str(model), "--data", data], "info": ["info"],
+            "train": ["train", "--model", "mlp", "--epochs", "1", "--out", str(tmp_path / "run"), "--quiet",
+                      "--data", data]}[command]
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"xpnet {command}: error: {variable} must be ") and shown(value) in err, err
+    assert len(err.splitlines()) == 1
 
 def test_every_command_is_one_parser_tree(capsys):
     for command in ("bench", "compare", "parity"):
@@ -208,3 +240,75 @@ def test_an_allocation_too_large_is_one_line_and_other_bugs_keep_their_traceback
 
     with pytest.raises(TypeError):  # no blanket except: xpnet's own bugs are not hidden
         guarded("xpnet train", bug)
+
+
+def _model_file(path, model="simple_cnn", dataset="mnist"):
+    from xpnet.models import get_model
+    from xpnet.train import describe, save_weights
+    save_weights(path, get_model(model), describe(model, {}, dataset))
+    return path
+
+
+def test_a_batch_larger_than_the_data_set_is_refused_naming_both_sizes(tiny_mnist, tmp_path, capsys):
+    run = tmp_path / "run"
+    assert main(["train", "--model", "mlp", "--epochs", "1", "--batch-size", "65", "--out", str(run),
+                 "--data", str(tiny_mnist), "--quiet"]) == 1
+    assert capsys.readouterr().err == ("xpnet train: error: --batch-size 65: expected at most 64, the number of "
+                                       "images in mnist's training set\n")
+    assert not run.exists()
+    evaluate = ["eval", "--checkpoint", str(_model_file(tmp_path / "model.safetensors")), "--data", str(tiny_mnist)]
+    assert main([*evaluate, "--batch-size", "41"]) == 1
+    assert capsys.readouterr().err == ("xpnet eval: error: --batch-size 41: expected at most 40, the number of "
+                                       "images in mnist's test split\n")
+    assert main([*evaluate, "--batch-size", "40"]) == 0 and main(evaluate) == 0  # default 1000: the whole split
+
+
+@pytest.mark.parametrize("command", ["eval", "predict"])
+def test_a_model_option_naming_another_model_than_the_file_is_blamed_on_the_option(command, tiny_mnist, tmp_path,
+                                                                                  capsys):
+    file = _model_file(tmp_path / "model.safetensors", "lenet5")
+    args = ["--data", str(tiny_mnist)] if command == "eval" else [str(tmp_path / "picture.png")]
+    assert main([command, "--checkpoint", str(file), "--model", "mlp", *args]) == 1
+    assert capsys.readouterr().err == (f"xpnet {command}: error: {file} holds lenet5; --model mlp asks for another "
+                                       "model: drop --model, or give a file that holds mlp\n")
+
+
+def test_eval_on_another_data_set_than_the_files_warns_in_one_line(tiny_mnist, tmp_path, capsys):
+    import shutil
+    shutil.copytree(tiny_mnist / "mnist", tiny_mnist / "fashion-mnist")
+    file = _model_file(tmp_path / "model.safetensors")
+    assert main(["eval", "--checkpoint", str(file), "--data", str(tiny_mnist), "--dataset", "fashion-mnist"]) == 0
+    captured = capsys.readouterr()
+    assert captured.err == (f"xpnet eval: warning: {file} was trained on mnist; evaluating it on fashion-mnist as "
+                            "--dataset asks\n")
+    assert "simple_cnn on fashion-mnist test" in captured.out
+    assert main(["eval", "--checkpoint", str(file), "--data", str(tiny_mnist), "--dataset", "mnist"]) == 0
+    assert capsys.readouterr().err == ""
+
+
+@pytest.mark.parametrize("option, variable", [(["--backend", "gpu"], "cpu"), ([], "gpu")])
+def test_info_without_a_gpu_still_reports_and_says_why(option, variable, tiny_mnist, monkeypatch, capsys):
+    from xpnet.backend import registry
+    from xpnet.errors import BackendError
+
+    def no_gpu():
+        raise BackendError("the gpu backend needs CuPy, which is not installed")
+
+    monkeypatch.setattr(registry, "load_cupy", no_gpu)
+    monkeypatch.setattr(registry.state, "requested", variable)  # as XPNET_BACKEND sets it
+    monkeypatch.setattr(registry.state, "module", None)
+    assert main(["info", "--data", str(tiny_mnist), *option]) == 1
+    captured = capsys.readouterr()
+    assert "gpu unavailable (the error below)" in captured.out and "numpy" in captured.out, captured.out
+    assert str(tiny_mnist / "mnist") in captured.out
+    assert captured.err == "xpnet info: error: the gpu backend needs CuPy, which is not installed\n"
+
+
+def test_the_epoch_table_names_the_test_set_it_validates_on(tiny_mnist, tmp_path, monkeypatch, capsys):
+    from xpnet.train import progress
+    monkeypatch.setattr("xpnet.plots.plot_run", lambda *args, **kwargs: [])
+    assert main(["train", "--model", "mlp", "--epochs", "1", "--out", str(tmp_path / "run"), "--data",
+                 str(tiny_mnist), "--batch-size", "32"]) == 0
+    header = capsys.readouterr().out.splitlines()[0].split()
+    assert header[:9] == ["epoch", "train", "loss", "train", "acc", "test", "loss", "test", "acc"]
+    assert "val loss" in progress.table([{"epoch": 1}])  # the Trainer's own name for its validation set, restored

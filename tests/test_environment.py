@@ -5,7 +5,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from xpnet import environment
+from xpnet.errors import ConfigError, shown
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -82,7 +85,50 @@ def test_each_variable_is_read_from_the_given_environment():
     assert environment.backend({"XPNET_BACKEND": " GPU "}) == "gpu"
     assert environment.backend({}) == "cpu"
     assert environment.offline({"XPNET_OFFLINE": "yes"}) and not environment.offline({})
-    assert environment.num_threads({"XPNET_NUM_THREADS": "0"}) == 1
+    assert environment.num_threads({"XPNET_NUM_THREADS": " 7 "}) == 7 and environment.num_threads({}) >= 1
     assert not environment.keep_memory({"XPNET_KEEP_MEMORY": "off"}) and environment.keep_memory({})
     assert environment.cache_dir({"XPNET_CACHE": "/c"}) == "/c"
     assert environment.data_dir({}) is None
+
+
+def test_every_documented_spelling_is_still_accepted(tmp_path):
+    allow, offline, keep = environment.parity_allow_tf32, environment.offline, environment.keep_memory
+    for yes in ("1", "true", "YES", " On "):
+        assert offline({"XPNET_OFFLINE": yes}) and allow({"XPNET_PARITY_ALLOW_TF32": yes})
+        assert keep({"XPNET_KEEP_MEMORY": yes})
+    for no in ("0", "False", "no", "OFF", ""):
+        assert not offline({"XPNET_OFFLINE": no}) and not allow({"XPNET_PARITY_ALLOW_TF32": no})
+    assert not keep({"XPNET_KEEP_MEMORY": "0"}) and keep({"XPNET_KEEP_MEMORY": ""})
+    assert [environment.num_threads({"XPNET_NUM_THREADS": n}) for n in ("1", "1024")] == [1, 1024]
+    algorithms = [environment.conv_algorithm({"XPNET_CONV_ALGO": a}) for a in ("Shifted", "AUTO", "")]
+    assert algorithms == ["shifted", "auto", "auto"]
+    assert environment.data_dir({"XPNET_DATA": str(tmp_path)}) == str(tmp_path)
+
+
+READERS = {"XPNET_NUM_THREADS": environment.num_threads, "XPNET_OFFLINE": environment.offline,
+           "XPNET_KEEP_MEMORY": environment.keep_memory, "XPNET_PARITY_ALLOW_TF32": environment.parity_allow_tf32,
+           "XPNET_CONV_ALGO": environment.conv_algorithm, "XPNET_DATA": environment.data_dir}
+YES_NO = "one of 1, true, yes, on, 0, false, no, off"
+
+
+@pytest.mark.parametrize("name, value, accepted", [
+    ("XPNET_NUM_THREADS", "abc", "a whole number from 1 to 1024"),
+    ("XPNET_NUM_THREADS", "-3", "a whole number from 1 to 1024"),  # was taken as 1
+    ("XPNET_NUM_THREADS", "0", "a whole number from 1 to 1024"),  # was taken as 1
+    ("XPNET_NUM_THREADS", "100000", "a whole number from 1 to 1024"),  # a thread per row of a large array
+    ("XPNET_NUM_THREADS", "\u0663", "a whole number from 1 to 1024"),  # a digit int() takes, but not ASCII
+    ("XPNET_OFFLINE", "maybe", YES_NO),  # was taken as online
+    ("XPNET_OFFLINE", "\x1b[2J", YES_NO),  # an escape sequence is shown, never sent to the terminal
+    ("XPNET_KEEP_MEMORY", "garbage", YES_NO),  # was ignored
+    ("XPNET_PARITY_ALLOW_TF32", "2", YES_NO),  # was taken as not allowed
+    ("XPNET_CONV_ALGO", "garbage", "auto or one of im2col, im2col_flipped, shifted, winograd_f2, winograd_f4"),
+    ("XPNET_DATA", "/no/such/folder", "a folder holding mnist/"),  # was passed over for the cache
+])
+def test_a_value_outside_what_a_variable_accepts_is_refused_naming_it(name, value, accepted):
+    with pytest.raises(ConfigError) as caught:
+        READERS[name]({name: value})
+    message = str(caught.value)
+    assert message.startswith(f"{name} must be ") and accepted in message and shown(value) in message, message
+    assert "\x1b" not in message
+    with pytest.raises(ConfigError, match=f"^{name} must be "):  # `check`, which commands call first, reads it too
+        environment.check({name: value})

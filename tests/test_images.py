@@ -84,15 +84,36 @@ def test_box_centring_and_other_frame_sizes():
 
 
 def test_unreadable_pictures_are_named(tmp_path):
-    with pytest.raises(FileNotFoundError, match=r"nope\.png: no such file \(expected a PNG or JPEG picture\)"):
+    with pytest.raises(FileNotFoundError, match=r"nope\.png: no such file \(expected a PNG, JPEG, TIFF, BMP, GIF or "
+                                                r"WebP file\)"):
         read_gray(tmp_path / "nope.png")
+    with pytest.raises(ValueError, match=r"pics: not a regular file \(a folder\?\); expected a PNG"):
+        read_gray((tmp_path / "pics").mkdir() or tmp_path / "pics")
     (tmp_path / "notes.png").write_text("shopping list\n")
-    with pytest.raises(ValueError, match=r"notes\.png: not a picture Pillow can read"):
+    with pytest.raises(ValueError, match=r"notes\.png: not a picture xpnet reads"):
         read_gray(tmp_path / "notes.png")
     seven().save(tmp_path / "whole.png")
     (tmp_path / "cut.png").write_bytes((tmp_path / "whole.png").read_bytes()[:200])
-    with pytest.raises(ValueError, match=r"cut\.png: not a picture Pillow can read, or a damaged one"):
+    with pytest.raises(ValueError, match=r"cut\.png: not a picture xpnet reads, or a damaged one"):
         read_gray(tmp_path / "cut.png")
+
+
+@pytest.mark.parametrize("form", ["TIFF", "BMP", "GIF", "WEBP"])
+def test_the_other_raster_formats_give_the_same_digit(tmp_path, form):
+    seven().save(tmp_path / "seven.png")
+    seven().save(tmp_path / f"seven.{form.lower()}", format=form, **({"lossless": True} if form == "WEBP" else {}))
+    assert (read_gray(tmp_path / f"seven.{form.lower()}") == read_gray(tmp_path / "seven.png")).all()
+
+
+def test_formats_that_run_outside_programs_are_not_opened(tmp_path, monkeypatch):
+    """PostScript would be handed to Ghostscript; Pillow is not even asked to parse it."""
+    from PIL import EpsImagePlugin
+    opened = []
+    monkeypatch.setattr(EpsImagePlugin.EpsImageFile, "_open", lambda self: opened.append(self))
+    (tmp_path / "seven.eps").write_bytes(b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 28 28\nshowpage\n")
+    with pytest.raises(ValueError, match=r"seven\.eps: not a picture xpnet reads, or a damaged one \(expected a PNG"):
+        read_gray(tmp_path / "seven.eps")
+    assert opened == []
     Image.new("L", (30, 30), 200).save(tmp_path / "blank.png")
     with pytest.raises(ValueError, match=r"blank\.png: the picture is one flat shade: no ink to recognise"):
         load_picture(tmp_path / "blank.png")

@@ -9,11 +9,13 @@ import tracemalloc
 import numpy as np
 import pytest
 
+from xpnet.backend import asarray
 from xpnet.cli import main
 from xpnet.errors import ModelFileError
+from xpnet.layers import Conv2D
 from xpnet.models import MODELS, get_model
 from xpnet.train import describe, load_model, read_metadata, save_weights
-from xpnet.train.metadata import BUILDERS, PARAMETERS, model_arguments
+from xpnet.train.metadata import BUILDERS, CONVOLUTION_WORK, PARAMETERS, check, model_arguments
 from xpnet.train.model_file import read_header, to_bytes
 
 Image = pytest.importorskip("PIL.Image", reason="Pillow is not installed")
@@ -77,17 +79,24 @@ BAD_METADATA = [  # (metadata overrides, what the error says)
     ({"preprocessing": {"image_size": [28, 28], "mean": [0.1], "std": [0.3], "fit_box": 20, "centre": "mass"}},
      "preprocessing has no channels"),
     ({"preprocessing": {"image_size": [28, 28], "channels": 1, "mean": [0.1], "std": 0.3, "fit_box": 20,
-                        "centre": "mass"}}, "preprocessing std 0.3 (from the file): expected a list of 1 finite"),
+                        "centre": "mass"}},
+     "preprocessing std 0.3 (from the file): expected a list of 1 numbers from 1e-06 to 1e+06"),
     ({"preprocessing": {"image_size": [100000, 100000], "channels": 1, "mean": [0.1], "std": [0.3], "fit_box": 20,
                         "centre": "mass"}}, "preprocessing image_size [100000, 100000]"),
     ({"preprocessing": {"image_size": [28, 28], "channels": 1, "mean": [0.1], "std": ["Infinity"], "fit_box": 20,
-                        "centre": "mass"}}, "positive numbers"),
+                        "centre": "mass"}}, "numbers from 1e-06"),
     ('{"image_size": [28, 28], "channels": 1, "mean": [0.1], "std": [Infinity], "fit_box": 20, "centre": "mass"}',
      "preprocessing std [inf]"),
     ('{"image_size": [28, 28], "channels": 1, "mean": [NaN], "std": [0.3], "fit_box": 20, "centre": "mass"}',
      "preprocessing mean [nan]"),
     ({"preprocessing": {"image_size": [28, 28], "channels": 1, "mean": [0.1], "std": [0.0], "fit_box": 20,
-                        "centre": "mass"}}, "positive numbers"),
+                        "centre": "mass"}}, "numbers from 1e-06"),
+    ({"preprocessing": {"image_size": [28, 28], "channels": 1, "mean": [0.1], "std": [1e-320], "fit_box": 20,
+                        "centre": "mass"}},
+     "std [1e-320] (from the file): expected a list of 1 numbers from 1e-06"),  # 0 in float32
+    ({"preprocessing": {"image_size": [28, 28], "channels": 1, "mean": [1e308], "std": [0.3], "fit_box": 20,
+                        "centre": "mass"}},
+     "mean [1e+308] (from the file): expected a list of 1 numbers from -1000 to 1000"),  # inf in float32
     ({"preprocessing": {"image_size": [32, 32], "channels": 1, "mean": [0.1], "std": [0.3], "fit_box": 20,
                         "centre": "mass"}}, "preprocessing makes 1x32x32 input, but the simple_cnn takes 1x28x28"),
     ({"classes": ["a", "b", "c"]}, "3 class names for a simple_cnn with 10 outputs"),
@@ -194,6 +203,36 @@ def test_every_builder_has_a_schema_and_a_parameter_count_that_match_it():
     assert PARAMETERS["fc_net"](odd) == sum(p.data.size for p in get_model("fc_net", **odd).parameters())
     odd = model_arguments("fashion_cnn", {"widths": [3, 4, 5], "hidden": 7, "image_size": 16, "in_channels": 2})
     assert PARAMETERS["fashion_cnn"](odd) == sum(p.data.size for p in get_model("fashion_cnn", **odd).parameters())
+
+
+@pytest.mark.parametrize("name, kwargs", [("simple_cnn", {}), ("simple_cnn", {"channels": 3, "in_channels": 2,
+                                                                             "image_size": 9}),
+                                          ("fashion_cnn", {}), ("fashion_cnn", {"widths": [3, 4, 5], "image_size": 17,
+                                                                                "in_channels": 2})])
+def test_convolution_work_is_what_the_convolutions_do(name, kwargs):
+    """The per-picture values and multiply-adds counted from the arguments are those of a forward pass."""
+    args = model_arguments(name, kwargs)
+    model = get_model(name, **args).eval()
+    seen = []
+    for layer in model.modules():
+        if isinstance(layer, Conv2D):
+            layer.register_forward_hook(lambda m, x, y: seen.append((y.size, y.size * m.weight.data[0].size)))
+    model(asarray(np.zeros((1, args["in_channels"], args["image_size"], args["image_size"]), np.float32)))
+    assert CONVOLUTION_WORK[name](args) == tuple(map(sum, zip(*seen)))
+
+
+@pytest.mark.parametrize("kwargs, work", [
+    ({"widths": [64, 1, 1, 1, 1, 1, 1, 1], "hidden": 1, "image_size": 1024}, "134,916,736 values and take "
+                                                                               "39,413,612,160"),  # 40K weights
+    ({"widths": [17], "hidden": 1, "image_size": 1024}, "35,651,584 values"),  # too many values only
+    ({"widths": [4, 4096], "hidden": 1, "image_size": 64}, "8,421,376 values and take 154,770,554,880"),  # work only
+])
+def test_a_model_too_costly_for_one_picture_is_refused_before_it_is_built(kwargs, work):
+    meta = {"model": "fashion_cnn", "model_kwargs": json.dumps(kwargs)}
+    with pytest.raises(ModelFileError, match=f"bomb.safetensors: .* make a fashion_cnn whose convolutions output "
+                                             f"{work}.* per picture; at most 33,554,432 and 17,179,869,184 are run"):
+        check(meta, "bomb.safetensors")
+    model_arguments("fashion_cnn", {"widths": [32, 64], "image_size": 512})  # a large picture, within bounds
 
 
 def test_class_names_must_be_one_per_output(tmp_path):

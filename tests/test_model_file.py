@@ -59,6 +59,21 @@ def test_a_hand_built_model_saves_without_builder_and_loads_when_named(tmp_path)
     assert load_weights(tmp_path / "bare.safetensors", tiny_model()) is not None
 
 
+def test_other_files_given_for_a_model_file_are_named_for_what_they_are(tmp_path):
+    from xpnet.train.checkpoint import TRAINING_FILE
+    model, opt = tiny_model(), Adam(tiny_model().parameters())
+    for p in opt.param_groups[0]["params"]:
+        p.grad = p.data * 0 + 1
+    opt.step()
+    save_checkpoint(tmp_path / "ck", model, opt)
+    with pytest.raises(ValueError, match=rf"{TRAINING_FILE}: holds a checkpoint's training state .*not a model's "
+                                         r"weights: pass the run folder"):
+        load_weights(tmp_path / "ck" / TRAINING_FILE, model)
+    (tmp_path / "lenet5.onnx").write_bytes(b"\x08\x08\x12\x05xpnet" + bytes(100))
+    with pytest.raises(ValueError, match=r"lenet5\.onnx: not a safetensors file: it starts as an ONNX model"):
+        load_model(tmp_path / "lenet5.onnx")
+
+
 def test_metadata_must_be_strings_and_valid_json(tmp_path):
     with pytest.raises(TypeError, match=r"metadata must map strings to strings; not so for \{'epoch': 'int'\}"):
         save_weights(tmp_path / "w.safetensors", tiny_model(), {"epoch": 3})
@@ -71,7 +86,9 @@ def test_metadata_must_be_strings_and_valid_json(tmp_path):
 @pytest.mark.parametrize("content,expected", [
     (None, r"missing\.safetensors does not exist \(expected a \.safetensors file\)"),
     (b"", r"0 bytes, too short for a safetensors file \(expected a safetensors file: an 8-byte header length"),
-    (b"\x89PNG\r\n\x1a\n" + bytes(100), "truncated or not a safetensors file: it announces a"),
+    (b"\x89PNG\r\n\x1a\n" + bytes(100), "not a safetensors file: it starts as a PNG picture does"),
+    (b'{"model": "lenet5"}', "not a safetensors file: it starts as JSON text does"),
+    (b"\x01\xff\xff" + bytes(100), "truncated or not a safetensors file: it announces a 16,776,961-byte header but 95"),
     ((20).to_bytes(8, "little") + b"[1, 2, 3]" + bytes(11), "not a safetensors file: its header is not a JSON object"),
 ])
 def test_unreadable_files_are_named(tmp_path, content, expected):
@@ -132,6 +149,22 @@ def test_integer_and_floating_point_tensors_are_not_swapped(key, dtype, expected
     (tmp_path / "w.safetensors").write_bytes(to_bytes(state))
     with pytest.raises(ModelFileError, match=f"{key}: {expected}"):
         load_weights(tmp_path / "w.safetensors", model)
+
+
+@pytest.mark.parametrize("key,value", [("1.weight", np.nan), ("1.bias", np.inf), ("2.running_var", -np.inf)])
+def test_weights_must_be_finite(key, value, tmp_path):
+    """NaN or infinity in a weight or buffer would make every prediction NaN: the file is refused by name."""
+    from xpnet.layers import BatchNorm1D, Dense, Flatten, Sequential
+    from xpnet.train.model_file import ModelFileError, to_bytes
+    model = Sequential(Flatten(), Dense(4, 3), BatchNorm1D(3))
+    state = model.state_dict()
+    state[key] = state[key].copy()
+    state[key].flat[1] = value
+    (tmp_path / "w.safetensors").write_bytes(to_bytes(state, describe(None, None, "mnist")))
+    for load in (load_weights, load_model):
+        with pytest.raises(ModelFileError, match=f"w.safetensors: tensor '{key}' holds NaN or infinite values"):
+            load(tmp_path / "w.safetensors", model)
+    assert np.isfinite(model.state_dict()[key]).all()  # the model is left as it was
 
 
 def test_loading_a_model_reads_its_header_once(tmp_path, monkeypatch):

@@ -56,8 +56,20 @@ def test_one_line_per_picture_and_bad_ones_reported_without_stopping(untrained, 
     errors = captured.err.splitlines()
     assert len(errors) == 2
     assert errors[0].startswith(f"xpnet predict: error: {tmp_path / 'missing.png'}: no such file")
-    assert errors[1].startswith(f"xpnet predict: error: {tmp_path / 'junk.png'}: not a picture Pillow can read")
+    assert errors[1].startswith(f"xpnet predict: error: {tmp_path / 'junk.png'}: not a picture xpnet reads")
 
+
+
+@pytest.mark.parametrize("variable, value", [("XPNET_NUM_THREADS", "abc"), ("XPNET_CONV_ALGO", "garbage")])
+def test_a_bad_setting_is_reported_as_itself_not_blamed_on_the_model_file(untrained, tmp_path, monkeypatch, capsys,
+                                                                          variable, value):
+    from xpnet.backend import threads
+    monkeypatch.setattr(threads, "THREADS", None)  # XPNET_NUM_THREADS is read again on first use
+    monkeypatch.setenv(variable, value)
+    assert main(["predict", "--checkpoint", untrained, picture(tmp_path / "a.png", band(5)), "--backend", "cpu"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"xpnet predict: error: {variable} must be ") and f"got '{value}'" in err, err
+    assert untrained not in err and len(err.splitlines()) == 1
 
 def test_json_output_and_top(untrained, tmp_path, capsys):
     good = picture(tmp_path / "a.png", band(9))
@@ -71,7 +83,8 @@ def test_json_output_and_top(untrained, tmp_path, capsys):
     names = json.loads(describe(dataset="fashion-mnist")["classes"])
     assert all(entry["class"] == names[entry["index"]] for entry in top)
     assert main(["predict", "--checkpoint", untrained, str(tmp_path / "none.png"), "--json"]) == 1
-    assert json.loads(capsys.readouterr().out)[0]["error"].endswith("no such file (expected a PNG or JPEG picture)")
+    error = json.loads(capsys.readouterr().out)[0]["error"]
+    assert error.endswith("no such file (expected a PNG, JPEG, TIFF, BMP, GIF or WebP file)")
 
 
 def test_probabilities_are_the_models_on_the_framed_standardised_picture(untrained, tmp_path):

@@ -45,7 +45,7 @@ def test_options_that_conflict_with_the_run_are_refused(finished, capsys):
 def test_a_finished_one_cycle_run_is_not_stretched(finished, capsys):
     run, common = finished
     refused(["train", *common, "--resume", "--epochs", "2"], run, capsys,
-            "one-cycle schedule over its 1 epochs, which cannot be stretched", "resume with --epochs 1")
+            "one-cycle schedule over its 1 epoch, which cannot be stretched", "resume with --epochs 1")
 
 
 def test_resume_repeating_the_settings_goes_on(tiny_mnist, tmp_path, capsys):
@@ -94,7 +94,8 @@ def test_temporary_folders_of_a_killed_save_are_removed_by_the_next(finished, ca
     other.mkdir()
     assert main(["train", *common, "--resume", "--epochs", "1"]) == 0  # nothing left to train: no save
     assert stale.is_dir()
-    assert main(["train", *common[:-1], "--epochs", "1", "--scheduler", "none"]) == 0  # a fresh run saves
+    fresh = ["--epochs", "1", "--scheduler", "none", "--overwrite"]
+    assert main(["train", *common[:-1], *fresh]) == 0  # a fresh run saves
     assert not stale.exists() and other.is_dir()
     assert sorted(os.listdir(run / "checkpoint")) == ["model.safetensors", "state.json", "training.safetensors"]
 
@@ -125,3 +126,22 @@ def test_recorded_options_the_command_line_takes_are_taken(finished, capsys):
     (run / "config.json").write_text(json.dumps(config))
     common = [a for a in common if a not in ("--batch-size", "16")]
     assert main(["train", *common, "--resume"]) == 0
+
+
+def test_a_new_run_refuses_a_folder_that_holds_one(finished, capsys):
+    """Without --resume or --overwrite a new run would leave its config.json beside the old run's files."""
+    run, common = finished
+    common = ["mlp" if a == "simple_cnn" else a for a in common]
+    refused(["train", *common, "--epochs", "1"], run, capsys,
+            f"{run} already holds a run (config.json, checkpoint, history.json, metrics.json): --resume continues it, "
+            "--overwrite replaces it")
+
+
+def test_overwrite_leaves_nothing_of_the_old_run(finished, capsys):
+    """A new run that fails before its first checkpoint leaves only its own config.json, no old checkpoint."""
+    run, common = finished
+    common = ["mlp" if a == "simple_cnn" else a for a in common]
+    assert main(["train", *common, "--overwrite", "--optimizer", "sgd", "--lr", "1e4", "--scheduler", "none"]) == 1
+    assert "training diverged" in capsys.readouterr().err
+    assert os.listdir(run) == ["config.json"]
+    assert json.loads((run / "config.json").read_text())["model"] == "mlp"

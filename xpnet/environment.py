@@ -2,9 +2,13 @@
 the table of (name, meaning, default) the README lists.
 
 Each function reads the variable when called (nothing is read at import), from `environ` when given
-(a mapping such as a subprocess's environment), else from the process's.
+(a mapping such as a subprocess's environment), else from the process's. A value outside what the
+variable accepts raises ConfigError naming the variable, the value and what it accepts (XPNET_BACKEND:
+backend/registry.py checks it where it is first used).
 """
 import os
+
+from .errors import ConfigError, shown
 
 VARIABLES = [
     ("XPNET_BACKEND", "array backend: cpu, gpu, or auto (the GPU when CuPy finds one, else the CPU)", "cpu"),
@@ -34,14 +38,23 @@ def _get(name, environ=None):
     return (os.environ if environ is None else environ).get(name, "").strip()
 
 
+YES, NO = ("1", "true", "yes", "on"), ("0", "false", "no", "off")  # a yes/no variable's spellings, any case
+MAX_THREADS = 1024  # more threads than this for one elementwise pass is a typo, not a machine
+
+
 def flag(name, environ=None):
-    """True when the environment variable `name` is 1, true, yes or on (in any case)."""
-    return _get(name, environ).lower() in ("1", "true", "yes", "on")
+    """True when the environment variable `name` (another library's: CUPY_TF32) is 1, true, yes or on."""
+    return _get(name, environ).lower() in YES
 
 
-def _off(name, environ=None):
-    """True when the environment variable `name` is 0, false, no or off (in any case)."""
-    return _get(name, environ).lower() in ("0", "false", "no", "off")
+def _yes_no(name, default, environ=None):
+    """The yes/no variable `name`: `default` when unset or empty, else one of YES or NO (ConfigError otherwise)."""
+    value = _get(name, environ)
+    if not value:
+        return default
+    if value.lower() not in YES + NO:
+        raise ConfigError(f"{name} must be one of {', '.join(YES + NO)} (in any case) or unset, got {shown(value)}")
+    return value.lower() in YES
 
 
 def backend(environ=None):
@@ -50,8 +63,11 @@ def backend(environ=None):
 
 
 def data_dir(environ=None):
-    """XPNET_DATA with ~ expanded, or None when unset."""
+    """XPNET_DATA with ~ expanded, or None when unset; ConfigError when it names no folder."""
     value = _get("XPNET_DATA", environ)
+    if value and not os.path.isdir(os.path.expanduser(value)):
+        raise ConfigError(f"XPNET_DATA must be a folder holding mnist/ or fashion-mnist/, or unset; got "
+                          f"{shown(value)}, which is not a folder")
     return os.path.expanduser(value) if value else None
 
 
@@ -64,18 +80,18 @@ def cache_dir(environ=None):
 
 def offline(environ=None):
     """True when XPNET_OFFLINE forbids downloads."""
-    return flag("XPNET_OFFLINE", environ)
+    return _yes_no("XPNET_OFFLINE", False, environ)
 
 
 def num_threads(environ=None):
-    """XPNET_NUM_THREADS (at least 1), else the number of cores this process may run on."""
+    """XPNET_NUM_THREADS (1 to MAX_THREADS), else the number of cores this process may run on."""
     wanted = _get("XPNET_NUM_THREADS", environ)
-    if wanted:
-        try:
-            return max(1, int(wanted))
-        except ValueError:
-            raise ValueError(f"XPNET_NUM_THREADS must be a whole number, got {wanted!r}") from None
-    return cores()
+    if not wanted:
+        return cores()
+    if not (wanted.isascii() and wanted.isdigit() and 1 <= int(wanted) <= MAX_THREADS):
+        raise ConfigError(f"XPNET_NUM_THREADS must be a whole number from 1 to {MAX_THREADS} or unset (every core), "
+                          f"got {shown(wanted)}")
+    return int(wanted)
 
 
 def cores():
@@ -85,14 +101,26 @@ def cores():
 
 def keep_memory(environ=None):
     """False when XPNET_KEEP_MEMORY asks to leave malloc's settings alone (0, false, no, off)."""
-    return not _off("XPNET_KEEP_MEMORY", environ)
+    return _yes_no("XPNET_KEEP_MEMORY", True, environ)
 
 
 def parity_allow_tf32(environ=None):
     """True when XPNET_PARITY_ALLOW_TF32 allows TF32 matrix products in the parity check."""
-    return flag("XPNET_PARITY_ALLOW_TF32", environ)
+    return _yes_no("XPNET_PARITY_ALLOW_TF32", False, environ)
 
 
 def conv_algorithm(environ=None):
-    """XPNET_CONV_ALGO in lower case (layers/conv.py checks it), or "auto" when unset."""
-    return _get("XPNET_CONV_ALGO", environ).lower() or "auto"
+    """XPNET_CONV_ALGO in lower case: auto (also when unset) or one of Conv2D's algorithms (ConfigError otherwise)."""
+    from .layers.conv import ALGORITHMS  # here, not at the top: layers/conv.py imports this module
+    value = _get("XPNET_CONV_ALGO", environ)
+    if value.lower() not in ("", "auto", *ALGORITHMS):
+        raise ConfigError(f"XPNET_CONV_ALGO must be auto or one of {', '.join(ALGORITHMS)} (in any case) or unset, "
+                          f"got {shown(value)}")
+    return value.lower() or "auto"
+
+
+def check(environ=None):
+    """Read every variable above that xpnet checks, so that a bad value stops a command at its start even where
+    the command would not have read it (XPNET_NUM_THREADS on the GPU, say). ConfigError as each reader raises."""
+    for read in (data_dir, offline, num_threads, keep_memory, parity_allow_tf32, conv_algorithm):
+        read(environ)

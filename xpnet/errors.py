@@ -5,13 +5,15 @@
     ├── DataError                 a data file that exists but is corrupt, truncated or the wrong kind (ValueError)
     ├── DataNotFoundError         a data set's files are missing and could not be downloaded (FileNotFoundError)
     ├── ImageError                a picture that cannot be read or is out of bounds (ValueError)
-    └── ConfigError               options, settings or a run folder that do not fit together (ValueError)
+    ├── ConfigError               options, settings or a run folder that do not fit together (ValueError)
+    └── BackendError              the backend asked for cannot run on this machine (RuntimeError)
 
 Each also derives from the built-in exception that code written before it caught, so
 `except ValueError` still works. `shown(value)` is how a value that came from outside appears in a
 message: its repr, shortened, with control characters and escape sequences escaped, so a hostile file
-can neither flood nor drive the terminal.
+can neither flood nor drive the terminal. `is_int(value)` is the test such values take where a count is due.
 """
+import numbers
 
 
 class XpnetError(Exception):
@@ -38,7 +40,16 @@ class ConfigError(XpnetError, ValueError):
     """Options or settings that are out of range or conflict with each other or with a run folder."""
 
 
+class BackendError(XpnetError, RuntimeError):
+    """The backend asked for cannot run here (no CuPy, no GPU or driver, a broken CUDA library); says why."""
+
+
 SHOWN_CHARS = 80  # a value from outside is shown with at most this many characters
+
+
+def is_int(value):
+    """True for an integer, Python's or NumPy's, that is not a bool (True would otherwise pass as 1)."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
 def shown(value, limit=SHOWN_CHARS):

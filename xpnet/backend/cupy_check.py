@@ -8,6 +8,8 @@ when CuPy came without its `[ctk]` extra.
 import importlib
 import os
 
+from ..errors import BackendError
+
 _EXTRA = {13: "gpu", 12: "cuda12"}  # xpnet's pip extra for each CUDA major version CuPy is built for
 _INSTALL_HINT = 'pip install "xpnet[gpu]" (CUDA 13) or "xpnet[cuda12]" (CUDA 12)'
 _SHOW_CONFIG = 'python3 -c "import cupy; cupy.show_config()"'  # CuPy's own report of its setup
@@ -30,13 +32,13 @@ def _import_cupy():
     except ModuleNotFoundError as exc:
         if exc.name != "cupy":
             raise _broken_cupy(exc) from exc
-        raise RuntimeError(f"the gpu backend needs CuPy, which is not installed; {_INSTALL_HINT}") from exc
+        raise BackendError(f"the gpu backend needs CuPy, which is not installed; {_INSTALL_HINT}") from exc
     except ImportError as exc:
         raise _broken_cupy(exc) from exc
 
 
 def _broken_cupy(exc):
-    return RuntimeError(f"the gpu backend needs CuPy, which is installed but fails to import ({exc}); reinstall "
+    return BackendError(f"the gpu backend needs CuPy, which is installed but fails to import ({exc}); reinstall "
                         f"it: pip uninstall -y cupy-cuda13x cupy-cuda12x, then {_INSTALL_HINT}")
 
 
@@ -107,7 +109,7 @@ def _first_computation_problem(cupy):
 
 def load_cupy():
     """CuPy, after proving it imports, a device answers, its libraries load and a first computation runs;
-    otherwise a RuntimeError saying which of these failed and the command that fixes it."""
+    otherwise a BackendError (a RuntimeError) saying which of these failed and the command that fixes it."""
     global _checked_cupy
     if _checked_cupy is None:
         cupy = _import_cupy()
@@ -117,6 +119,6 @@ def load_cupy():
             problem = (f"the gpu backend could not check CuPy {cupy.__version__} ({exc!r}); "
                        f"its own report: {_SHOW_CONFIG}")
         if problem:
-            raise RuntimeError(problem)
+            raise BackendError(problem)
         _checked_cupy = cupy
     return _checked_cupy

@@ -13,11 +13,11 @@ share. Exit codes: 0 success, 2 bad command line (argparse lists the valid names
 running (missing data, no GPU, bad checkpoint, a diverged run, a picture that could not be read),
 reported in one line as "xpnet COMMAND: error: ...", 130 interrupted.
 """
-import argparse
 import sys
 
+from .. import environment
 from . import bench, compare, evaluate, export, info, parity, predict, train
-from .options import guarded
+from .options import Parser, guarded
 
 COMMANDS = {"train": train, "eval": evaluate, "predict": predict, "export": export, "info": info,
             "compare": compare, "parity": parity, "bench": bench}
@@ -25,7 +25,7 @@ COMMANDS = {"train": train, "eval": evaluate, "predict": predict, "export": expo
 
 def build_parser():
     from .. import __version__
-    parser = argparse.ArgumentParser(prog="xpnet", description="A readable CNN framework on NumPy or CuPy.")
+    parser = Parser(prog="xpnet", description="A readable CNN framework on NumPy or CuPy.")
     parser.add_argument("--version", action="version", version=f"xpnet {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for command in COMMANDS.values():
@@ -42,4 +42,9 @@ def main(argv=None):
 def _run(argv):
     args = build_parser().parse_args(argv)
     args.argv = argv[argv.index(args.command) + 1:]  # the command's own arguments, for re-runs and records
-    return guarded(f"xpnet {args.command}", COMMANDS[args.command].run, args)
+    return guarded(f"xpnet {args.command}", _checked_run, args)
+
+
+def _checked_run(args):
+    environment.check()  # every variable, before the command reads only some of them
+    return COMMANDS[args.command].run(args)

@@ -63,6 +63,9 @@ def open_model(args):
     file = model_file(args.checkpoint)
     header = read_header(file)
     meta = check(header.metadata, file, header.numbers)
+    if args.model is not None and meta.get("model") not in (None, args.model):
+        raise ConfigError(f"{file} holds {meta['model']}; --model {args.model} asks for another model: drop "
+                          f"--model, or give a file that holds {args.model}")
     config = {}
     if "model" not in meta:
         run_dir = file.parent.parent if file.parent.name.startswith("checkpoint") else file.parent

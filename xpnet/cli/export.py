@@ -1,8 +1,8 @@
 """`xpnet export`: a trained model as an ONNX file, checked under ONNX Runtime against xpnet."""
-import argparse
 from pathlib import Path
 
 from .checkpoint import add_model_args, model_file, open_model
+from .options import DefaultsHelpFormatter
 
 INSTALL = 'exporting to ONNX needs the onnx extra: pip install "xpnet[onnx]" (onnx and onnxruntime)'
 CHECK_BATCH = 8
@@ -10,7 +10,7 @@ CHECK_BATCH = 8
 
 def add_parser(sub):
     p = sub.add_parser("export", help="write a trained model as an ONNX file (for ONNX Runtime and others)",
-                       formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+                       formatter_class=DefaultsHelpFormatter,
                        description="The model's eval-mode forward pass in standard ONNX operators, with a free "
                                    "batch axis and the model file's metadata (classes, preprocessing). When "
                                    "onnxruntime is installed the file is run once on random inputs and compared "

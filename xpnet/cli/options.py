@@ -1,6 +1,8 @@
 """What every command of the command line shares: argument types, common options, and how a failure is reported."""
 import argparse
+import difflib
 import math
+import os
 import sys
 
 from .. import backend
@@ -81,13 +83,50 @@ def comma_list(item, what, distinct=False, choices=None):
     return parse
 
 
+def existing_folder(text):
+    """An argparse type: a folder that exists (checked before anything is looked up in it or downloaded)."""
+    if not os.path.isdir(text):
+        why = "a file" if os.path.exists(text) else "no such folder"
+        raise argparse.ArgumentTypeError(f"expected an existing folder, got {text!r} ({why})")
+    return text
+
+
+class Parser(argparse.ArgumentParser):
+    """The command line's parser: an unknown option is an error of the (sub)command it was given to, which
+    suggests the closest option that command has."""
+
+    def parse_known_args(self, args=None, namespace=None):
+        namespace, extras = super().parse_known_args(args, namespace)
+        if extras:  # every xpnet parser, subcommands included, takes all of its arguments
+            self.error(f"unrecognized arguments: {' '.join(extras)}{_suggestion(self, extras)}")
+        return namespace, extras
+
+
+def _suggestion(parser, extras):
+    """"; did you mean --optimizer?" for the options among `extras` that are close to one of `parser`'s."""
+    known = [s for a in parser._actions if a.help != argparse.SUPPRESS for s in a.option_strings]
+    close = [difflib.get_close_matches(e.split("=")[0], known, n=1) for e in extras if e.startswith("-")]
+    names = list(dict.fromkeys(match[0] for match in close if match))
+    return f"; did you mean {' or '.join(names)}?" if names else ""
+
+
+class DefaultsHelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Adds "(default: X)" to an option's help only where that says something: not for None or False, nor
+    where the help text already tells the default."""
+
+    def _get_help_string(self, action):
+        if action.default is None or action.default is False or "default" in (action.help or ""):
+            return action.help
+        return super()._get_help_string(action)
+
+
 def add_backend(parser):
     parser.add_argument("--backend", default=None, choices=backend.NAMES,
                         help="array backend (overrides XPNET_BACKEND, else cpu)")
 
 
 def add_data(parser):
-    parser.add_argument("--data", default=None, metavar="DIR",
+    parser.add_argument("--data", type=existing_folder, default=None, metavar="DIR",
                         help="folder holding mnist/ and fashion-mnist/ (else XPNET_DATA or the cache)")
 
 

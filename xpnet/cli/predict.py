@@ -1,15 +1,14 @@
 """`xpnet predict`: classify a user's own pictures with a trained model."""
-import argparse
 import json
 
 from .checkpoint import add_model_args, open_model
-from ..errors import printable
-from .options import add_backend, positive_int, report, use_backend
+from ..errors import ModelFileError, XpnetError, printable
+from .options import DefaultsHelpFormatter, add_backend, positive_int, report, use_backend
 
 
 def add_parser(sub):
     p = sub.add_parser("predict", help="classify your own pictures (PNG, JPEG) with a trained model",
-                       formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+                       formatter_class=DefaultsHelpFormatter,
                        description="Each picture is made grayscale, inverted if its background is light, its ink "
                                    "fitted and centred as the data set's images were, then classified. One line "
                                    "per picture: the file, then the most likely classes with their probabilities.")
@@ -33,8 +32,10 @@ def run(args):
                            meta.get("classes") or list(ds.classes), top=args.top)
     except ImportError as exc:  # no Pillow: no picture can be read
         raise RuntimeError(str(exc)) from exc
-    except ValueError as exc:  # the model's input is not made from grayscale pictures
-        raise ValueError(f"{args.checkpoint}: {exc}") from exc
+    except XpnetError:  # xpnet's own errors already name what is at fault, which need not be the file
+        raise
+    except ValueError as exc:  # the model's input is not made from grayscale pictures, or its outputs from the classes
+        raise ModelFileError(f"{args.checkpoint}: {exc}") from exc
     for result in results:
         if "error" in result:
             report("xpnet predict", result["error"])

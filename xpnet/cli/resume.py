@@ -46,8 +46,8 @@ def resumed_config(args, run_dir):
         args.epochs = planned
     if saved.get("scheduler") == "onecycle" and planned is not None and args.epochs != planned:
         raise ConfigError(f"--epochs {args.epochs}: the run in {run_dir} follows a one-cycle schedule over its "
-                          f"{planned} epochs, which cannot be stretched (it ends at its lowest rate); resume with "
-                          f"--epochs {planned}, or train a new run into another --out")
+                          f"{planned} epoch{'' if planned == 1 else 's'}, which cannot be stretched (it ends at its "
+                          f"lowest rate); resume with --epochs {planned}, or train a new run into another --out")
     config["model_kwargs"] = config.get("model_kwargs", {})
     model_arguments(config["model"], config["model_kwargs"], f"{run_dir}/config.json")
     return config

@@ -1,10 +1,15 @@
 """`xpnet train`: train a built-in model on a data set into a run folder (checkpoint, history, metrics, pictures)."""
-import argparse
 import os
+import shutil
 import warnings
 
-from .options import TRAIN_TYPES, add_backend, add_data, positive_int, use_backend
+from ..errors import ConfigError
+from .options import TRAIN_TYPES, DefaultsHelpFormatter, add_backend, add_data, positive_int, use_backend
 from .resume import resumed_config
+
+# What a run writes into its folder; the first four mark a folder as holding a run.
+RUN_FILES = ("config.json", "checkpoint", "history.json", "metrics.json", "curves.png", "predictions.png",
+             "confusion.png")
 
 
 def add_parser(sub):
@@ -12,9 +17,9 @@ def add_parser(sub):
     from ..models import MODELS
     from ..train.recipes import DEFAULT_RECIPE, OPTIMIZERS, SCHEDULERS
     p = sub.add_parser("train", help="train a built-in model on a data set",
-                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--model", default="lenet5", choices=tuple(MODELS))
-    p.add_argument("--dataset", default="mnist", choices=DATASETS)
+                       formatter_class=DefaultsHelpFormatter)
+    p.add_argument("--model", default="lenet5", choices=tuple(MODELS), help="the model to train")
+    p.add_argument("--dataset", default="mnist", choices=DATASETS, help="the data set to train and test on")
     p.add_argument("--epochs", type=positive_int, default=None, help=_recipe_help("epochs"))
     p.add_argument("--batch-size", type=TRAIN_TYPES["batch_size"], default=None, help=_recipe_help("batch_size"))
     p.add_argument("--optimizer", default=None, choices=tuple(OPTIMIZERS), help=_recipe_help("optimizer"))
@@ -34,7 +39,10 @@ def add_parser(sub):
                         + _recipe_help("shift"))
     p.add_argument("--seed", type=TRAIN_TYPES["seed"], default=None, help="default 0")
     p.add_argument("--out", default=None, help="run folder (else runs/<model>-<dataset>)")
-    p.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
+    again = p.add_mutually_exclusive_group()
+    again.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
+    again.add_argument("--overwrite", action="store_true",
+                       help="start a new run in --out even though it holds one, replacing that run's files")
     p.add_argument("--quiet", action="store_true", help="no progress bar or per-epoch lines")
     p.add_argument("--workers", type=positive_int, default=None, metavar="N",
                    help="train on N processes of this machine: re-runs this command under mpiexec (needs "
@@ -102,6 +110,7 @@ def _train(args, comm):
         config, settings = comm.bcast_object((resumed_config(args, run_dir), vars(args)) if writer else None)
         vars(args).update(settings)
     else:
+        _check_free(run_dir, args.overwrite)
         config = {"model": args.model, "model_kwargs": {}, "dataset": args.dataset}
     _apply_recipe(args)
     args.seed = 0 if args.seed is None else args.seed
@@ -112,6 +121,9 @@ def _train(args, comm):
     raw_test, y_test = load_dataset(args.dataset, "test", root=args.data)
     if writer:
         comm.barrier()
+    if args.batch_size > len(y_train):
+        raise ConfigError(f"--batch-size {args.batch_size}: expected at most {len(y_train)}, the number of images "
+                          f"in {args.dataset}'s training set")
     x_test = prepare_images(raw_test, dataset=args.dataset)
     part = dict(rank=comm.rank, world_size=comm.size)
     train_loader = DataLoader(prepare_images(raw_train, dataset=args.dataset), y_train, batch_size=args.batch_size,
@@ -119,7 +131,7 @@ def _train(args, comm):
     test_loader = DataLoader(x_test, y_test, batch_size=max(args.batch_size, 1000), shuffle=False, **part)
 
     model = get_model(config["model"], **config["model_kwargs"])
-    share = -(-min(args.batch_size, len(y_train)) // comm.size)  # this process's part of each global batch
+    share = -(-args.batch_size // comm.size)  # this process's part of each global batch
     footprint.check_batch(model, SoftmaxCrossEntropy(), x_test[0], share)
     if args.sync_bn:
         model = convert_sync_batchnorm(model, comm)
@@ -128,6 +140,8 @@ def _train(args, comm):
     scheduler = build_scheduler(args.scheduler, optimizer, args.epochs, len(train_loader))
     trainer = Trainer(model, SoftmaxCrossEntropy(), optimizer, scheduler=scheduler, comm=comm)
     if writer and not args.resume:  # a resumed run's config.json is rewritten only once its checkpoint has loaded
+        if args.overwrite:
+            _remove_run(run_dir)  # no file of the old run stays beside the new one's
         write_json(os.path.join(run_dir, "config.json"), {**config, "train_args": vars(args)})
 
     with warnings.catch_warnings():
@@ -135,7 +149,7 @@ def _train(args, comm):
         # reports it in one clear line (TrainingDiverged) instead
         warnings.filterwarnings("ignore", r"(overflow|invalid value|divide by zero) encountered", RuntimeWarning)
         history = trainer.fit(train_loader, val_loader=test_loader, epochs=args.epochs, out_dir=run_dir,
-                              resume=args.resume, verbose=not args.quiet,
+                              resume=args.resume, verbose=not args.quiet, val_name="test",
                               metadata=describe(config["model"], config["model_kwargs"], args.dataset))
     if writer and args.resume:
         write_json(os.path.join(run_dir, "config.json"), {**config, "train_args": vars(args)})
@@ -156,6 +170,24 @@ def _train(args, comm):
     print(f"run folder {run_dir}: checkpoint/, history.json, metrics.json, config.json"
           + (", " + ", ".join(os.path.basename(p) for p in pictures) if pictures else ""))
     return 0
+
+
+def _check_free(run_dir, overwrite):
+    """Refuse to start a new run in a folder that holds one, unless --overwrite says to replace it."""
+    found = [name for name in RUN_FILES[:4] if os.path.lexists(os.path.join(run_dir, name))]
+    if found and not overwrite:
+        raise ConfigError(f"{run_dir} already holds a run ({', '.join(found)}): --resume continues it, "
+                          "--overwrite replaces it, or train into another --out")
+
+
+def _remove_run(run_dir):
+    """Remove the files a run writes from `run_dir` (no others)."""
+    for name in RUN_FILES:
+        path = os.path.join(run_dir, name)
+        if os.path.isdir(path) and not os.path.islink(path):
+            shutil.rmtree(path)
+        elif os.path.lexists(path):
+            os.remove(path)
 
 
 def _draw(run_dir, history, images, labels, preds, dataset):

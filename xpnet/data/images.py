@@ -34,7 +34,7 @@ def _pillow():
 
 
 def read_gray(path):
-    """The picture at `path` (PNG, JPEG or anything Pillow reads) as float (H, W) gray levels 0..255.
+    """The picture at `path` (one of FORMATS) as float (H, W) gray levels 0..255.
 
     8-bit pictures keep their levels; 16-bit ones are scaled (65535 -> 255), float ones are taken as
     0..1 (or 0..255) and refused with NaN or infinite pixels. The size is checked before decoding
@@ -46,11 +46,13 @@ def read_gray(path):
     """
     Image, ImageOps, UnidentifiedImageError = _pillow()
     if not os.path.isfile(path):
-        raise FileNotFoundError(f"{path}: no such file (expected a PNG or JPEG picture)")
+        if os.path.lexists(path):
+            raise ImageError(f"{path}: not a regular file (a folder?); expected {_NAMES}")
+        raise FileNotFoundError(f"{path}: no such file (expected {_NAMES})")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(path) as picture:
+            with Image.open(path, formats=FORMATS) as picture:
                 if picture.format == "JPEG":
                     picture.draft("L", (WORK_SIDE, WORK_SIDE))  # decode at 1/2, 1/4 or 1/8 scale when that suffices
                 _check_size(picture.size, path)
@@ -65,10 +67,13 @@ def read_gray(path):
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise ImageError(f"{path}: too many pixels to read safely ({exc}; expected at most {MAX_PIXELS:,})") from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
-        raise ImageError(f"{path}: not a picture Pillow can read, or a damaged one "
-                         f"(expected a PNG or JPEG file; {exc})") from exc
+        raise ImageError(f"{path}: not a picture xpnet reads, or a damaged one "
+                         f"(expected {_NAMES}; {exc})") from exc
 
 
+# Raster formats Pillow decodes itself; others (PostScript, for one) would run outside programs on a stranger's file.
+FORMATS = ("PNG", "JPEG", "TIFF", "BMP", "GIF", "WEBP")
+_NAMES = "a PNG, JPEG, TIFF, BMP, GIF or WebP file"
 MAX_PIXELS = 40_000_000  # larger pictures are refused before decoding (a JPEG at its reduced scale)
 WORK_SIDE = 1024         # pictures are reduced to at most about this many pixels per side before float work
 _SCALES = {"L": 1.0, "I;16": 255 / 65535, "I;16B": 255 / 65535, "I;16L": 255 / 65535, "I;16N": 255 / 65535,

@@ -26,6 +26,7 @@ is that of the global batches, the same on every process.
 import numpy as host  # host-side preparation and the shuffle generator; batches live on the backend
 
 from .. import backend
+from ..errors import is_int
 from .datasets import get, load_dataset
 
 
@@ -69,9 +70,9 @@ class DataLoader:
     def __init__(self, x, y, batch_size, shuffle=True, seed=None, drop_last=False, shift=0, rank=0, world_size=1):
         if len(x) != len(y):
             raise ValueError(f"DataLoader: x has {len(x)} samples but y has {len(y)}")
-        if not _is_int(batch_size) or batch_size < 1:
+        if not is_int(batch_size) or batch_size < 1:
             raise ValueError(f"DataLoader: batch_size must be a positive int, got {batch_size!r}")
-        if not _is_int(shift) or shift < 0:
+        if not is_int(shift) or shift < 0:
             raise ValueError(f"DataLoader: shift must be a whole number of pixels >= 0, got {shift!r}")
         if shift and getattr(x, "ndim", None) != 4:
             raise ValueError(f"DataLoader: shift needs images (N, C, H, W), got x of shape {tuple(x.shape)}")
@@ -172,9 +173,9 @@ class DataLoader:
 def _check_part(rank, world_size, batch_sizes):
     """(rank, world_size) checked: whole numbers with 0 <= rank < world_size, and every batch large enough
     to give each process at least one sample."""
-    if not _is_int(world_size) or world_size < 1:
+    if not is_int(world_size) or world_size < 1:
         raise ValueError(f"DataLoader: world_size must be a positive int, got {world_size!r}")
-    if not _is_int(rank) or not 0 <= rank < world_size:
+    if not is_int(rank) or not 0 <= rank < world_size:
         raise ValueError(f"DataLoader: rank must be an int in 0..{world_size - 1}, got {rank!r}")
     smallest = min(batch_sizes)
     if smallest < world_size:
@@ -183,6 +184,3 @@ def _check_part(rank, world_size, batch_sizes):
                          f"least {world_size}, or drop_last=True)")
     return int(rank), int(world_size)
 
-
-def _is_int(value):
-    return isinstance(value, (int, host.integer)) and not isinstance(value, bool)

@@ -14,6 +14,7 @@ import onnx
 from onnx import TensorProto, helper
 
 from ..backend import asarray, get_default_dtype
+from ..errors import is_int
 from ..io import write_bytes
 from .graph import Graph
 
@@ -24,7 +25,7 @@ BATCH = "batch"
 
 def _check_shape(input_shape):
     shape = tuple(input_shape) if isinstance(input_shape, (tuple, list)) else None
-    if not shape or not all(isinstance(d, int) and not isinstance(d, bool) and d >= 1 for d in shape):
+    if not shape or not all(is_int(d) and d >= 1 for d in shape):
         raise ValueError(f"to_onnx: input_shape must be the shape of an input batch, positive ints such as "
                          f"(1, 1, 28, 28), got {input_shape!r}")
     return shape

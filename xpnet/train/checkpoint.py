@@ -20,6 +20,7 @@ one, never a mix: if it stopped between the renames, the previous one is at
 """
 import hashlib
 import json
+import math
 import os
 import shutil
 from pathlib import Path
@@ -186,14 +187,12 @@ def load_checkpoint(path, model, optimizer=None, scheduler=None, loader=None, re
         raise FileNotFoundError(f"no checkpoint at {path} (expected {state_file})")
     state = _read_state(state_file)
     hashes = [state["files"][MODEL_FILE], state["files"][TRAINING_FILE]]
-    weights, _ = model_file.read(folder / MODEL_FILE, hashes[0], fits=model_file.fits_model(model, folder / MODEL_FILE))
     arrays, _ = model_file.read(folder / TRAINING_FILE, hashes[1])
-    try:
-        model.load_state_dict(weights)
-    except ValueError as exc:
-        raise ModelFileError(f"{folder / MODEL_FILE}: weights do not fit the model: {exc}") from exc
+    model_file.load_state(folder / MODEL_FILE, model, sha256=hashes[0])
     try:
         decoded = {what: _decode(state[what], arrays) for what in ("optimizer", "scheduler", "loader", "rng", "extra")}
+    except RecursionError:
+        raise ModelFileError(f"{state_file}: its state is nested too deeply to be one xpnet wrote") from None
     except (KeyError, TypeError, ValueError) as exc:
         raise ModelFileError(f"{state_file}: its state refers to arrays {TRAINING_FILE} does not hold "
                              f"({shown(str(exc))})") from None
@@ -206,6 +205,11 @@ def load_checkpoint(path, model, optimizer=None, scheduler=None, loader=None, re
         except (KeyError, TypeError, ValueError) as exc:
             raise ModelFileError(f"{state_file}: random generator state does not fit ({shown(str(exc))})") from None
     return {"epoch": state["epoch"], "extra": decoded["extra"], "history": state["history"]}
+
+
+def _is_number(value):
+    """A value of a per-epoch record: a finite number, or None where there was nothing to measure."""
+    return value is None or (isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value))
 
 
 MAX_STATE_BYTES = 64 << 20  # state.json holds numbers and references, the arrays are in training.safetensors
@@ -234,8 +238,9 @@ def _read_state(state_file):
     if not isinstance(epoch, int) or isinstance(epoch, bool) or epoch < 0:
         raise bad(f"epoch {shown(epoch)}, expected an integer >= 0")
     history = state.get("history")
-    if not isinstance(history, list) or not all(isinstance(r, dict) for r in history) or len(history) > epoch:
-        raise bad(f"history {shown(history)}, expected a list of at most {epoch} per-epoch records")
+    if (not isinstance(history, list) or len(history) > epoch
+            or not all(isinstance(r, dict) and all(_is_number(v) for v in r.values()) for r in history)):
+        raise bad(f"history {shown(history)}, expected a list of at most {epoch} per-epoch records of numbers")
     for what in ("optimizer", "scheduler", "loader", "rng", "extra"):
         if what not in state:
             raise bad(f"no {what!r} entry")

@@ -4,7 +4,8 @@ The metadata (model_file.py lists the keys) decides what model is built, how big
 made into its input and what its outputs are called. A file from anywhere may hold anything there,
 so each key has a schema (type, range, length), the builder's keyword arguments are checked against
 a table of what each built-in builder takes, the number of parameters the model will have is counted
-from them before anything is built (and must not exceed the numbers the file holds), and the keys are
+from them before anything is built (and must not exceed the numbers the file holds), so is the work of
+its convolutions on one picture (small weights can still ask for huge images and wide layers), and the keys are
 checked against each other (class names one per output, preprocessing channels = model input
 channels, image size = what the model takes). Every failure is a ModelFileError naming the source
 and the key, showing the offending value shortened and escaped.
@@ -17,7 +18,7 @@ import re
 import numpy as host  # host-side scan of JSON text
 
 from ..data.datasets import DATASETS
-from ..errors import ModelFileError, shown
+from ..errors import ModelFileError, is_int, shown
 from ..models import MODELS, get_activation
 from ..models.activations import OPTIONS
 
@@ -30,6 +31,9 @@ MAX_CHANNELS = 16
 MAX_LAYERS = 64             # hidden layers of the fully connected builders
 MAX_WIDTH = 1 << 16         # units or channels of one layer
 MAX_PARAMETERS = 1 << 28    # about 1 GiB of float32 weights
+MAX_MEAN, MIN_STD = 1e3, 1e-6  # preprocessing's per-channel mean and standard deviation (of pixels in [0, 1])
+MAX_IMAGE_VALUES = 1 << 25  # convolution outputs per picture: with the layers between them, about 0.4 GiB of float32
+MAX_IMAGE_MACS = 1 << 34    # the convolutions' multiply-adds per picture: about a second on two cores
 KNOWN_KEYS = ("xpnet_version", "model", "model_kwargs", "dataset", "classes", "preprocessing")
 JSON_KEYS = ("model_kwargs", "classes", "preprocessing")
 
@@ -45,13 +49,9 @@ class _Where:
 
 
 # -- value checkers: (value, where) -> value, or ModelFileError ---------------------------------------
-def _is_int(v):
-    return isinstance(v, int) and not isinstance(v, bool)
-
-
 def _int(low, high):
     def check(v, where):
-        if not _is_int(v) or not low <= v <= high:
+        if not is_int(v) or not low <= v <= high:
             raise where.fail(f"an integer from {low} to {high}", v)
         return v
     return check
@@ -60,7 +60,7 @@ def _int(low, high):
 def _ints(low, high, longest, shortest=1):
     def check(v, where):
         if (not isinstance(v, list) or not shortest <= len(v) <= longest
-                or not all(_is_int(x) and low <= x <= high for x in v)):
+                or not all(is_int(x) and low <= x <= high for x in v)):
             raise where.fail(f"a list of {shortest} to {longest} integers from {low} to {high}", v)
         return v
     return check
@@ -145,6 +145,25 @@ def _simple_parameters(a):
     return 9 * a["in_channels"] * a["channels"] + a["channels"] + _dense(a["channels"] * side * side, a["num_classes"])
 
 
+def _simple_work(a):
+    pixels = a["image_size"] ** 2
+    return a["channels"] * pixels, 9 * a["in_channels"] * a["channels"] * pixels
+
+
+def _fashion_work(a):
+    values = macs = 0
+    channels, side = a["in_channels"], a["image_size"]
+    for width in a["widths"]:  # two 3x3 convolutions at each stage's size, the first from `channels`
+        values += 2 * width * side * side
+        macs += 9 * (channels + width) * width * side * side
+        channels, side = width, side // 2
+    return values, macs
+
+
+# builder -> (values its convolutions output, their multiply-adds) for one picture. lenet5 is fixed at 28x28,
+# and the dense builders' work is their parameters'.
+CONVOLUTION_WORK = {"simple_cnn": _simple_work, "fashion_cnn": _fashion_work}
+
 PARAMETERS = {  # builder -> the number of parameters it makes from its (complete) keyword arguments
     "lenet5": lambda a: 150 * a["in_channels"] + 6 + 2416 + _dense(400, 120) + _dense(120, 84)
                         + _dense(84, a["num_classes"]),
@@ -181,6 +200,11 @@ def model_arguments(name, kwargs, source="model", limit=MAX_PARAMETERS):
     if count > limit:
         raise ModelFileError(f"{source}: model_kwargs {shown(kwargs)} (from the file) make a {name} with {count:,} "
                              f"parameters; at most {limit:,} can be built from this file")
+    values, macs = CONVOLUTION_WORK[name](args) if name in CONVOLUTION_WORK else (0, 0)
+    if values > MAX_IMAGE_VALUES or macs > MAX_IMAGE_MACS:
+        raise ModelFileError(f"{source}: model_kwargs {shown(kwargs)} (from the file) make a {name} whose "
+                             f"convolutions output {values:,} values and take {macs:,} multiply-adds per picture; "
+                             f"at most {MAX_IMAGE_VALUES:,} and {MAX_IMAGE_MACS:,} are run")
     return args
 
 
@@ -217,11 +241,10 @@ def _class_names(v, where):
     return v
 
 
-def _numbers(v, where, count, positive):
+def _numbers(v, where, count, low, high):
     if (not isinstance(v, list) or len(v) != count
-            or not all(isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
-                       and (x > 0 or not positive) for x in v)):
-        raise where.fail(f"a list of {count} finite{' positive' if positive else ''} numbers (one per channel)", v)
+            or not all(isinstance(x, (int, float)) and not isinstance(x, bool) and low <= x <= high for x in v)):
+        raise where.fail(f"a list of {count} numbers from {low:g} to {high:g} (one per channel)", v)
     return [float(x) for x in v]
 
 
@@ -237,8 +260,9 @@ def preprocessing(v, source):
     out = dict(v)
     out["image_size"] = _ints(1, MAX_IMAGE_SIDE, 2, 2)(v["image_size"], _Where(source, "preprocessing image_size"))
     out["channels"] = _CHANNELS(v["channels"], _Where(source, "preprocessing channels"))
-    out["mean"] = _numbers(v["mean"], _Where(source, "preprocessing mean"), out["channels"], False)
-    out["std"] = _numbers(v["std"], _Where(source, "preprocessing std"), out["channels"], True)
+    # Pixels in [0, 1] standardised by these stay far inside float32's range (and NaN fails the comparisons).
+    out["mean"] = _numbers(v["mean"], _Where(source, "preprocessing mean"), out["channels"], -MAX_MEAN, MAX_MEAN)
+    out["std"] = _numbers(v["std"], _Where(source, "preprocessing std"), out["channels"], MIN_STD, 1 / MIN_STD)
     out["fit_box"] = _int(1, max(out["image_size"]))(v["fit_box"], _Where(source, "preprocessing fit_box"))
     out["centre"] = _choice("mass", "box")(v["centre"], _Where(source, "preprocessing centre"))
     return out

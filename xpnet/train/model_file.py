@@ -27,16 +27,20 @@ import os
 import struct
 from pathlib import Path
 
+import numpy as host  # the file's arrays, checked on the host
 from safetensors import numpy as st_numpy
 
 from ..data.datasets import get
-from ..errors import ModelFileError, shown
+from ..errors import ModelFileError, is_int, shown
 from ..models import get_model
 from . import metadata as schema
 
 JSON_KEYS = schema.JSON_KEYS
 _LENGTH = struct.Struct("<Q")  # a safetensors file starts with its header's length, a little-endian uint64
 MAX_HEADER_BYTES = 16 << 20    # a header lists names, shapes and offsets: a model with 10^5 tensors fits
+# Files a user may pass for a model file by mistake, known by their first bytes.
+_OTHER_FORMATS = ((b"\x89PNG", "a PNG picture"), (b"\xff\xd8\xff", "a JPEG picture"), (b"{", "JSON text"),
+                  (b"PK\x03\x04", "a ZIP archive (a PyTorch .pt file is one)"), (b"\x80", "a Python pickle"))
 _EXPECTED = "expected a safetensors file: an 8-byte header length, a JSON header, then the tensor data"
 DTYPES = {"BOOL": 1, "U8": 1, "I8": 1, "I16": 2, "U16": 2, "F16": 2, "I32": 4, "U32": 4, "F32": 4, "I64": 8,
           "U64": 8, "F64": 8}  # the safetensors dtypes NumPy holds, and their bytes per element
@@ -99,10 +103,16 @@ def read_header(file):
         size = os.fstat(f.fileno()).st_size
         if size < _LENGTH.size:
             raise ModelFileError(f"{file}: {size} bytes, too short for a safetensors file ({_EXPECTED})")
-        (length,) = _LENGTH.unpack(f.read(_LENGTH.size))
+        head = f.read(_LENGTH.size)
+        (length,) = _LENGTH.unpack(head)
         if length > size - _LENGTH.size:
-            raise ModelFileError(f"{file}: truncated or not a safetensors file: it announces a {length}-byte header "
-                                 f"but {size - _LENGTH.size} bytes follow ({_EXPECTED})")
+            other = next((what for magic, what in _OTHER_FORMATS if head.startswith(magic)), None)
+            if other is None and str(file).endswith(".onnx"):
+                other = "an ONNX model (what `xpnet export` writes; xpnet reads its own model files)"
+            if other:
+                raise ModelFileError(f"{file}: not a safetensors file: it starts as {other} does ({_EXPECTED})")
+            raise ModelFileError(f"{file}: truncated or not a safetensors file: it announces a {length:,}-byte header "
+                                 f"but {size - _LENGTH.size:,} bytes follow ({_EXPECTED})")
         if length > MAX_HEADER_BYTES:
             raise ModelFileError(f"{file}: its header announces {length:,} bytes, more than the {MAX_HEADER_BYTES:,} "
                                  f"xpnet reads ({_EXPECTED})")
@@ -145,10 +155,10 @@ def _tensor_entry(file, name, entry):
     if dtype not in DTYPES:
         raise ModelFileError(f"{what}: dtype {shown(dtype)}, expected one of {', '.join(DTYPES)}")
     if (not isinstance(shape, list) or len(shape) > 8
-            or not all(isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape)):
+            or not all(is_int(d) and d >= 0 for d in shape)):
         raise ModelFileError(f"{what}: shape {shown(shape)}, expected a list of at most 8 sizes >= 0")
     if (not isinstance(offsets, list) or len(offsets) != 2
-            or not all(isinstance(o, int) and not isinstance(o, bool) and o >= 0 for o in offsets)):
+            or not all(is_int(o) and o >= 0 for o in offsets)):
         raise ModelFileError(f"{what}: data_offsets {shown(offsets)}, expected [begin, end] byte offsets")
     if offsets[1] - offsets[0] != math.prod(shape) * DTYPES[dtype]:
         raise ModelFileError(f"{what}: data_offsets {offsets} span {offsets[1] - offsets[0]} bytes, but "
@@ -201,6 +211,9 @@ def fits_model(model, file):
     """A check for `read(fits=...)`: the file's tensors are exactly `model.state_dict()`'s names and shapes,
     floating point where the model's are."""
     def check(header):
+        if header and all("/" in key for key in header):  # a state_dict's keys are dotted; a checkpoint's others not
+            raise ModelFileError(f"{file}: holds a checkpoint's training state (optimizer, scheduler), not a model's "
+                                 f"weights: pass the run folder or its checkpoint's model.safetensors")
         problems = model.state_mismatches({key: entry["shape"] for key, entry in header.items()})
         dtypes = model.state_dtypes()
         problems += [f"{key}: expected {dtypes[key]} values, got {entry['dtype']}" for key, entry in header.items()
@@ -211,10 +224,13 @@ def fits_model(model, file):
     return check
 
 
-def load_state(file, model, header=None):
+def load_state(file, model, header=None, sha256=None):
     """Load the weights in model file `file` into `model`; returns `model`. The file's tensor names and
-    shapes are compared with the model's before its data is read (`header`: as for `read`)."""
-    arrays, _ = read(file, fits=fits_model(model, file), header=header)
+    shapes are compared with the model's before its data is read (`header`, `sha256`: as for `read`)."""
+    arrays, _ = read(file, sha256, fits=fits_model(model, file), header=header)
+    broken = next((key for key, a in arrays.items() if a.dtype.kind == "f" and not host.isfinite(a).all()), None)
+    if broken is not None:  # a model with them computes NaN for every picture
+        raise ModelFileError(f"{file}: tensor {shown(broken)} holds NaN or infinite values: expected finite weights")
     try:
         model.load_state_dict(arrays)
     except ValueError as exc:

@@ -4,8 +4,9 @@ import sys
 from tabulate import tabulate
 from tqdm import tqdm
 
-# Headers at least as wide as their values, so rows printed one at a time line up.
-_HEADERS = ("epoch", "train loss", "train acc", "val loss", "val acc", "learning rate", "seconds", "images/s")
+# Headers at least as wide as their values, so rows printed one at a time line up; {val} names the
+# validation set ("val", or "test" where the test set serves as one).
+_HEADERS = ("epoch", "train loss", "train acc", "{val} loss", "{val} acc", "learning rate", "seconds", "images/s")
 _KEYS = ("epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "seconds", "images_per_s")
 _FORMATS = ("d", ".4f", ".4f", ".4f", ".4f", ".3e", ".1f", ".0f")
 
@@ -16,19 +17,20 @@ def epoch_bar(total, epoch, epochs, verbose):
                 disable=None if verbose else True, dynamic_ncols=True)
 
 
-def table(records):
-    """The per-epoch summary table of `records` (History records) as text."""
+def table(records, val_name="val"):
+    """The per-epoch summary table of `records` (History records) as text, the validation set called `val_name`."""
     rows = [[r.get(k) for k in _KEYS] for r in records]
-    return tabulate(rows, headers=_HEADERS, floatfmt=_FORMATS, missingval="-")
+    headers = [h.format(val=val_name) for h in _HEADERS]
+    return tabulate(rows, headers=headers, floatfmt=_FORMATS, missingval="-")
 
 
 class EpochPrinter:
     """Prints one table row per epoch as it ends, the header before the first."""
 
-    def __init__(self):
-        self.started = False
+    def __init__(self, val_name="val"):
+        self.started, self.val_name = False, val_name
 
     def __call__(self, record):
-        lines = table([record]).splitlines()
+        lines = table([record], self.val_name).splitlines()
         print("\n".join(lines if not self.started else lines[-1:]), flush=True)
         self.started = True

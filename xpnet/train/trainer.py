@@ -100,7 +100,7 @@ class Trainer:
 
     # -- training ------------------------------------------------------------
     def fit(self, train_loader, val_loader=None, epochs=1, out_dir=None, resume=False, verbose=True,
-            metadata=None):
+            metadata=None, val_name="val"):
         """Train for epochs up to `epochs` and return the `History`.
 
         With `out_dir`, each epoch ends by saving `out_dir/checkpoint` (see checkpoint.py; `metadata`
@@ -108,13 +108,14 @@ class Trainer:
         (weights, optimizer, scheduler, RNG, loader shuffle state, history) and continues with the
         epoch after it. A diverging run raises `TrainingDiverged` and leaves the last good epoch's
         checkpoint in place. With several processes, an error on one ends them all (xpnet.distributed).
+        `val_name` heads the printed validation columns ("test" where the test set serves as validation set).
         """
         if resume and out_dir is None:
             raise ValueError("Trainer.fit: resume=True needs out_dir (where the checkpoint is)")
         with self.parallel.fail_together("xpnet", collective=(TrainingDiverged,)):
-            return self._fit(train_loader, val_loader, epochs, out_dir, resume, verbose, metadata)
+            return self._fit(train_loader, val_loader, epochs, out_dir, resume, verbose, metadata, val_name)
 
-    def _fit(self, train_loader, val_loader, epochs, out_dir, resume, verbose, metadata):
+    def _fit(self, train_loader, val_loader, epochs, out_dir, resume, verbose, metadata, val_name):
         history = History()
         first = 1
         load = None
@@ -127,7 +128,7 @@ class Trainer:
             history, first = History(info["history"]), info["epoch"] + 1
         verbose = verbose and self.parallel.writer
         writes = out_dir is not None and self.parallel.writer
-        show = progress.EpochPrinter()
+        show = progress.EpochPrinter(val_name)
         saved = first - 1  # the epoch of the checkpoint on disk from this run
         with _mode(self.model, True):
             for epoch in range(first, epochs + 1):
