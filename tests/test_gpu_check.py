@@ -267,6 +267,9 @@ def test_the_real_steps_run_and_each_fails_for_want_of_a_gpu(tmp_path, data):
         log = (folder / step["log"]).read_text()
         # pytest exits 2 when collection failed, the other steps 1
         assert step["exit_status"] == (2 if step["name"] == "tests" else 1), step
-        assert "the gpu backend needs" in log or "no GPU available" in log, log
+        reasons = ["the gpu backend needs", "no GPU available"]
+        if step["name"] == "workers" and importlib.util.find_spec("mpi4py") is None:
+            reasons.append("--workers 2 needs mpi4py")  # `.[test]` alone has no MPI: it stops before the GPU
+        assert any(reason in log for reason in reasons), log
     assert re.match(rf"XPNET_BACKEND=gpu PYTEST_ADDOPTS=('.*'|\S*) {re.escape(sys.executable)} -m pytest ",
                     summary["steps"][1]["command"]), summary["steps"][1]["command"]

@@ -72,7 +72,7 @@ def gradcheck(fn, *inputs, eps=1e-6, atol=1e-5, rtol=1e-4, seed=0, check_params=
                 _compare(f"parameter {name!r}", analytic_params[name], _numeric(f, p.data, eps), atol, rtol)
     finally:
         if layer is not None:
-            _restore(layer, saved)
+            _restore(saved)
     return True
 
 
@@ -82,6 +82,7 @@ def _upstream_rng(seed):
 
 
 def _to_float64(layer):
+    """Take `layer`'s parameters and float buffers to float64; returns what `_restore` needs to undo it."""
     saved = []
     for m in layer.modules():
         for name in m._params:
@@ -97,7 +98,8 @@ def _to_float64(layer):
     return saved
 
 
-def _restore(layer, saved):
+def _restore(saved):
+    """Give the parameters and buffers `_to_float64` changed their dtypes back (gradients dropped)."""
     for owner, name, dtype in saved:
         if name is None:
             owner.data = owner.data.astype(dtype)

@@ -29,8 +29,8 @@ def full(shape, value, dtype):
 
 
 def zeros(shape, dtype):
-    """A new zero array of logical `shape` (N, ...), stored batch-last (no fill pass where the memory comes
-    zeroed, as `full` would make)."""
+    """A new zero array of logical `shape` (N, ...), stored batch-last. Unlike `full(shape, 0)` it makes no fill
+    pass where the system hands out memory already zeroed."""
     return batch_first(xp.zeros(tuple(shape[1:]) + tuple(shape[:1]), dtype=dtype))
 
 

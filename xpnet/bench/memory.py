@@ -77,7 +77,7 @@ def child(framework, model_name="lenet5", steps=20, batch_size=128, threads=None
         step, sync = xpnet_step(model), backend.synchronize
     else:
         step, x, y = torch_step(torch, twin), ctx.tensor(x), ctx.tensor(y)
-        sync = torch.cuda.synchronize if ctx.device == "cuda" else (lambda: None)
+        sync = ctx.torch_sync
     sync()
     baseline = current_rss()
     for _ in range(steps):

@@ -60,7 +60,7 @@ def _xpnet_run(model, x, y):
 def _torch_run(ctx, twin, x, y):
     """`run(record)`: one training step of the twin (an nn.Sequential), its modules' spans taken by hooks."""
     torch = ctx.torch
-    sync = torch.cuda.synchronize if ctx.device == "cuda" else (lambda: None)
+    sync = ctx.torch_sync
     loss_fn, optimizer = torch_parts(torch, twin)
     modules, marks, current = list(twin.children()), {}, {}
 

@@ -158,7 +158,7 @@ def _torch_job(ctx, module, tx):
     def forward():
         with ctx.torch.inference_mode():
             module(tx)
-    return Timed(forward, ctx.torch.cuda.synchronize if ctx.device == "cuda" else lambda: None)
+    return Timed(forward, ctx.torch_sync)
 
 
 def mnist_train():

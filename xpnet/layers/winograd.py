@@ -107,7 +107,7 @@ def conv2d(xpad, weight, m):
 
 
 def weight_grad(xpad, dy, m):
-    """dL/dweight (O, C, 3, 3) of `conv2d(xpad, weight)` from its output gradient dy (N, O, OH, OW)."""
+    """dL/dweight (O, C, 3, 3) of `conv2d(xpad, weight, m)` from its output gradient dy (N, O, OH, OW)."""
     t = m + 2
     xb, db = layout.batch_last(xpad), layout.batch_last(dy)  # (C, H, W, N), (O, OH, OW, N)
     c, o = xb.shape[0], db.shape[0]
