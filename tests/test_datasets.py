@@ -4,6 +4,7 @@ import hashlib
 import http.server
 import os
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -121,13 +122,27 @@ def test_real_files(data_root, name):
 class _Handler(http.server.BaseHTTPRequestHandler):
     def do_GET(self):
         self.server.requests.append(self.path)
+        if self.server.redirect_to is not None:
+            self.send_response(302)
+            self.send_header("Location", self.server.redirect_to + self.path)
+            self.end_headers()
+            return
         if self.path not in self.server.files:
             self.send_error(404)
             return
         body = self.server.files[self.path]
         self.send_response(200)
-        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Content-Length", self.server.length or str(len(body)))
         self.end_headers()
+        if self.server.drip:  # a byte at a time, slowly
+            try:
+                for i in range(len(body)):
+                    self.wfile.write(body[i:i + 1])
+                    self.wfile.flush()
+                    time.sleep(0.02)
+            except OSError:  # the client gave up
+                pass
+            return
         self.wfile.write(body[:len(body) // 2] if self.server.truncate else body)
 
     def log_message(self, *args):
@@ -138,6 +153,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 def server():
     srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
     srv.files, srv.requests, srv.truncate = {}, [], False
+    srv.redirect_to = srv.length = None  # a URL every request is sent on to; a Content-Length to announce
+    srv.drip = False
     srv.url = f"http://127.0.0.1:{srv.server_address[1]}"
     thread = threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
@@ -280,6 +297,26 @@ def test_the_download_is_verified_on_the_compressed_bytes_without_decompressing(
 def test_a_download_larger_than_the_official_file_is_cut_off(mirror):
     downloads.SIZES["mnist"][FILES["train"][0]] = 100
     _assert_failed_cleanly("announces [0-9]+ bytes, expected 100")
+
+
+def test_a_content_length_that_is_no_number_is_the_mirrors_failure(mirror):
+    mirror.length = "abc"
+    _assert_failed_cleanly(r"train-images-idx3-ubyte.gz: Content-Length 'abc' is not a number of bytes")
+
+
+def test_a_redirect_to_plain_http_is_not_followed(mirror):
+    mirror.redirect_to = f"http://localhost:{mirror.server_address[1]}"  # plain HTTP, and not the allowed host
+    _assert_failed_cleanly(r"http://localhost:[0-9]+/b/train-images-idx3-ubyte.gz: only https:// mirrors are used")
+    assert all(path.startswith("/a/") or path.startswith("/b/") for path in mirror.requests)
+    assert len(mirror.requests) == 2  # each mirror asked once; the redirect itself never requested
+
+
+def test_a_download_that_trickles_is_given_up(mirror, monkeypatch):
+    monkeypatch.setattr(downloads, "GRACE_S", 0.3)
+    mirror.drip = True
+    start = time.monotonic()
+    _assert_failed_cleanly(r"bytes in 0 s, slower than 16,384 bytes a second: given up")
+    assert time.monotonic() - start < 5
 
 
 def test_mirrors_are_https_only():

@@ -97,3 +97,41 @@ def test_reading_closes_the_file(tmp_path, rng, name):
             read_idx(tmp_path / name, ndim=1)
         gc.collect()
     assert not [w for w in seen if issubclass(w.category, ResourceWarning)]
+
+
+def _gz_idx(shape, payload):
+    """A .gz whose IDX header announces `shape`, followed by the bytes `payload`."""
+    header = struct.pack(f">BBBB{len(shape)}I", 0, 0, 8, len(shape), *shape)
+    return gzip.compress(header + payload, compresslevel=9, mtime=0)
+
+
+def _peak(call):
+    import tracemalloc
+    tracemalloc.start()
+    try:
+        call()
+    finally:
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+    return peak
+
+
+@pytest.mark.parametrize("payload, found", [
+    (bytes(32 << 20) + os.urandom(64 << 10), "found 33619968"),  # short, yet within what the .gz could hold
+    (bytes((64 << 20) + 1), "found more than 67108864"),
+])
+def test_a_header_far_larger_than_its_gzip_allocates_nothing_before_the_data_is_there(tmp_path, payload, found):
+    path = tmp_path / "bomb.gz"
+    path.write_bytes(_gz_idx((64, 1024, 1024), payload))
+    errors = []
+    peak = _peak(lambda: errors.append(pytest.raises(DataError, read_idx, path)))
+    assert f"bomb.gz: expected 67108864 bytes of data for shape (64, 1024, 1024), {found}" in str(errors[0].value)
+    assert peak < 8 << 20  # the 64 MiB the header announces are never allocated
+
+
+def test_a_file_that_compresses_far_better_than_real_data_still_reads(tmp_path):
+    a = np.zeros((64, 128, 128), np.uint8)
+    a[-1, -1, -1] = 9
+    write_idx(tmp_path / "zeros.gz", a)
+    assert (tmp_path / "zeros.gz").stat().st_size * 100 < a.size
+    np.testing.assert_array_equal(read_idx(tmp_path / "zeros.gz"), a)

@@ -1,5 +1,6 @@
 """Model files: the metadata schema, building a model from the file alone, clear errors, and torch.nn reading it."""
 import json
+import os
 
 import numpy as np
 import pytest
@@ -72,6 +73,13 @@ def test_other_files_given_for_a_model_file_are_named_for_what_they_are(tmp_path
     (tmp_path / "lenet5.onnx").write_bytes(b"\x08\x08\x12\x05xpnet" + bytes(100))
     with pytest.raises(ValueError, match=r"lenet5\.onnx: not a safetensors file: it starts as an ONNX model"):
         load_model(tmp_path / "lenet5.onnx")
+
+
+def test_a_pipe_given_as_a_model_file_is_refused_without_waiting_on_it(tmp_path):
+    os.mkfifo(tmp_path / "model.safetensors")  # opening it to read would wait for a writer for ever
+    for reader in (read_metadata, read, load_model):
+        with pytest.raises(ValueError, match=r"model\.safetensors is not a regular file \(a pipe or device\?\)"):
+            reader(tmp_path / "model.safetensors")
 
 
 def test_metadata_must_be_strings_and_valid_json(tmp_path):

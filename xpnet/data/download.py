@@ -3,22 +3,24 @@
 Each file is checked against the size and SHA-256 of the official gzip file,
 as downloaded: nothing is decompressed before it verifies (reading it later
 decompresses no more than its IDX header and the data set promise,
-xpnet.data.idx). Mirrors are HTTPS only. A download streams into a temp file
-beside its destination, stops at the size the table gives, is verified, then
-renamed into place: a failed, truncated, oversized or rejected download never
-leaves a file behind. Tests replace `MIRRORS`, `SHA256` and `SIZES` entries to
+xpnet.data.idx). Mirrors are HTTPS only, and so is every redirect. A download
+streams into a temp file beside its destination, stops at the size the table
+gives or when it falls below MIN_RATE, is verified, then renamed into place: a
+failed, truncated, oversized, stalled or rejected download never leaves a file
+behind. Tests replace `MIRRORS`, `SHA256` and `SIZES` entries to
 serve small files from a local server over plain HTTP, which `PLAIN_HTTP_HOSTS`
 allows for them.
 """
 import hashlib
 import http.client
 import os
+import time
 import urllib.parse
 import urllib.request
 
 from tqdm import tqdm
 
-from ..errors import XpnetError
+from ..errors import XpnetError, shown
 from ..io import atomic_write
 
 # Base URLs tried in order; each holds "<file>.gz".
@@ -53,6 +55,10 @@ SIZES = {
 PLAIN_HTTP_HOSTS = ()  # hosts that may be fetched over http:// (tests: their local server, "127.0.0.1")
 
 _CHUNK = 1 << 16
+# A download slower on average than this, after a grace of GRACE_S seconds, is given up: a server that sends
+# a byte now and then would otherwise hold the command for ever (the socket's timeout is per read).
+MIN_RATE = 16 << 10  # bytes per second
+GRACE_S = 30
 
 
 class DownloadError(XpnetError, OSError):
@@ -65,24 +71,52 @@ def _check_url(url):
         raise DownloadError(f"{url}: only https:// mirrors are used (a download must not be open to tampering)")
 
 
-def fetch(url, dest, sha256, progress=True, timeout=60, size=None):
+class _CheckedRedirects(urllib.request.HTTPRedirectHandler):
+    """Follows a redirect only to a URL a mirror could have (https://)."""
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        _check_url(newurl)
+        return super().redirect_request(req, fp, code, msg, headers, newurl)
+
+
+_opener = urllib.request.build_opener(_CheckedRedirects)
+
+
+def _announced(url, resp):
+    """The response's Content-Length as a number of bytes, or None when it gives none."""
+    text = resp.headers.get("Content-Length")
+    if not text:
+        return None
+    if not (text.strip().isascii() and text.strip().isdigit()):
+        raise DownloadError(f"{url}: Content-Length {shown(text)} is not a number of bytes")
+    return int(text) or None
+
+
+def fetch(url, dest, sha256, progress=True, timeout=60, size=None, min_rate=None):
     """Download `url` to `dest` atomically, with a progress bar, checking the SHA-256 of the bytes as
-    downloaded; with `size`, a download announcing or sending more bytes than that stops there."""
+    downloaded; with `size`, a download announcing or sending more bytes than that stops there, and any
+    download falling below `min_rate` bytes a second on average (default MIN_RATE) after GRACE_S stops."""
     _check_url(url)
+    min_rate = min_rate or MIN_RATE
+    start = time.monotonic()
     try:
         with atomic_write(dest) as out:
             digest = hashlib.sha256()
-            with urllib.request.urlopen(url, timeout=timeout) as resp:
-                total = int(resp.headers.get("Content-Length") or 0) or None
+            with _opener.open(url, timeout=timeout) as resp:
+                total = _announced(url, resp)
                 if size is not None and total is not None and total > size:
                     raise DownloadError(f"{url}: announces {total} bytes, expected {size}")
                 received = 0
                 with tqdm(total=total, unit="B", unit_scale=True, unit_divisor=1024,
                           desc=os.path.basename(dest), disable=not progress) as bar:
-                    while chunk := resp.read(_CHUNK):
+                    while chunk := resp.read1(_CHUNK):  # whatever has arrived: the rate is checked as it comes
                         received += len(chunk)
                         if size is not None and received > size:
                             raise DownloadError(f"{url}: sent more than the {size} bytes expected")
+                        elapsed = time.monotonic() - start
+                        if elapsed > GRACE_S and received < min_rate * elapsed:
+                            raise DownloadError(f"{url}: {received:,} bytes in {elapsed:.0f} s, slower than "
+                                                f"{min_rate:,} bytes a second: given up")
                         out.write(chunk)
                         digest.update(chunk)
                         bar.update(len(chunk))

@@ -22,6 +22,7 @@ UBYTE = 0x08
 
 
 GZIP_MAX_RATIO = 1032  # deflate never expands more than about 1032:1, so a .gz of n bytes holds at most this * n
+PLAUSIBLE_RATIO = 32  # image and label data compress 2-5:1; a header announcing more per .gz byte is counted before allocating
 
 
 def _open(f):
@@ -61,6 +62,15 @@ def _fill(f, out, path):
     return done
 
 
+def _skim(f, n, path):
+    """How many of the next `n` bytes (decompressed) file `f` holds, read into one reused buffer and dropped."""
+    view, done = memoryview(bytearray(1 << 20)), 0
+    with _gzip_errors(path):
+        while done < n and (k := f.readinto(view[:n - done])):
+            done += k
+    return done
+
+
 def read_idx(path, ndim=None, what="data", max_items=None, item_shape=None):
     """Read an unsigned-byte IDX file (raw or gzip, told by its magic bytes) into a NumPy uint8 array.
 
@@ -68,7 +78,8 @@ def read_idx(path, ndim=None, what="data", max_items=None, item_shape=None):
     which catches a labels file given for images; `what` names the contents in error messages
     ("image data"). `max_items` bounds the first dimension and `item_shape` fixes the others, as a data
     set promises them. Everything is checked from the header before the data is read, and no more than
-    the header announces is ever decompressed, so a gzip bomb costs no more than an honest file.
+    the header announces is ever decompressed; memory is allocated for the data only once the file is known
+    to hold it, so a gzip bomb costs no more memory than an honest file.
     """
     with open(path, "rb") as f:
         return _read_opened(f, path, ndim, what, max_items, item_shape)
@@ -100,12 +111,26 @@ def _read_opened(f, path, ndim, what, max_items, item_shape):
         if not compressed and size - 4 - 4 * dims_count != expected:
             raise DataError(f"{path}: expected {expected} bytes of {what} for shape {shape}, "
                             f"found {size - 4 - 4 * dims_count}")
-        data = host.empty(expected, dtype=host.uint8)
+        if compressed and expected > PLAUSIBLE_RATIO * size:  # far more than real data compresses: count it first
+            _check_length(path, what, shape, expected, _skim(raw, expected + 1, path))
+            raw.seek(4 + 4 * dims_count)
+        try:
+            data = host.empty(expected, dtype=host.uint8)
+        except MemoryError as exc:
+            raise MemoryError(f"{path}: {what} of shape {shape} needs {expected:,} bytes of memory, "
+                              "more than can be allocated") from exc
         got = _fill(raw, data, path)
-        if got != expected or _read(raw, 1, path):  # one byte more than announced tells a longer gzip stream
-            found = f"more than {expected}" if got == expected else got
-            raise DataError(f"{path}: expected {expected} bytes of {what} for shape {shape}, found {found}")
+        if got == expected:
+            got += len(_read(raw, 1, path))  # one byte more than announced tells a longer gzip stream
+        _check_length(path, what, shape, expected, got)
     return data.reshape(shape)
+
+
+def _check_length(path, what, shape, expected, got):
+    """`got` bytes of data were read, with a limit of `expected` + 1: fewer or more than `expected` is an error."""
+    if got != expected:
+        found = f"more than {expected}" if got > expected else got
+        raise DataError(f"{path}: expected {expected} bytes of {what} for shape {shape}, found {found}")
 
 
 def _check_promise(path, shape, what, max_items, item_shape):

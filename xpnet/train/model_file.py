@@ -84,6 +84,8 @@ class Header(dict):
 
 
 def _open(file):
+    if os.path.exists(file) and not os.path.isfile(file) and not os.path.isdir(file):  # a FIFO would block for ever
+        raise ModelFileError(f"{file} is not a regular file (a pipe or device?), expected a .safetensors file")
     try:
         return open(file, "rb")
     except FileNotFoundError:
