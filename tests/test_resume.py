@@ -106,6 +106,8 @@ def test_temporary_folders_of_a_killed_save_are_removed_by_the_next(finished, ca
     ("batch_size", 16.5, "got '16.5'"), ("batch_size", True, "expected a number"),
     ("shift", 14, "expected an integer from 0 to 13"), ("seed", -1, "expected an integer >= 0"),
     ("optimizer", "bogus", "expected one of sgd, momentum"), ("scheduler", None, "expected one of none, cosine"),
+    ("epochs", "3", "expected a number"), ("epochs", [1], "expected a number"), ("epochs", 2.5, "got '2.5'"),
+    ("epochs", -5, "expected a positive integer"),
 ])
 def test_a_recorded_option_the_command_line_would_refuse_is_refused(finished, capsys, key, value, why):
     """An edited config.json cannot hand --resume a value that `xpnet train` itself would not take; the error

@@ -57,7 +57,7 @@ def finite_float(low, high, what="a number"):
 TRAIN_TYPES = {"batch_size": positive_int, "lr": finite_float(*FLOAT_RANGES["lr"]),
                "weight_decay": finite_float(*FLOAT_RANGES["weight_decay"]),
                "momentum": finite_float(*FLOAT_RANGES["momentum"]), "shift": bounded_int(0, MAX_SHIFT),
-               "seed": natural_int}
+               "seed": natural_int, "epochs": positive_int}
 
 
 def comma_list(item, what, distinct=False, choices=None):

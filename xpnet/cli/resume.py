@@ -42,6 +42,8 @@ def resumed_config(args, run_dir):
         if key in saved and getattr(args, key) is None:
             setattr(args, key, _checked(key, saved[key], run_dir))
     planned = saved.get("epochs")
+    if planned is not None:
+        _checked("epochs", planned, run_dir)
     if args.epochs is None:
         args.epochs = planned
     if saved.get("scheduler") == "onecycle" and planned is not None and args.epochs != planned:

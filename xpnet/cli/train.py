@@ -20,7 +20,7 @@ def add_parser(sub):
                        formatter_class=DefaultsHelpFormatter)
     p.add_argument("--model", default="lenet5", choices=tuple(MODELS), help="the model to train")
     p.add_argument("--dataset", default="mnist", choices=DATASETS, help="the data set to train and test on")
-    p.add_argument("--epochs", type=positive_int, default=None, help=_recipe_help("epochs"))
+    p.add_argument("--epochs", type=TRAIN_TYPES["epochs"], default=None, help=_recipe_help("epochs"))
     p.add_argument("--batch-size", type=TRAIN_TYPES["batch_size"], default=None, help=_recipe_help("batch_size"))
     p.add_argument("--optimizer", default=None, choices=tuple(OPTIMIZERS), help=_recipe_help("optimizer"))
     p.add_argument("--lr", type=TRAIN_TYPES["lr"], default=None,
