@@ -8,6 +8,7 @@ import time
 
 import numpy as np
 import pytest
+from util import traced_peak
 
 from xpnet.data import (FILES, DataError, DataNotFoundError, DownloadError, cache_dir, load_dataset, where,
                         write_idx)
@@ -246,22 +247,12 @@ def _bomb(header_shape, payload_bytes):
     return gzip.compress(header + bytes(payload_bytes), compresslevel=9, mtime=0)
 
 
-def _peak(call):
-    import tracemalloc
-    tracemalloc.start()
-    try:
-        call()
-    finally:
-        peak = tracemalloc.get_traced_memory()[1]
-        tracemalloc.stop()
-    return peak
-
 
 def test_a_gzip_bomb_decompresses_no_more_than_its_header_announces(env):
     make_split(env / "d", n=5)
     (env / "d" / "train-images-idx3-ubyte.gz").write_bytes(_bomb((5, 28, 28), 64 << 20))
     errors = []
-    peak = _peak(lambda: errors.append(pytest.raises(DataError, load_dataset, "mnist", root=env / "d",
+    peak = traced_peak(lambda: errors.append(pytest.raises(DataError, load_dataset, "mnist", root=env / "d",
                                                      download=False)))
     assert "expected 3920 bytes of MNIST image data for shape (5, 28, 28), found more than 3920" in str(
         errors[0].value)
@@ -290,7 +281,7 @@ def test_the_download_is_verified_on_the_compressed_bytes_without_decompressing(
     path = f"/b/{FILES['train'][0]}.gz"
     mirror.files[path] = _bomb((5, 28, 28), 64 << 20)
     downloads.SIZES["mnist"][FILES["train"][0]] = len(mirror.files[path])
-    peak = _peak(lambda: _assert_failed_cleanly("checksum mismatch, the file has SHA-256"))
+    peak = traced_peak(lambda: _assert_failed_cleanly("checksum mismatch, the file has SHA-256"))
     assert peak < 8 << 20
 
 

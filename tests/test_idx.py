@@ -6,6 +6,7 @@ import struct
 
 import numpy as np
 import pytest
+from util import traced_peak
 
 from xpnet.data.idx import DataError, read_idx, write_idx
 
@@ -105,26 +106,16 @@ def _gz_idx(shape, payload):
     return gzip.compress(header + payload, compresslevel=9, mtime=0)
 
 
-def _peak(call):
-    import tracemalloc
-    tracemalloc.start()
-    try:
-        call()
-    finally:
-        peak = tracemalloc.get_traced_memory()[1]
-        tracemalloc.stop()
-    return peak
 
-
-@pytest.mark.parametrize("payload, found", [
-    (bytes(32 << 20) + os.urandom(64 << 10), "found 33619968"),  # short, yet within what the .gz could hold
-    (bytes((64 << 20) + 1), "found more than 67108864"),
-])
-def test_a_header_far_larger_than_its_gzip_allocates_nothing_before_the_data_is_there(tmp_path, payload, found):
+@pytest.mark.parametrize("zeros, noise, found", [
+    (32 << 20, 64 << 10, "found 33619968"),  # short, though the noise makes it no more than the .gz could hold
+    ((64 << 20) + 1, 0, "found more than 67108864"),
+], ids=["short", "long"])
+def test_a_header_far_larger_than_its_gzip_allocates_nothing_before_the_data_is_there(tmp_path, zeros, noise, found):
     path = tmp_path / "bomb.gz"
-    path.write_bytes(_gz_idx((64, 1024, 1024), payload))
+    path.write_bytes(_gz_idx((64, 1024, 1024), bytes(zeros) + os.urandom(noise)))
     errors = []
-    peak = _peak(lambda: errors.append(pytest.raises(DataError, read_idx, path)))
+    peak = traced_peak(lambda: errors.append(pytest.raises(DataError, read_idx, path)))
     assert f"bomb.gz: expected 67108864 bytes of data for shape (64, 1024, 1024), {found}" in str(errors[0].value)
     assert peak < 8 << 20  # the 64 MiB the header announces are never allocated
 
@@ -135,3 +126,15 @@ def test_a_file_that_compresses_far_better_than_real_data_still_reads(tmp_path):
     write_idx(tmp_path / "zeros.gz", a)
     assert (tmp_path / "zeros.gz").stat().st_size * 100 < a.size
     np.testing.assert_array_equal(read_idx(tmp_path / "zeros.gz"), a)
+
+
+def test_running_out_of_memory_names_the_file_and_shape(tmp_path, monkeypatch):
+    import types
+    from xpnet.data import idx
+    write_idx(tmp_path / "a.gz", np.zeros((2, 5), np.uint8))
+
+    def no_memory(*args, **kwargs):
+        raise MemoryError
+    monkeypatch.setattr(idx, "host", types.SimpleNamespace(uint8=np.uint8, empty=no_memory))
+    with pytest.raises(MemoryError, match=r"a.gz: data of shape \(2, 5\) needs 10 bytes of memory"):
+        read_idx(tmp_path / "a.gz")

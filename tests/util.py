@@ -1,4 +1,4 @@
-"""Assertions shared by the tests."""
+"""What the tests share: assertions against references and PyTorch, and a memory measure."""
 import numpy as np
 
 from xpnet.backend import asarray, layout, to_numpy
@@ -52,3 +52,15 @@ def assert_rounding_close(actual, expected, dtype, k, depth=1, what="value"):
     rtol = tolerance(dtype, k, depth)
     _, rel = errors(a, e)
     assert rel <= rtol, f"{what}: relative error {rel:.3g} beyond the tolerance {rtol:.3g} (k={k}, depth={depth})"
+
+
+def traced_peak(call):
+    """The most bytes Python's allocation tracer (NumPy's arrays included) saw held at once while `call()` ran."""
+    import tracemalloc
+    tracemalloc.start()
+    try:
+        call()
+    finally:
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+    return peak

@@ -22,7 +22,7 @@ UBYTE = 0x08
 
 
 GZIP_MAX_RATIO = 1032  # deflate never expands more than about 1032:1, so a .gz of n bytes holds at most this * n
-PLAUSIBLE_RATIO = 32  # image and label data compress 2-5:1; a header announcing more per .gz byte is counted before allocating
+PLAUSIBLE_RATIO = 32  # image and label data compress 2-5:1; a header announcing more than this is checked first
 
 
 def _open(f):
@@ -111,7 +111,7 @@ def _read_opened(f, path, ndim, what, max_items, item_shape):
         if not compressed and size - 4 - 4 * dims_count != expected:
             raise DataError(f"{path}: expected {expected} bytes of {what} for shape {shape}, "
                             f"found {size - 4 - 4 * dims_count}")
-        if compressed and expected > PLAUSIBLE_RATIO * size:  # far more than real data compresses: count it first
+        if compressed and expected > PLAUSIBLE_RATIO * size:  # count the bytes, keeping none, before allocating
             _check_length(path, what, shape, expected, _skim(raw, expected + 1, path))
             raw.seek(4 + 4 * dims_count)
         try:
