@@ -29,6 +29,16 @@ def test_plot_history(mpl, tmp_path):
     assert _is_png(path)
 
 
+@pytest.mark.parametrize("val_name", [None, "test"])
+def test_the_curves_name_the_set_they_validate_on(mpl, tmp_path, monkeypatch, val_name):
+    drawn = []
+    monkeypatch.setattr(plots, "save", lambda fig, path: drawn.append(fig) or str(path))
+    history = {"train_loss": [1.0, 0.5], "val_loss": [0.9, 0.6], "train_acc": [0.6, 0.8], "val_acc": [0.7, 0.8]}
+    plots.plot_history(history, tmp_path / "c.png", **({} if val_name is None else {"val_name": val_name}))
+    legends = [[t.get_text() for t in ax.get_legend().get_texts()] for ax in drawn[0].axes]
+    assert legends == [["training", val_name or "validation"]] * 2
+
+
 def test_plot_history_without_validation(mpl, tmp_path):
     history = {"train_loss": [1.0, 0.5], "train_acc": [0.5, 0.7], "val_loss": [None, None]}
     assert _is_png(plots.plot_history(history, tmp_path / "curves.png"))

@@ -48,8 +48,9 @@ def _names(class_names, count):
     return [str(c) for c in class_names] if class_names is not None else [str(i) for i in range(count)]
 
 
-def plot_history(history, path):
-    """Loss and accuracy against epoch, training and validation side by side. Returns `path`."""
+def plot_history(history, path, val_name="validation"):
+    """Loss and accuracy against epoch, training and validation side by side, the validation set called
+    `val_name` ("test" where the test set serves as one). Returns `path`."""
     fig = figure(figsize=(10, 4), layout="constrained")
     for ax, metric, title in zip(fig.subplots(1, 2), ("loss", "acc"), ("Loss", "Accuracy")):
         for split, style in (("train", "o-"), ("val", "s--")):
@@ -57,7 +58,7 @@ def plot_history(history, path):
             if values is not None:
                 epochs = range(1, len(values) + 1)
                 ax.plot(epochs, [float("nan") if v is None else v for v in values], style,
-                        label="training" if split == "train" else "validation")
+                        label="training" if split == "train" else val_name)
         ax.set(title=title, xlabel="epoch")
         ax.grid(alpha=0.3)
         if ax.has_data():
@@ -129,11 +130,11 @@ def example_indices(labels, preds, count=36):
     return host.sort(host.concatenate([wrong, right]))
 
 
-def plot_run(folder, history, images, labels, preds, class_names=None):
+def plot_run(folder, history, images, labels, preds, class_names=None, val_name="validation"):
     """A training run's pictures in `folder`: curves.png, predictions.png (sample test images) and
     confusion.png. Returns their paths."""
     pick = example_indices(labels, preds)
-    return [plot_history(history, os.path.join(folder, "curves.png")),
+    return [plot_history(history, os.path.join(folder, "curves.png"), val_name),
             plot_predictions(images[pick], labels[pick], preds[pick], os.path.join(folder, "predictions.png"),
                              class_names=class_names),
             plot_confusion(labels, preds, os.path.join(folder, "confusion.png"), class_names=class_names)]

@@ -195,7 +195,8 @@ def _draw(run_dir, history, images, labels, preds, dataset):
     from .. import plots
     from ..data.datasets import get
     try:
-        return plots.plot_run(run_dir, history, images, labels, preds, class_names=get(dataset).classes)
+        return plots.plot_run(run_dir, history, images, labels, preds, class_names=get(dataset).classes,
+                              val_name="test")  # the command line validates on the test set
     except ImportError as exc:
         print(f"xpnet train: no pictures: {exc}")
         return []
