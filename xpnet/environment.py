@@ -111,12 +111,14 @@ def parity_allow_tf32(environ=None):
 
 def conv_algorithm(environ=None):
     """XPNET_CONV_ALGO in lower case: auto (also when unset) or one of Conv2D's algorithms (ConfigError otherwise)."""
-    from .layers.conv import ALGORITHMS  # here, not at the top: layers/conv.py imports this module
     value = _get("XPNET_CONV_ALGO", environ)
-    if value.lower() not in ("", "auto", *ALGORITHMS):
+    if value.lower() in ("", "auto"):  # the common case first: every Conv2D call without a choice reads it
+        return "auto"
+    from .layers.conv import ALGORITHMS  # here, not at the top: layers/conv.py imports this module
+    if value.lower() not in ALGORITHMS:
         raise ConfigError(f"XPNET_CONV_ALGO must be auto or one of {', '.join(ALGORITHMS)} (in any case) or unset, "
                           f"got {shown(value)}")
-    return value.lower() or "auto"
+    return value.lower()
 
 
 def check(environ=None):

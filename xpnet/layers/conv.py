@@ -255,7 +255,7 @@ class Conv2D(_Conv):
                 raise ValueError(f"Conv2D algorithm {name!r} does not apply to {self.extra_repr()} with output "
                                  f"size {size} (Winograd: 3x3, stride 1, padding 1, whole output tiles)")
             return name, None
-        name = _check_algorithm(environment.conv_algorithm(), "XPNET_CONV_ALGO")
+        name = environment.conv_algorithm()  # checked there
         if name != "auto":
             return (name if _applies(self, name, size) else "im2col"), None
         train = self.training  # time the backward pass too
